@@ -2,11 +2,21 @@ using System.CommandLine;
 
 namespace Quanta.Cli;
 
-/// <summary>Registers every subcommand; each lives in its own file under Commands/.</summary>
-internal static class CliCommands
+/// <summary>Registers every subcommand; each area implements its partial method in Commands/.</summary>
+internal static partial class CliCommands
 {
     public static void AddAll(RootCommand root)
     {
-        // Each area adds its command here: generate, serve, bench, quantize, perplexity, model.
+        AddGenerate(root);     // Commands/GenerateCommand.cs
+        AddServe(root);        // Commands/ServeCommand.cs
+        AddBench(root);        // Commands/BenchCommand.cs (bench serve, bench compare, bench decode)
+        AddQuantize(root);     // Commands/QuantizeCommand.cs (quantize, perplexity)
+        AddModel(root);        // Commands/ModelCommand.cs (model synth)
     }
+
+    static partial void AddGenerate(RootCommand root);
+    static partial void AddServe(RootCommand root);
+    static partial void AddBench(RootCommand root);
+    static partial void AddQuantize(RootCommand root);
+    static partial void AddModel(RootCommand root);
 }
