@@ -17,7 +17,16 @@ internal static class QuantGrid
         double scale = (double)(Half)((xmax - xmin) / maxQ);
         if (scale == 0) scale = (double)Half.Epsilon;
         if (double.IsInfinity(scale)) throw new InvalidDataException($"weight range {xmax - xmin:g3} overflows an fp16 scale");
-        int zero = sym ? (maxQ + 1) / 2 : (int)Math.Clamp(Math.Round(-xmin / scale), 0, maxQ);
+        if (sym) return (scale, (maxQ + 1) / 2);
+        int zero = (int)Math.Clamp(Math.Round(-xmin / scale), 0, maxQ);
+        if (zero == 0)
+        {
+            // The checkpoint stores zero - 1 in 4 bits, so a zero of 0 cannot be written: shift the grid by one
+            // step (levels -1..maxQ-1 in units of scale still cover [0, xmax]).
+            zero = 1;
+            scale = (double)(Half)(xmax / (maxQ - 1));
+            if (scale == 0) scale = (double)Half.Epsilon;
+        }
         return (scale, zero);
     }
 
