@@ -10,8 +10,9 @@ public sealed record PerplexityResult(long TokensScored, double MeanNll)
 
 /// <summary>
 /// Sliding-window perplexity as Hugging Face computes it: windows of up to <c>ctx</c> tokens start every
-/// <c>stride</c> tokens; each token after the first is scored exactly once, in the first window that ends
-/// after it, so it sees up to ctx − stride tokens of context (more for the first window).
+/// <c>stride</c> tokens; each token is scored once, in the first window that ends
+/// after it, so it sees up to ctx − stride tokens of context (more in the first window). A window's first token
+/// has no context and is not scored, which only matters when stride = ctx.
 /// </summary>
 public static class Perplexity
 {
