@@ -15,8 +15,8 @@ public class EngineTests
         return (tokens, last!);
     }
 
-    static GenerationRequest Req(int[] prompt, int maxNew = 20, SamplingParams? p = null, CancellationToken ct = default, bool logprobs = false) =>
-        new() { PromptIds = prompt, Params = (p ?? new SamplingParams()) with { MaxNewTokens = maxNew }, Cancellation = ct, PromptLogprobs = logprobs };
+    static GenerationRequest Req(int[] prompt, int maxNew = 20, SamplingParams? p = null, bool logprobs = false) =>
+        new() { PromptIds = prompt, Params = (p ?? new SamplingParams()) with { MaxNewTokens = maxNew }, PromptLogprobs = logprobs };
 
     static int[] Prompt(int i, int len) => [1, .. Enumerable.Range(0, len - 1).Select(j => 3 + (i * 31 + j * 7) % 60)];
 
@@ -77,7 +77,7 @@ public class EngineTests
         var runner = new FakeRunner(64);
         await using var e = new LlmEngine(runner, Tok, new EngineOptions { PrefixCaching = false });
         using var cts = new CancellationTokenSource();
-        var events = e.Submit(Req(Prompt(2, 40), maxNew: 900, ct: cts.Token));
+        var events = e.Submit(new GenerationRequest { PromptIds = Prompt(2, 40), Params = new() { MaxNewTokens = 900 }, Cancellation = cts.Token });
         var ct = TestContext.Current.CancellationToken;
         Assert.IsType<TokenGenerated>(await events.ReadAsync(ct));
         Assert.True(e.Stats.KvBlocksUsed > 0);
@@ -103,7 +103,7 @@ public class EngineTests
         var fin = Assert.IsType<GenerationFinished>(last);
         Assert.Equal(FinishReason.StopSequence, fin.Reason);
         Assert.Equal(text[..at], fin.GeneratedText);
-        Assert.True(string.Concat(tokens.Select(t => t.TextDelta)).EndsWith(stop, StringComparison.Ordinal));
+        Assert.EndsWith(stop, string.Concat(tokens.Select(t => t.TextDelta)), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -53,7 +53,9 @@ public class SamplerTests
         var st = new SamplerState(p, [1, 1, 1]);       // prompt ids do not count
         st.Accept(0); st.Accept(0);                    // 5 - 2*0.5 - 0.25 = 3.75 < 4
         Assert.Equal(1, Sample(logits, p, st));
-        st.Accept(1);                                  // 4 - 0.75 = 3.25 < 3.5
+        st.Accept(1);                                  // 4 - 0.75 = 3.25: id 0 (3.75) best again
+        Assert.Equal(0, Sample(logits, p, st));
+        st.Accept(0);                                  // 5 - 1.5 - 0.25 = 3.25 < 3.5
         Assert.Equal(2, Sample(logits, p, st));
     }
 
@@ -105,7 +107,7 @@ public class SamplerTests
             var st = new SamplerState(p, []);
             used = st.Seed;
             var sampler = new Sampler(logits.Length);
-            return [.. Enumerable.Range(0, 40).Select(_ => sampler.Sample(logits, p, st, out _, [], []))];
+            return [.. Enumerable.Range(0, 40).Select(i => sampler.Sample(logits, p, st, out _, [], []))];
         }
         var a = Run(42, out var seedA);
         Assert.Equal(42UL, seedA);
