@@ -95,6 +95,15 @@ public class BadInputTests
     }
 
     [Fact]
+    public void AwqQuantConfigFile()
+    {
+        using var c = new FixtureCopy("tiny-llama-gptq-g128");
+        c.EditText("config.json", s => s[..s.IndexOf(",\n  \"quantization_config\"", StringComparison.Ordinal)] + "\n}");
+        File.Move(c.PathOf("quantize_config.json"), c.PathOf("quant_config.json"));
+        Fails(c.Dir, "quant_config.json", "AWQ quantization is not supported");
+    }
+
+    [Fact]
     public void Exl2Tensors()
     {
         using var c = new FixtureCopy("tiny-llama-gptq-g128");
