@@ -53,10 +53,11 @@ internal static partial class CliCommands
                 samples = CalibrationData.RandomWindows(tokens, pr.GetValue(nsamples), pr.GetValue(seqlen), pr.GetValue(seed));
                 Log($"calibration: {samples.Length} windows of {samples[0].Length} tokens from {ds} ({tokens.Length} tokens)");
             }
+            var qsw = Stopwatch.StartNew();
             var q = ModelQuantizer.Run(lm, opt, samples, Log, (done, total) =>
             {
-                double left = sw.Elapsed.TotalSeconds / done * (total - done);
-                Log($"layer {done}/{total} quantized, {sw.Elapsed.TotalSeconds:F1} s elapsed, about {left:F1} s left");
+                double left = qsw.Elapsed.TotalSeconds / done * (total - done);
+                Log($"layer {done}/{total} quantized, {qsw.Elapsed.TotalSeconds:F1} s elapsed, about {left:F1} s left");
             }, ct);
             foreach (var r in q.Reports)
                 Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}");
@@ -84,7 +85,11 @@ internal static partial class CliCommands
             if (max < 2) throw new ArgumentException($"--max-tokens {max}: must be at least 2");
             var text = CalibrationData.ReadText(pr.GetValue(dataset)!);
             using var lm = ModelLoader.Load(pr.GetValue(model));
-            ctx = Math.Min(ctx, lm.Config.MaxPositionEmbeddings);
+            if (ctx > lm.Config.MaxPositionEmbeddings)
+            {
+                Console.Error.WriteLine($"--ctx {ctx} exceeds max_position_embeddings; using {lm.Config.MaxPositionEmbeddings}");
+                ctx = lm.Config.MaxPositionEmbeddings;
+            }
             var tokens = CalibrationData.Tokenize(lm.Tokenizer, text, addBos: true, max);
             using var runner = RunnerFactory.Create(lm, pr.GetValue(device)!, 16, ctx, Console.Error);
             var sw = Stopwatch.StartNew();

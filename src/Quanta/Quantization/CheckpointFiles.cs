@@ -9,8 +9,8 @@ internal static class CheckpointFiles
         ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json"];
 
     /// <summary>
-    /// Copies the HF tokenizer/generation files; for a llama2.c input, writes its tokenizer as tokenizer.json
-    /// (SentencePiece-style BPE) and keeps the original .bin beside it as tokenizer.bin.
+    /// Copies the HF tokenizer/generation files; for a llama2.c input, writes its tokenizer as tokenizer.model
+    /// (SentencePiece BPE) and keeps the original .bin beside it as tokenizer.bin.
     /// </summary>
     public static void CopyTokenizer(LoadedModel model, string dir, Action<string> log)
     {
@@ -30,8 +30,8 @@ internal static class CheckpointFiles
         var tok = Llama2cTokenizerPath(model.Path, model.Config.VocabSize);
         if (tok is null) { log($"warning: no llama2.c tokenizer beside {model.Path}; the output has no tokenizer"); return; }
         File.Copy(tok, Path.Combine(dir, "tokenizer.bin"), overwrite: true);
-        Llama2cTokenizerJson.Write(tok, model.Config, dir);
-        log($"llama2.c tokenizer {Path.GetFileName(tok)} written as tokenizer.json (+ tokenizer_config.json, tokenizer.bin)");
+        Llama2cSentencePiece.Write(tok, model.Config, dir);
+        log($"llama2.c tokenizer {Path.GetFileName(tok)} written as tokenizer.model (+ tokenizer_config.json, tokenizer.bin)");
     }
 
     static string? Llama2cTokenizerPath(string bin, int vocab)

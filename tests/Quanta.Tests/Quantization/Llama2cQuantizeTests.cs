@@ -1,4 +1,5 @@
-using System.Text.Json;
+using Quanta.IO;
+using Quanta.IO.Tokenizers;
 using Quanta.Model;
 using Quanta.Quantization;
 
@@ -42,9 +43,13 @@ public class Llama2cQuantizeTests
             var want = QuantTestModels.DenseLogits(m, Prompt, q, halfNorms: true);
             var got = QuantTestModels.RunnerLogits(runner, Prompt);
             Assert.True(QuantTestModels.MaxAbsDiff(want, got) < 2e-3, $"max diff {QuantTestModels.MaxAbsDiff(want, got)}");
-            using var tj = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "tokenizer.json")));
-            Assert.Equal(512, tj.RootElement.GetProperty("model").GetProperty("vocab").EnumerateObject().Count());
-            Assert.Equal("\u2581t", tj.RootElement.GetProperty("model").GetProperty("vocab").EnumerateObject().First(p => p.Value.GetInt32() == 259).Name);
+            var original = TokenizerFactory.FromLlama2cFile(Path.Combine(TestPaths.DefaultModel, "tok512.bin"), 512);
+            using var full = ModelLoader.Load(dir);
+            foreach (var text in new[] { "Once upon a time, there was a little girl named Lily.", "She said, \"Hi!\"  Tom's big, red ball\n\nThe end. é 🙂" })
+            {
+                Assert.Equal(original.Encode(text, true), full.Tokenizer.Encode(text, true));
+                Assert.Equal(original.Decode(original.Encode(text, true)), full.Tokenizer.Decode(full.Tokenizer.Encode(text, true)));
+            }
             Assert.True(File.Exists(Path.Combine(dir, "tokenizer.bin")));
         }
         finally { Directory.Delete(dir, true); }
