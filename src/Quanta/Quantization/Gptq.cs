@@ -39,7 +39,9 @@ public static class Gptq
         var q = new byte[rows * cols];
         var scales = new float[groups * rows];
         var zeros = new int[groups * rows];
-        int block = gs <= BaseBlock ? gs * (BaseBlock / gs) : gs;   // groups never straddle a block
+        // Blocks of 128 columns, aligned so that a group never straddles a block: its parameters are then taken
+        // from fully updated weights (per channel there is one group, at column 0).
+        int block = gs >= cols ? BaseBlock : gs <= BaseBlock ? gs * (BaseBlock / gs) : gs;
         int tiles = (rows + RowTile - 1) / RowTile;
         Parallel.For(0, tiles, t =>
         {
