@@ -60,7 +60,7 @@ internal static partial class CliCommands
                 Log($"layer {done}/{total} quantized, {qsw.Elapsed.TotalSeconds:F1} s elapsed, about {left:F1} s left");
             }, ct);
             foreach (var r in q.Reports)
-                Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}");
+                Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}  {r.Seconds:F2} s");
             GptqCheckpointWriter.Write(pr.GetValue(output)!, lm, q, opt, Log);
             Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
             return 0;
