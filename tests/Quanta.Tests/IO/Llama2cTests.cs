@@ -92,4 +92,13 @@ public class Llama2cTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void LoadOpensTok512()
+    {
+        using var model = ModelLoader.Load(null);
+        Assert.Equal(512, model.Tokenizer.VocabSize);
+        Assert.Equal("stories260K", model.Name);
+        Assert.Equal(1, model.Tokenizer.BosId);
+    }
 }
