@@ -6,7 +6,14 @@ using Quanta.Model;
 
 namespace Quanta.Tests.Tokenizers;
 
-public class HfTokenizerJsonTests
+/// <summary>The tests' generated tokenizer folders, removed after the class has run.</summary>
+public sealed class HfJsonFolders : IDisposable
+{
+    public string Root { get; } = Directory.CreateTempSubdirectory("quanta-tok-json").FullName;
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+public class HfTokenizerJsonTests(HfJsonFolders folders) : IClassFixture<HfJsonFolders>
 {
     const string LegacyNormalizer = """{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}""";
     const string MetaspacePre = """{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}""";
@@ -33,10 +40,10 @@ public class HfTokenizerJsonTests
         return (JsonSerializer.Serialize(vocab), JsonSerializer.Serialize(ordered));
     }
 
-    static string WriteFolder(string name, string normalizer, string preTokenizer, string vocab, string merges,
+    string WriteFolder(string name, string normalizer, string preTokenizer, string vocab, string merges,
                               string added, string model = "", string? config = null)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "quanta-tok-tests-" + Environment.ProcessId, name);
+        var dir = Path.Combine(folders.Root, name);
         Directory.CreateDirectory(dir);
         string json = "{\"version\":\"1.0\",\"added_tokens\":[" + added + "],\"normalizer\":" + normalizer
             + ",\"pre_tokenizer\":" + preTokenizer
@@ -50,11 +57,14 @@ public class HfTokenizerJsonTests
 
     const string Llama2Added = """{"id":0,"content":"<unk>","special":true},{"id":1,"content":"<s>","special":true},{"id":2,"content":"</s>","special":true}""";
 
-    // Written once per run: rewriting the file would change its time stamp and defeat the factory's cache.
-    static readonly Lazy<string> LegacyDir = new(() =>
-        WriteFolder("legacy", LegacyNormalizer, "null", Llama2Json.Value.Vocab, Llama2Json.Value.Merges, Llama2Added));
-
-    static ITokenizer Legacy() => TokenizerFactory.FromModelDirectory(LegacyDir.Value);
+    // Written once per class instance folder: rewriting the file would change its time stamp and defeat the factory's cache.
+    ITokenizer Legacy()
+    {
+        var dir = Path.Combine(folders.Root, "legacy");
+        if (!File.Exists(Path.Combine(dir, "tokenizer.json")))
+            WriteFolder("legacy", LegacyNormalizer, "null", Llama2Json.Value.Vocab, Llama2Json.Value.Merges, Llama2Added);
+        return TokenizerFactory.FromModelDirectory(dir);
+    }
 
     [Theory]
     [MemberData(nameof(TokenizerData.VectorIndices), MemberType = typeof(TokenizerData))]
@@ -95,7 +105,7 @@ public class HfTokenizerJsonTests
     }
 
     // A byte-level vocabulary: the 256 byte symbols, then "he", "Ġt", "Ġthe"; specials after.
-    static ITokenizer ByteLevel()
+    ITokenizer ByteLevel()
     {
         var vocab = new Dictionary<string, int>();
         string chars = ByteLevelMapChars();
@@ -147,7 +157,7 @@ public class HfTokenizerJsonTests
     [Fact]
     public void UnigramIsUnsupported()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "quanta-tok-tests-" + Environment.ProcessId, "unigram");
+        var dir = Path.Combine(folders.Root, "unigram");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), """{"model":{"type":"Unigram","vocab":[["a",0.0]]}}""");
         var e = Assert.Throws<ModelLoadException>(() => TokenizerFactory.FromModelDirectory(dir));
