@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Quanta.Model;
 
@@ -14,6 +15,7 @@ internal sealed class HfBpeTokenizer : PieceTokenizer
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocab;
     readonly Dictionary<long, (int Rank, int Id)> _merges;   // (left id, right id) -> rank, merged id
     readonly (string Content, int Id)[] _added;              // longest first
+    readonly SearchValues<char> _addedFirst;                 // first characters of the added tokens
     readonly int[] _byteIds;                                 // [256] <0xXX> ids for byte_fallback, -1 when absent
     readonly int _unk;
 
@@ -25,6 +27,7 @@ internal sealed class HfBpeTokenizer : PieceTokenizer
         _vocab = s.Vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _merges = merges;
         _added = [.. s.Added.Where(a => a.Content.Length > 0).OrderByDescending(a => a.Content.Length)];
+        _addedFirst = SearchValues.Create([.. _added.Select(a => a.Content[0]).Distinct()]);
         _byteIds = byteIds;
         _unk = s.UnkToken is { } u && s.Vocab.TryGetValue(u, out int id) ? id : -1;
     }
@@ -93,6 +96,9 @@ internal sealed class HfBpeTokenizer : PieceTokenizer
         int start = 0;
         for (int i = 0; i < text.Length;)
         {
+            int next = text.AsSpan(i).IndexOfAny(_addedFirst);
+            if (next < 0) break;
+            i += next;
             int added = MatchAdded(text, i, out int len);
             if (added < 0) { i++; continue; }
             if (i > start) EncodeSegment(text, start, i - start, ids);
