@@ -77,6 +77,17 @@ public class HfTokenizerJsonTests(HfJsonFolders folders) : IClassFixture<HfJsonF
     }
 
     [Fact]
+    public void WikitextAgreesAcrossAllThreeFormats()
+    {
+        // tokenizer.model and tokenizer.bin encode word by word (cached); tokenizer.json merges the whole text at once.
+        var text = File.ReadAllText(TestPaths.SharedPath("datasets", "wikitext2", "wikitext2-test.txt"))[..30000];
+        var ids = TokenizerData.Llama2Model.Encode(text, addBos: true);
+        Assert.Equal(ids, Legacy().Encode(text, addBos: true));
+        Assert.Equal(ids, TokenizerData.Llama2cBin.Encode(text, addBos: true));
+        Assert.Equal(text, TokenizerData.Llama2Model.Decode(ids));
+    }
+
+    [Fact]
     public void AddedTokensAreSpecialAndSplitOut()
     {
         var tok = Legacy();
