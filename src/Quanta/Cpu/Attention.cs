@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using Quanta.Cpu.Kernels;
 using Quanta.Engine;
 
@@ -44,10 +45,13 @@ internal sealed unsafe class Attention : IRangeJob
         _batch = null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void IRangeJob.Run(int start, int end, int worker)
     {
         var b = _batch!;
-        int hd = _headDim, group = _heads / _kvHeads, bs = _cache.BlockSize;
+        int hd = _headDim, group = _heads / _kvHeads, bs = _cache.BlockSize, kvDim = _cache.KvDim;
+        long blockFloats = (long)bs * kvDim;
+        float* kLayer = _cache.K(_layer, 0), vLayer = _cache.V(_layer, 0);
         for (int item = start; item < end; item++)
         {
             int t = item / _heads, h = item % _heads, kvh = h / group;
@@ -56,10 +60,11 @@ internal sealed unsafe class Attention : IRangeJob
             float* q = _q + (long)item * hd;
             float* o = _out + (long)item * hd;
             float* s = _scores[worker].Get(ctx);
-            for (int j = 0; j < ctx; j++)
+            for (int j0 = 0, blk = 0; j0 < ctx; j0 += bs, blk++)
             {
-                long slot = (long)table[j / bs] * bs + j % bs;
-                s[j] = Vec.Dot(q, _cache.K(_layer, slot) + kvh * hd, hd) * _scale;
+                float* k = kLayer + table[blk] * blockFloats + kvh * hd;
+                int lim = Math.Min(bs, ctx - j0);
+                for (int j = 0; j < lim; j++, k += kvDim) s[j0 + j] = Vec.Dot(q, k, hd) * _scale;
             }
             var span = new Span<float>(s, ctx);
             float max = TensorPrimitives.Max((ReadOnlySpan<float>)span);
@@ -67,10 +72,11 @@ internal sealed unsafe class Attention : IRangeJob
             TensorPrimitives.Exp(span, span);
             float inv = 1f / TensorPrimitives.Sum((ReadOnlySpan<float>)span);
             new Span<float>(o, hd).Clear();
-            for (int j = 0; j < ctx; j++)
+            for (int j0 = 0, blk = 0; j0 < ctx; j0 += bs, blk++)
             {
-                long slot = (long)table[j / bs] * bs + j % bs;
-                Vec.Axpy(s[j] * inv, _cache.V(_layer, slot) + kvh * hd, o, hd);
+                float* v = vLayer + table[blk] * blockFloats + kvh * hd;
+                int lim = Math.Min(bs, ctx - j0);
+                for (int j = 0; j < lim; j++, v += kvDim) Vec.Axpy(s[j0 + j] * inv, v, o, hd);
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Quanta.Cpu.Kernels;
 using Quanta.Engine;
 using Quanta.Model;
@@ -64,6 +65,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
     public int BlockSize => _cache.BlockSize;
     public int NumBlocks => _cache.NumBlocks;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ForwardBatch b, Span<float> logits)
     {
         int T = b.NumTokens, V = _c.VocabSize;
