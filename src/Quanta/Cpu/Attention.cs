@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -72,12 +71,7 @@ internal sealed unsafe class Attention : IRangeJob
                         (Scores8(q, k, kvDim, hd) * _scale).Store(s + j0 + j);
                 for (; j < lim; j++, k += kvDim) s[j0 + j] = Vec.Dot(q, k, hd) * _scale;
             }
-            var span = new Span<float>(s, ctx);
-            float max = TensorPrimitives.Max((ReadOnlySpan<float>)span);
-            TensorPrimitives.Subtract(span, max, span);
-            TensorPrimitives.Exp(span, span);
-            float inv = 1f / TensorPrimitives.Sum((ReadOnlySpan<float>)span);
-            TensorPrimitives.Multiply(span, inv, span);
+            VecMath.Softmax(s, ctx);
             WeightedSum(s, ctx, table, vLayer + kvh * hd, blockFloats, kvDim, hd, o);
         }
     }

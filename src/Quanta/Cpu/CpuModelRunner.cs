@@ -114,7 +114,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
                 for (int t = 0; t < T; t++) Vec.RmsNorm(x + (long)t * _hidden, nw, norm + (long)t * _hidden, _hidden, _c.RmsNormEps);
             L[4].Forward(norm, gate, T, _pool);
             L[5].Forward(norm, up, T, _pool);
-            Vec.SwiGlu(gate, up, T * _ffn);
+            for (int t = 0; t < T; t++) VecMath.SwiGlu(gate + (long)t * _ffn, up + (long)t * _ffn, _ffn);
             L[6].Forward(gate, o, T, _pool);
             Vec.Add(x, o, T * _hidden);
         }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -105,16 +104,6 @@ internal static unsafe class Vec
         for (; i <= n - W; i += W)
             (Vector256.Load(x + i) * vr * Vector256.Load(weight + i)).Store(dst + i);
         for (; i < n; i++) dst[i] = x[i] * r * weight[i];
-    }
-
-    /// <summary>gate = silu(gate) * up = sigmoid(gate) * (gate * up) over n floats; up is overwritten.</summary>
-    public static void SwiGlu(float* gate, float* up, int n)
-    {
-        var g = new Span<float>(gate, n);
-        var u = new Span<float>(up, n);
-        TensorPrimitives.Multiply(g, u, u);
-        TensorPrimitives.Sigmoid(g, g);
-        TensorPrimitives.Multiply(g, u, g);
     }
 
     /// <summary>x += y over n floats.</summary>
