@@ -152,10 +152,12 @@ public sealed partial class LlmEngine : IEngine
         var seq = r.Seq;
         _scheduler.Remove(seq);
         _requests.Remove(seq.Id);
-        if (r.Streamer.StopAt < 0) r.Streamer.Flush(seq.Tokens);
+        bool stopped = reason == FinishReason.StopSequence;
+        if (!stopped) r.Streamer.Flush(seq.Tokens);
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
-        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed, r.Streamer.GeneratedText,
+        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
+                                                       stopped ? r.Streamer.GeneratedText : r.Streamer.Text,
                                                        r.Prefill, first - r.Request.ArrivalUtc, now - first));
         r.Events.Writer.TryComplete();
     }
