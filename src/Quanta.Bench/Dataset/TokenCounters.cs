@@ -77,7 +77,7 @@ public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind
         object body = backend == BackendKind.Tgi ? new { inputs = text } : new { prompt = text };
         HttpResponseMessage resp;
         try { resp = await http.PostAsJsonAsync(url, body, ct); }
-        catch (HttpRequestException e) { throw new InvalidOperationException($"cannot reach {url} to count tokens ({e.Message}); pass --tokenizer PATH"); }
+        catch (HttpRequestException e) { throw new InvalidOperationException($"cannot reach the server at {url} to count tokens: {e.Message}"); }
         using (resp)
         {
             if (!resp.IsSuccessStatusCode)
