@@ -28,7 +28,18 @@ public static class Chart
         plot.Axes.Right.Label.Text = "per-request speed (tokens/s)";
         plot.Title($"{rep.Model ?? rep.BaseUrl} · {rep.Backend} · {rep.NumPrompts} prompts");
         plot.ShowLegend(Alignment.UpperLeft);
+        foreach (var sc in new[] { thr, avg, low }) sc.LineWidth = 2;
         plot.Axes.Margins(0.1, 0.15);
+        plot.Axes.AutoScale();
+        plot.Axes.SetLimitsY(0, Top(runs.Select(r => r.RequestThroughput)), plot.Axes.Left);
+        plot.Axes.SetLimitsY(0, Top(runs.Select(r => Math.Max(r.SpeedMeanTokS, r.SpeedMinTokS))), plot.Axes.Right);
         plot.SavePng(path, width, height);
+    }
+
+    /// <summary>Axis top: 15 % above the largest value (1 when all are zero).</summary>
+    static double Top(IEnumerable<double> values)
+    {
+        double max = values.DefaultIfEmpty(0).Max();
+        return max > 0 ? max * 1.15 : 1;
     }
 }
