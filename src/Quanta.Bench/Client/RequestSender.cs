@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Quanta.Bench.Dataset;
 
@@ -51,7 +50,7 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
         bool streaming = false;
         try
         {
-            using var req = new HttpRequestMessage(HttpMethod.Post, Endpoint) { Content = JsonContent.Create(Body(p)) };
+            using var req = new HttpRequestMessage(HttpMethod.Post, Endpoint) { Content = Json(Body(p)) };
             using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token);
             if (!resp.IsSuccessStatusCode)
             {
@@ -159,6 +158,14 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
         int? count = ev.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object
             && u.TryGetProperty("completion_tokens", out var ct) && ct.TryGetInt32(out int n) ? n : null;
         return (chunk, count, false);
+    }
+
+    /// <summary>A JSON body with Content-Length (some servers do not read chunked request bodies).</summary>
+    internal static ByteArrayContent Json(object body)
+    {
+        var c = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body));
+        c.Headers.ContentType = new("application/json");
+        return c;
     }
 
     static double Seconds(long from, long to) => (to - from) / (double)Stopwatch.Frequency;

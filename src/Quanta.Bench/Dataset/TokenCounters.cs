@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using Quanta.Bench.Client;
 using Quanta.IO;
@@ -76,8 +75,13 @@ public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind
         var url = new Uri(baseUrl, "tokenize");
         object body = backend == BackendKind.Tgi ? new { inputs = text } : new { prompt = text };
         HttpResponseMessage resp;
-        try { resp = await http.PostAsJsonAsync(url, body, ct); }
-        catch (HttpRequestException e) { throw new InvalidOperationException($"cannot reach the server at {url} to count tokens: {e.Message}"); }
+        try { resp = await http.PostAsync(url, Client.RequestSender.Json(body), ct); }
+        catch (HttpRequestException e)
+        {
+            throw new InvalidOperationException(e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+                ? $"cannot reach the server at {url} to count tokens: {e.Message}"
+                : $"POST {url} failed: {e.Message} {e.InnerException?.Message}".TrimEnd());
+        }
         using (resp)
         {
             if (!resp.IsSuccessStatusCode)

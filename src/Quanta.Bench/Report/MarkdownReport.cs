@@ -36,6 +36,7 @@ public static class MarkdownReport
     {
         yield return ("completed", r => r.Completed.ToString(Inv));
         yield return ("failed", r => r.Failed.ToString(Inv));
+        yield return ("cancelled (Ctrl-C)", r => r.Cancelled.ToString(Inv));
         yield return ("failures by kind", r => r.Failures.Count == 0 ? "-" : string.Join(", ", r.Failures.Select(kv => $"{kv.Key} {kv.Value}")));
         yield return ("duration (s)", r => F(r.DurationS));
         yield return ("input tokens", r => r.TotalInputTokens.ToString(Inv));

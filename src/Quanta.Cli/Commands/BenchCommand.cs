@@ -68,8 +68,15 @@ internal static class BenchServeCommand
             if (opts.Dataset != "random" && !File.Exists(opts.Dataset))
                 throw new FileNotFoundException($"--dataset {opts.Dataset}: file not found (a ShareGPT JSON file, or 'random')");
             using var http = ServeBenchmark.CreateHttpClient();
-            var report = await SpectreProgress.RunAsync(p => ServeBenchmark.RunAsync(opts, http, p, ct));
-            bool interrupted = ct.IsCancellationRequested || report.Runs.Any(r => r.Interrupted);
+            // System.CommandLine 2.0.0 leaves Ctrl-C unhandled by default: the first press stops the run
+            // and prints what was measured; a second press ends the process.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = !stop.IsCancellationRequested; stop.Cancel(); };
+            Console.CancelKeyPress += onCtrlC;
+            BenchReport report;
+            try { report = await SpectreProgress.RunAsync(p => ServeBenchmark.RunAsync(opts, http, p, stop.Token)); }
+            finally { Console.CancelKeyPress -= onCtrlC; }
+            bool interrupted = stop.IsCancellationRequested || report.Runs.Any(r => r.Interrupted);
             Print(report, interrupted);
             if (pr.GetValue(output) is { } dir)
             {
