@@ -27,7 +27,7 @@ public static class Chart
         plot.Axes.Left.Label.Text = "throughput (req/s)";
         plot.Axes.Right.Label.Text = "per-request speed (tokens/s)";
         plot.Title($"{rep.Model ?? rep.BaseUrl} · {rep.Backend} · {rep.NumPrompts} prompts");
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Edge.Bottom);
         foreach (var sc in new[] { thr, avg, low }) sc.LineWidth = 2;
         plot.Axes.Margins(0.1, 0.15);
         plot.Axes.AutoScale();

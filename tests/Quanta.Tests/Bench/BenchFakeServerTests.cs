@@ -20,6 +20,7 @@ public class BenchFakeServerTests
         await using var server = await FakeTgiServer.StartAsync(First, Gap);
         using var http = ServeBenchmark.CreateHttpClient();
         var prompts = Enumerable.Range(0, 4).Select(i => P($"hello number {i}")).ToList();
+        await Sender(server.BaseUrl, http).SendAsync(P("warm up", 1), TestContext.Current.CancellationToken);   // JIT, first connection
         var run = await BenchRunner.RunAsync(prompts, Sender(server.BaseUrl, http).SendAsync, Arrival.AllAtOnce, null, null, TestContext.Current.CancellationToken);
         var m = MetricsCalculator.Compute(run);
 
@@ -58,6 +59,24 @@ public class BenchFakeServerTests
         Assert.Contains("overloaded", m.FailureExamples["http_500"]);
         Assert.Equal(2, run.Requests[4].Chunks);                                // tokens before the error were seen
         Assert.Equal(10, m.TotalOutputTokens);                                  // only completed requests count
+    }
+
+    [Theory]
+    [InlineData(BackendKind.OpenAi)]
+    [InlineData(BackendKind.OpenAiChat)]
+    public async Task OpenAiStreams_TimedAndCountedByUsage(BackendKind backend)
+    {
+        await using var server = await FakeTgiServer.StartAsync(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(20));
+        using var http = ServeBenchmark.CreateHttpClient();
+        var sender = new RequestSender(http, server.BaseUrl, backend, "m", TimeSpan.FromSeconds(30));
+        await sender.SendAsync(P("warm up", 1), TestContext.Current.CancellationToken);
+        var o = await sender.SendAsync(P("hello there", 4), TestContext.Current.CancellationToken);
+        Assert.True(o.Success, o.Error);
+        Assert.Equal(4, o.Chunks);                 // the chat role-only chunk carries no text and is not a token
+        Assert.Equal(104, o.OutputTokens);         // usage.completion_tokens wins over the chunk count
+        Assert.Equal(" w w w w", o.GeneratedText);
+        Assert.Equal(3, o.Itl.Count);
+        Assert.InRange(o.Ttft, 0.095, 1.0);
     }
 
     [Fact]
@@ -99,7 +118,7 @@ public class BenchFakeServerTests
     [Fact]
     public async Task WrongBackend_OneLineError()
     {
-        await using var server = await FakeTgiServer.StartAsync(TimeSpan.Zero, TimeSpan.Zero);
+        await using var server = await FakeTgiServer.StartAsync(TimeSpan.Zero, TimeSpan.Zero, openAi: false);
         using var http = ServeBenchmark.CreateHttpClient();
         var o = new ServeBenchOptions { BaseUrl = server.BaseUrl, Backend = BackendKind.OpenAi, Model = "m", Dataset = "random", NumPrompts = 2, InputLen = 8, OutputLen = 2, Arrivals = [Arrival.AllAtOnce] };
         var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => ServeBenchmark.RunAsync(o, http, null, TestContext.Current.CancellationToken));

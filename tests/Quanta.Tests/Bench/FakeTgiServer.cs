@@ -14,7 +14,8 @@ namespace Quanta.Tests.Bench;
 /// A TGI look-alike on 127.0.0.1:0 with known timings: the first token after <c>firstDelay</c>, then one
 /// token every <c>gap</c>. The prompt picks a behaviour: "status500" answers 500, "error-mid" streams two
 /// tokens then an error event, "abort-mid" streams two tokens then drops the connection, "hang" never answers.
-/// POST /tokenize counts whitespace-separated words plus one BOS.
+/// POST /tokenize counts whitespace-separated words plus one BOS. /v1/completions and /v1/chat/completions
+/// stream OpenAI chunks with the same timing (a role-only chunk first for chat), a usage chunk, then [DONE].
 /// </summary>
 internal sealed class FakeTgiServer : IAsyncDisposable
 {
@@ -26,7 +27,8 @@ internal sealed class FakeTgiServer : IAsyncDisposable
 
     FakeTgiServer(WebApplication app, Uri url) { _app = app; BaseUrl = url; }
 
-    public static async Task<FakeTgiServer> StartAsync(TimeSpan firstDelay, TimeSpan gap)
+    /// <param name="openAi">false: no /v1 routes (they answer 404).</param>
+    public static async Task<FakeTgiServer> StartAsync(TimeSpan firstDelay, TimeSpan gap, bool openAi = true)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -42,6 +44,11 @@ internal sealed class FakeTgiServer : IAsyncDisposable
             int n = 1 + text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
             return Results.Json(Enumerable.Range(0, n).Select(i => new { id = i, text = "t" }));
         });
+        if (openAi)
+        {
+            app.MapPost("/v1/completions", (HttpContext ctx) => OpenAi(ctx, firstDelay, gap, chat: false));
+            app.MapPost("/v1/chat/completions", (HttpContext ctx) => OpenAi(ctx, firstDelay, gap, chat: true));
+        }
         app.MapGet("/info", () => Results.Json(new { model_id = "fake-tgi" }));
         await app.StartAsync();
         var addr = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -78,6 +85,22 @@ internal sealed class FakeTgiServer : IAsyncDisposable
             }
         }
         finally { Interlocked.Decrement(ref _inFlight); }
+    }
+
+    static async Task OpenAi(HttpContext ctx, TimeSpan firstDelay, TimeSpan gap, bool chat)
+    {
+        using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+        int n = doc.RootElement.GetProperty("max_tokens").GetInt32();
+        ctx.Response.ContentType = "text/event-stream";
+        if (chat) await Event(ctx, new { choices = new[] { new { index = 0, delta = new { role = "assistant", content = "" } } } });
+        for (int i = 0; i < n; i++)
+        {
+            await Task.Delay(i == 0 ? firstDelay : gap, ctx.RequestAborted);
+            object choice = chat ? new { index = 0, delta = new { content = " w" } } : new { index = 0, text = " w" };
+            await Event(ctx, new { choices = new[] { choice } });
+        }
+        await Event(ctx, new { choices = Array.Empty<object>(), usage = new { prompt_tokens = 3, completion_tokens = n + 100 } });
+        await ctx.Response.WriteAsync("data: [DONE]\n\n");
     }
 
     static async Task Event(HttpContext ctx, object payload)
