@@ -26,8 +26,13 @@ public sealed unsafe class CpuModelRunner : IModelRunner
     int[] _seqOf = [];                  // [tokens] sequence index of each token
 
     public CpuModelRunner(LoadedModel model, KvCacheOptions kv, int threads = 0)
+        : this(model.Config, model.Weights, kv, threads) { }
+
+    /// <summary>A runner over weights alone (no tokenizer needed); the weights must outlive it.</summary>
+    /// <param name="threads">worker threads; 0 = one per processor.</param>
+    public CpuModelRunner(LlamaConfig config, LlamaWeights weights, KvCacheOptions kv, int threads = 0)
     {
-        _c = model.Config;
+        _c = config;
         _hidden = _c.HiddenSize;
         _headDim = _c.HeadDim > 0 ? _c.HeadDim : _c.HiddenSize / _c.NumHeads;
         if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
@@ -38,7 +43,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         _kvDim = _c.NumKvHeads * _headDim;
         _ffn = _c.IntermediateSize;
 
-        var w = model.Weights;
+        var w = weights;
         _embedding = w.Embedding;
         if (_embedding.Shape.Length != 2 || _embedding.Shape[1] != _hidden || _embedding.Shape[0] < _c.VocabSize)
             throw new ModelLoadException($"{_embedding.Name}: shape [{string.Join(", ", _embedding.Shape)}], expected [{_c.VocabSize}, {_hidden}]");

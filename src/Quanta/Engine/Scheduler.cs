@@ -55,7 +55,7 @@ public sealed class Scheduler
             _scheduled.Add(s);
         }
         int admitted = budget > 0 && AdmissionOpen(budget) ? Admit(ref budget) : 0;
-        _stepsSinceAdmit = admitted > 0 ? 0 : _stepsSinceAdmit + 1;
+        _stepsSinceAdmit = admitted > 0 ? 1 : _stepsSinceAdmit + 1;   // TGI's waiting_tokens
         return _scheduled;
     }
 
