@@ -1,3 +1,4 @@
+using static Quanta.Tests.Server.TestCt;
 using System.Net;
 using System.Text.Json;
 
@@ -10,7 +11,7 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
     [Fact]
     public async Task Models_lists_the_served_model()
     {
-        var json = JsonExt.Parse(await S.Client.GetStringAsync("/v1/models"));
+        var json = JsonExt.Parse(await S.Client.GetStringAsync("/v1/models", Ct));
         Assert.Equal("list", json.GetProperty("object").GetString());
         Assert.Equal("hash-model", json.GetProperty("data")[0].GetProperty("id").GetString());
         Assert.Equal("model", json.GetProperty("data")[0].GetProperty("object").GetString());
@@ -89,7 +90,7 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
     [InlineData("""{"max_tokens": 2}""", "messages")]
     public async Task Chat_errors_use_the_tgi_shape(string body, string message)
     {
-        using var res = await S.Client.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        using var res = await S.Client.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"), Ct);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
         var json = await res.JsonAsync();
         Assert.Contains(message, json.GetProperty("error").GetString());

@@ -1,3 +1,4 @@
+using static Quanta.Tests.Server.TestCt;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -28,7 +29,7 @@ public class ServingTests
     {
         await using var s = await TestServer.StartAsync(new ServerOptions { MaxConcurrentRequests = 2 }, stepDelayMs: 20);
         var busy = Enumerable.Range(0, 2).Select(i => s.PostAsync("/generate", Greedy($"busy {i}", 40))).ToList();
-        while (await s.MetricAsync("quanta_requests_in_flight") < 2) await Task.Delay(10);
+        while (await s.MetricAsync("quanta_requests_in_flight") < 2) await Task.Delay(10, Ct);
         using var res = await s.PostAsync("/generate", Greedy("one too many", 2));
         Assert.Equal(HttpStatusCode.TooManyRequests, res.StatusCode);
         var json = await res.JsonAsync();
@@ -53,7 +54,7 @@ public class ServingTests
         cts.Cancel();
         res.Dispose();
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await s.MetricAsync("quanta_kv_cache_blocks_used") > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        while (await s.MetricAsync("quanta_kv_cache_blocks_used") > 0 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
         Assert.Equal(0, await s.MetricAsync("quanta_kv_cache_blocks_used"));
         Assert.Equal(0, await s.MetricAsync("tgi_batch_current_size"));
         Assert.Equal(0, await s.MetricAsync("quanta_requests_in_flight"));
@@ -89,18 +90,18 @@ public class ServingTests
     public async Task Api_key_guards_every_route_but_health()
     {
         await using var s = await TestServer.StartAsync(new ServerOptions { ApiKey = "sekret" });
-        using (var r = await s.Client.GetAsync("/health")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using (var r = await s.Client.GetAsync("/health", Ct)) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         foreach (var path in new[] { "/info", "/metrics", "/v1/models" })
-            using (var r = await s.Client.GetAsync(path))
+            using (var r = await s.Client.GetAsync(path, Ct))
             {
                 Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
                 Assert.Equal("authentication", (await r.JsonAsync()).GetProperty("error_type").GetString());
             }
         using (var r = await s.PostAsync("/generate", Greedy("a", 1))) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         s.Client.DefaultRequestHeaders.Authorization = new("Bearer", "wrong");
-        using (var r = await s.Client.GetAsync("/info")) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        using (var r = await s.Client.GetAsync("/info", Ct)) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         s.Client.DefaultRequestHeaders.Authorization = new("Bearer", "sekret");
-        using (var r = await s.Client.GetAsync("/info")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using (var r = await s.Client.GetAsync("/info", Ct)) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         using (var r = await s.PostAsync("/generate", Greedy("a", 1))) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
     }
 
@@ -109,9 +110,9 @@ public class ServingTests
     {
         var s = await TestServer.StartAsync(stepDelayMs: 5);
         var stream = s.PostSseAsync("/generate_stream", Greedy("drain me", 60));
-        while (await s.MetricAsync("quanta_requests_in_flight") < 1) await Task.Delay(5);
+        while (await s.MetricAsync("quanta_requests_in_flight") < 1) await Task.Delay(5, Ct);
         var stop = s.Server.StopAsync();
-        await Task.Delay(20);
+        await Task.Delay(20, Ct);
         await Assert.ThrowsAnyAsync<Exception>(async () =>
         {
             using var r = await s.PostAsync("/generate", Greedy("late", 1));

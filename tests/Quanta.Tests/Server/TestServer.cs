@@ -1,3 +1,4 @@
+using static Quanta.Tests.Server.TestCt;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
@@ -35,13 +36,13 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(await QuantaServer.StartAsync((options ?? new ServerOptions()) with { Port = 0 }, served));
     }
 
-    public Task<HttpResponseMessage> PostAsync(string path, object body, CancellationToken ct = default)
-        => Client.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"), ct);
+    public Task<HttpResponseMessage> PostAsync(string path, object body)
+        => Client.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"), Ct);
 
     public async Task<JsonElement> PostJsonAsync(string path, object body)
     {
         using var res = await PostAsync(path, body);
-        var text = await res.Content.ReadAsStringAsync();
+        var text = await res.Content.ReadAsStringAsync(Ct);
         Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {text}");
         return JsonDocument.Parse(text).RootElement.Clone();
     }
@@ -51,10 +52,10 @@ internal sealed class TestServer : IAsyncDisposable
     {
         using var req = new HttpRequestMessage(HttpMethod.Post, path)
         { Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json") };
-        using var res = await Client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
-        Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync()}");
+        using var res = await Client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {await res.Content.ReadAsStringAsync(Ct)}");
         Assert.Equal("text/event-stream", res.Content.Headers.ContentType?.MediaType);
-        return await ReadEventsAsync(await res.Content.ReadAsStreamAsync());
+        return await ReadEventsAsync(await res.Content.ReadAsStreamAsync(Ct), Ct);
     }
 
     public static async Task<List<string>> ReadEventsAsync(Stream stream, CancellationToken ct = default)
@@ -74,7 +75,7 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>The value of an unlabelled sample in /metrics.</summary>
     public async Task<double> MetricAsync(string name)
     {
-        var text = await Client.GetStringAsync("/metrics");
+        var text = await Client.GetStringAsync("/metrics", Ct);
         foreach (var line in text.Split('\n'))
             if (line.StartsWith(name + " ", StringComparison.Ordinal))
                 return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
@@ -91,5 +92,10 @@ internal sealed class TestServer : IAsyncDisposable
 internal static class JsonExt
 {
     public static JsonElement Parse(string json) => JsonDocument.Parse(json).RootElement.Clone();
-    public static async Task<JsonElement> JsonAsync(this HttpResponseMessage res) => Parse(await res.Content.ReadAsStringAsync());
+    public static async Task<JsonElement> JsonAsync(this HttpResponseMessage res) => Parse(await res.Content.ReadAsStringAsync(Ct));
+}
+
+internal static class TestCt
+{
+    public static CancellationToken Ct => TestContext.Current.CancellationToken;
 }

@@ -1,3 +1,4 @@
+using static Quanta.Tests.Server.TestCt;
 using System.Net;
 using System.Text.Json;
 
@@ -137,7 +138,7 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
     [Fact]
     public async Task Info_health_tokenize_and_metrics()
     {
-        var info = JsonExt.Parse(await S.Client.GetStringAsync("/info"));
+        var info = JsonExt.Parse(await S.Client.GetStringAsync("/info", Ct));
         Assert.Equal("hash-model", info.GetProperty("model_id").GetString());
         Assert.Equal(256 * 16, info.GetProperty("max_batch_total_tokens").GetInt32());
         Assert.Equal(512, info.GetProperty("max_total_tokens").GetInt32());
@@ -146,7 +147,7 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         foreach (var f in new[] { "max_concurrent_requests", "max_best_of", "max_stop_sequences", "validation_workers", "model_device_type" })
             Assert.True(info.TryGetProperty(f, out _), f);
 
-        using (var health = await S.Client.GetAsync("/health")) Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        using (var health = await S.Client.GetAsync("/health", Ct)) Assert.Equal(HttpStatusCode.OK, health.StatusCode);
 
         var toks = await S.PostJsonAsync("/tokenize", new { inputs = "hé!" });
         Assert.Equal([1, 'h' + 3, 0xC3 + 3, 0xA9 + 3, '!' + 3], toks.EnumerateArray().Select(t => t.GetProperty("id").GetInt32()));
@@ -157,13 +158,13 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Equal("!", toks[4].GetProperty("text").GetString());
 
         await S.PostJsonAsync("/generate", new { inputs = "count me", parameters = new { max_new_tokens = 2 } });
-        var metrics = await S.Client.GetStringAsync("/metrics");
+        var metrics = await S.Client.GetStringAsync("/metrics", Ct);
         foreach (var name in new[] { "tgi_request_count", "tgi_request_success", "tgi_request_failure", "tgi_request_duration",
                      "tgi_request_queue_duration", "tgi_request_inference_duration", "tgi_request_mean_time_per_token_duration",
                      "tgi_request_generated_tokens", "tgi_request_input_length", "tgi_batch_current_size",
                      "tgi_batch_current_max_tokens", "tgi_queue_size", "quanta_kv_cache_blocks_used", "quanta_kv_cache_blocks_total",
                      "quanta_prefix_cache_queries", "quanta_prefix_cache_hits" })
-            Assert.Contains("\n" + name, metrics);
+            Assert.Contains($"# TYPE {name} ", metrics);
         Assert.True(await S.MetricAsync("tgi_request_success") >= 1);
         Assert.Equal(256, await S.MetricAsync("quanta_kv_cache_blocks_total"));
     }

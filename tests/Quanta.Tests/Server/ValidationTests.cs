@@ -1,3 +1,4 @@
+using static Quanta.Tests.Server.TestCt;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -34,7 +35,7 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
     public async Task Invalid_parameters_get_422_naming_the_field(string parameters, string message)
     {
         var body = $$"""{"inputs": "ab", "parameters": {{parameters}}}""";
-        using var res = await S.Client.PostAsync("/generate", new StringContent(body, Encoding.UTF8, "application/json"));
+        using var res = await S.Client.PostAsync("/generate", new StringContent(body, Encoding.UTF8, "application/json"), Ct);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
         var json = await res.JsonAsync();
         Assert.Equal(message, json.GetProperty("error").GetString());
@@ -75,7 +76,7 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
     {
         foreach (var path in new[] { "/generate", "/generate_stream", "/", "/tokenize" })
         {
-            using var res = await S.Client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
+            using var res = await S.Client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"), Ct);
             Assert.Equal(status, (int)res.StatusCode);
             var json = await res.JsonAsync();
             Assert.Equal("validation", json.GetProperty("error_type").GetString());
@@ -92,6 +93,6 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
         double before = await S.MetricAsync("tgi_request_count");
         using var _ = await S.PostAsync("/generate", new { inputs = "a", parameters = new { top_k = -1 } });
         Assert.True(await S.MetricAsync("tgi_request_count") > before);
-        Assert.Contains("tgi_request_failure{err=\"validation\"}", await S.Client.GetStringAsync("/metrics"));
+        Assert.Contains("tgi_request_failure{err=\"validation\"}", await S.Client.GetStringAsync("/metrics", Ct));
     }
 }
