@@ -36,6 +36,8 @@ internal sealed class TestServer : IAsyncDisposable
         return new TestServer(await QuantaServer.StartAsync((options ?? new ServerOptions()) with { Port = 0 }, served));
     }
 
+    public static TestServer Wrap(QuantaServer server) => new(server);
+
     public Task<HttpResponseMessage> PostAsync(string path, object body)
         => Client.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"), Ct);
 
