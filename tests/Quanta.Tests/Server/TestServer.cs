@@ -60,10 +60,15 @@ internal sealed class TestServer : IAsyncDisposable
         return await ReadEventsAsync(await res.Content.ReadAsStreamAsync(Ct), Ct);
     }
 
-    public static async Task<List<string>> ReadEventsAsync(Stream stream, CancellationToken ct = default)
+    public static async Task<List<string>> ReadEventsAsync(Stream stream, CancellationToken ct)
+    {
+        using var reader = new StreamReader(stream);
+        return await ReadEventsAsync(reader, ct);
+    }
+
+    public static async Task<List<string>> ReadEventsAsync(TextReader reader, CancellationToken ct)
     {
         var events = new List<string>();
-        using var reader = new StreamReader(stream);
         string? line;
         while ((line = await reader.ReadLineAsync(ct)) is not null)
         {
