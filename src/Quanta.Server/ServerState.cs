@@ -37,6 +37,7 @@ internal sealed class ServerState
     public Slot Acquire()
     {
         if (_draining) throw ApiException.Unavailable();
+        if (!Model.Engine.Healthy) throw new ApiException(503, "generation", "The engine cannot generate (see /health)");
         if (Interlocked.Increment(ref _inFlight) > Options.MaxConcurrentRequests)
         {
             Interlocked.Decrement(ref _inFlight);

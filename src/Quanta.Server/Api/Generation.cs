@@ -109,8 +109,9 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnly
         metrics.GeneratedTokens.Observe(f.GeneratedTokens);
     }
 
-    static ApiException Failed(GenerationFailed e)
-        => new(StatusCodes.Status424FailedDependency, string.IsNullOrEmpty(e.ErrorType) ? "generation" : e.ErrorType, e.Error);
+    static ApiException Failed(GenerationFailed e) => e.ErrorType == "validation"
+        ? ApiException.Validation(e.Error)
+        : new(StatusCodes.Status424FailedDependency, string.IsNullOrEmpty(e.ErrorType) ? "generation" : e.ErrorType, e.Error);
 
     static ApiException Incomplete()
         => new(StatusCodes.Status500InternalServerError, "incomplete_generation", "Incomplete generation");

@@ -61,6 +61,22 @@ public class ServingTests
     }
 
     [Fact]
+    public async Task Client_disconnect_during_generate_cancels_the_request()
+    {
+        await using var s = await TestServer.StartAsync(stepDelayMs: 10);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var pending = s.Client.PostAsync("/generate", new StringContent(JsonSerializer.Serialize(Greedy(new string('y', 50), 400)),
+            Encoding.UTF8, "application/json"), cts.Token);
+        while (await s.MetricAsync("tgi_batch_current_size") < 1) await Task.Delay(5, Ct);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await s.MetricAsync("quanta_kv_cache_blocks_used") > 0 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
+        Assert.Equal(0, await s.MetricAsync("quanta_kv_cache_blocks_used"));
+        Assert.Equal(0, await s.MetricAsync("tgi_request_success"));
+    }
+
+    [Fact]
     public async Task A_kv_budget_too_small_for_all_requests_still_completes_them_all()
     {
         // 12 blocks x 16 = 192 KV tokens; 8 requests of ~20 + 60 tokens need ~5 blocks each.
