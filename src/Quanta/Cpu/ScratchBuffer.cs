@@ -1,0 +1,15 @@
+namespace Quanta.Cpu;
+
+/// <summary>A pinned fp32 buffer that grows to the largest size asked for and is then reused.</summary>
+internal sealed unsafe class ScratchBuffer
+{
+    float[] _data = [];
+
+    /// <summary>At least <paramref name="length"/> floats; contents are unspecified.</summary>
+    public float* Get(long length)
+    {
+        if (_data.Length < length || _data.Length == 0)
+            _data = GC.AllocateUninitializedArray<float>(checked((int)Math.Max(length, 1)), pinned: true);
+        return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _data[0]);
+    }
+}
