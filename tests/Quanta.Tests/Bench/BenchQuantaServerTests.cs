@@ -24,6 +24,24 @@ public class BenchQuantaServerTests
     }
 
     [Fact]
+    public async Task ShareGpt_FilteredToTheServersContext_AllComplete()
+    {
+        var dataset = TestPaths.SharedPath("datasets", "sharegpt", "ShareGPT_V3_filtered_1000.json");
+        await using var server = await Serve();
+        using var http = Quanta.Bench.ServeBenchmark.CreateHttpClient();
+        var o = new Quanta.Bench.ServeBenchOptions
+        {
+            BaseUrl = new Uri(server.Address), Dataset = dataset, NumPrompts = 8, OutputLen = 3, Tokenizer = TestPaths.DefaultModel,
+            Arrivals = [Quanta.Bench.Arrival.AllAtOnce],
+        };
+        var report = await Quanta.Bench.ServeBenchmark.RunAsync(o, http, null, Ct);
+        Assert.Equal(511, report.MaxPromptLen);          // stories260K: 512 positions, so under vLLM's 1024 / 2048
+        Assert.Equal(512, report.MaxTotalLen);
+        Assert.Equal(8, report.Runs[0].Completed);
+        Assert.Equal(24, report.Runs[0].TotalOutputTokens);
+    }
+
+    [Fact]
     public async Task LocalTokenizer_CountsLikeTheServer()
     {
         await using var server = await Serve();
