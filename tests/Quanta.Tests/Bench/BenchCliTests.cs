@@ -7,7 +7,7 @@ public class BenchCliTests
 {
     internal static async Task<(int Code, string Out, string Err)> Quanta(params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Quanta.Cli.dll");
+        var dll = Path.Combine(AppContext.BaseDirectory, "quanta.dll");
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
