@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Text;
 using Quanta.Model;
 
@@ -18,8 +17,7 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     readonly int _spaceId;        // id of " ", -1 when absent
     readonly bool _chunked;       // words can be encoded one by one (see Encode)
-    const int CacheLimit = 100_000;
-    readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);   // Latin-1 word bytes -> ids
+    readonly WordCache _cache = new();   // keyed by the word's UTF-8 bytes as Latin-1
 
     Llama2cTokenizer(string[] vocab, float[] scores, byte[][] bytes, string[] text, TokenKind[] kind)
         : base(bytes, text, kind, bos: 1, eos: 2)
@@ -85,17 +83,19 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
         if (!_chunked) { EncodeChunk(utf8, ids); return [.. ids]; }
         // No piece joins a non-space to a following space, so merges never cross the start of a word:
         // words encode independently, and repeated words come from the cache.
+        var keys = new char[utf8.Length];   // the bytes as Latin-1 chars
+        Encoding.Latin1.GetChars(utf8, keys);
         int start = 0;
         for (int i = 1; i <= utf8.Length; i++)
         {
             if (i < utf8.Length && !(utf8[i] == ' ' && utf8[i - 1] != ' ')) continue;
-            string key = Encoding.Latin1.GetString(utf8, start, i - start);
-            if (_cache.TryGetValue(key, out var cached)) ids.AddRange(cached);
+            var key = keys.AsSpan(start, i - start);
+            if (_cache.TryGet(key, out var cached)) ids.AddRange(cached);
             else
             {
                 var w = new List<int>();
                 EncodeChunk(utf8.AsSpan(start, i - start), w);
-                if (key.Length <= 64 && _cache.Count < CacheLimit) _cache.TryAdd(key, [.. w]);
+                _cache.Add(key, w);
                 ids.AddRange(w);
             }
             start = i;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text;
 using Quanta.Model;
 
@@ -22,9 +21,7 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
     readonly bool _hasUnused;
     readonly char _ws;             // the whitespace symbol: U+2581, or ' ' without escaping
     readonly bool _chunked;        // words can be encoded one by one (see Encode)
-    const int CacheLimit = 100_000;
-    readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);   // word -> ids
-    readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
+    readonly WordCache _cache = new();
 
     SentencePieceTokenizer(SentencePieceModel m, byte[][] bytes, string[] text, TokenKind[] kind, int[] byteIds,
                            Dictionary<string, int> pieces, string[] userDefined)
@@ -39,9 +36,7 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
         _hasUnused = Array.IndexOf(m.Types, PieceType.Unused) >= 0;
         _ws = m.EscapeWhitespaces ? Space : ' ';
         _chunked = pieces.ContainsKey(_ws.ToString()) && !pieces.Keys.Any(p => JoinsWordToSpace(p, _ws));
-        _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
     }
-
 
     /// <summary>Builds the tokenizer; <paramref name="file"/> names the source in errors.</summary>
     public static SentencePieceTokenizer Create(SentencePieceModel m, string file)
@@ -104,12 +99,12 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
         {
             if (i < norm.Length && !(norm[i] == _ws && norm[i - 1] != _ws)) continue;
             var word = norm.AsSpan(start, i - start);
-            if (_cacheLookup.TryGetValue(word, out var cached)) ids.AddRange(cached);
+            if (_cache.TryGet(word, out var cached)) ids.AddRange(cached);
             else
             {
                 var w = new List<int>();
                 EncodeChunk(word.ToString(), w);
-                if (word.Length <= 64 && _cache.Count < CacheLimit) _cache.TryAdd(word.ToString(), [.. w]);
+                _cache.Add(word, w);
                 ids.AddRange(w);
             }
             start = i;
