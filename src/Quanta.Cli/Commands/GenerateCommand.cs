@@ -49,7 +49,7 @@ namespace Quanta.Cli.Commands
                     pr.GetValue(seed), pr.GetValue(stop) ?? [], pr.GetValue(doSample));
                 var output = pr.InvocationConfiguration.Output;
                 var log = pr.InvocationConfiguration.Error;
-                string text = pr.GetValue(prompt) ?? await Console.In.ReadToEndAsync(ct);
+                string text = pr.GetValue(prompt) ?? TrimFinalNewline(await Console.In.ReadToEndAsync(ct));
                 using var model = ModelLoader.Load(pr.GetValue(modelId));
                 int[] ids = model.Tokenizer.Encode(text, addBos: true);
                 using var runner = RunnerFactory.Create(model, pr.GetValue(device)!, 16, pr.GetValue(maxTotal) ?? ids.Length + p.MaxNewTokens, log);
@@ -59,6 +59,9 @@ namespace Quanta.Cli.Commands
             }));
             return cmd;
         }
+
+        /// <summary>`echo text | quanta generate`: the newline that ends the piped line is not part of the prompt.</summary>
+        static string TrimFinalNewline(string s) => s.EndsWith("\r\n", StringComparison.Ordinal) ? s[..^2] : s.EndsWith('\n') ? s[..^1] : s;
 
         internal static SamplingParams SamplingFromFlags(int maxNew, float? temperature, int? topK, float? topP, float? typicalP,
             float? repetition, float? frequency, float? presence, ulong? seed, string[] stop, bool doSample)

@@ -43,6 +43,23 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public async Task PromptFromStdinGivesTheSameText()
+    {
+        Stories();
+        var (_, fromFlag, err) = await CliRunner.Run("generate", "--prompt", "Lily and Ben", "--max-new-tokens", "20");
+        CliRunner.SkipIfPending(err);
+        var saved = Console.In;
+        Console.SetIn(new StringReader("Lily and Ben\n"));
+        try
+        {
+            var (code, fromStdin, _) = await CliRunner.Run("generate", "--max-new-tokens", "20");
+            Assert.Equal(0, code);
+            Assert.Equal(fromFlag, fromStdin);
+        }
+        finally { Console.SetIn(saved); }
+    }
+
+    [Fact]
     public async Task JsonHasTheTgiGenerateShape()
     {
         Stories();

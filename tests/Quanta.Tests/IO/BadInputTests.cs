@@ -22,6 +22,14 @@ public class BadInputTests
     }
 
     [Fact]
+    public void NoSafetensors()
+    {
+        using var c = new FixtureCopy("tiny-llama-f16");
+        File.Move(c.Safetensors, c.PathOf("pytorch_model.bin"));
+        Fails(c.Dir, c.Dir, "only PyTorch pickle weights");
+    }
+
+    [Fact]
     public void MissingTensor()
     {
         using var c = new FixtureCopy("tiny-llama-f16");

@@ -28,6 +28,16 @@ public class CheckpointVariantTests
     }
 
     [Fact]
+    public void PermutedGIdxMarksTheLayerActOrderWhateverTheConfigSays()
+    {
+        using var c = new FixtureCopy("tiny-llama-gptq-g32-act");
+        c.EditText("config.json", s => s.Replace("\"desc_act\": true", "\"desc_act\": false"));
+        using var ck = ModelLoader.Open(c.Dir);
+        Assert.False(ck.Config.Quantization!.DescAct);
+        Assert.True(Assert.IsType<GptqLinear>(ck.Weights.Layers[0].Q).DescAct);
+    }
+
+    [Fact]
     public void ShardedFolderLoadsThroughTheIndex()
     {
         using var c = new FixtureCopy("tiny-llama-gptq-chan");

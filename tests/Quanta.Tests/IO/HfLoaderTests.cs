@@ -101,4 +101,16 @@ public class HfLoaderTests
         using var ck = ModelLoader.Open(copy.Dir);
         Assert.Equal(new GenerationDefaults(RepetitionPenalty: 1.1f), ck.Defaults);
     }
+
+    [Theory]
+    [InlineData("tiny-llama-f16")]
+    [InlineData("tiny-llama-gptq-chan")]
+    public void LoadOpensTheTokenizerAndOwnsTheMaps(string fixture)
+    {
+        using var model = ModelLoader.Load(TestPaths.Fixture(fixture));
+        Assert.Equal(32000, model.Tokenizer.VocabSize);
+        Assert.Equal(model.Config.BosTokenId, model.Tokenizer.BosId);
+        Assert.Single(model.Owned);
+        Assert.Equal(fixture, model.Name);
+    }
 }

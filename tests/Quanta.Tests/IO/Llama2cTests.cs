@@ -78,4 +78,27 @@ public class Llama2cTests
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
+
+    [Fact]
+    public void LoadWithoutTheTokenizerFileNamesIt()
+    {
+        var dir = Directory.CreateTempSubdirectory("quanta-l2c-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(TestPaths.DefaultModel, "stories260K.bin"), Path.Combine(dir, "stories260K.bin"));
+            var e = Assert.Throws<ModelLoadException>(() => ModelLoader.Load(dir).Dispose());
+            Assert.Contains(Path.Combine(dir, "stories260K.bin"), e.Message);
+            Assert.Contains("llama2.c tokenizer not found beside it (tok512.bin or tokenizer.bin)", e.Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void LoadOpensTok512()
+    {
+        using var model = ModelLoader.Load(null);
+        Assert.Equal(512, model.Tokenizer.VocabSize);
+        Assert.Equal("stories260K", model.Name);
+        Assert.Equal(1, model.Tokenizer.BosId);
+    }
 }

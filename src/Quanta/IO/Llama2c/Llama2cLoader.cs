@@ -35,7 +35,7 @@ public static partial class Llama2cLoader
                 Name = Path.GetFileNameWithoutExtension(path), Path = path, Config = config, Weights = weights,
                 TokenizerSource = tok,
                 TokenizerLoader = () => File.Exists(tok) ? TokenizerFactory.FromLlama2cFile(tok, config.VocabSize)
-                    : throw new ModelLoadException($"{tok}: llama2.c tokenizer not found beside {Path.GetFileName(path)}"),
+                    : throw new ModelLoadException($"{path}: llama2.c tokenizer not found beside it (tok{config.VocabSize}.bin or tokenizer.bin)"),
             };
             ck.Owned.Add(owner);
             return ck;
