@@ -24,7 +24,7 @@ internal static partial class CliCommands
         var sym = new Option<bool>("--sym") { Description = "Symmetric zero points (default)" };
         var asym = new Option<bool>("--asym") { Description = "Asymmetric zero points" };
         var damp = new Option<double>("--damp") { Description = "Dampening, fraction of the mean Hessian diagonal", DefaultValueFactory = _ => 0.01 };
-        var trueSeq = new Option<bool>("--true-sequential") { Description = "Quantize q/k/v, o, gate/up, down in turn within a layer", DefaultValueFactory = _ => true };
+        var trueSeq = new Option<bool>("--true-sequential") { Description = "Quantize q/k/v, o, gate/up, down in turn within a layer, each on inputs after the previous ones (default; false = all from the unquantized layer)", DefaultValueFactory = _ => true };
         var method = new Option<string>("--method") { Description = "gptq or rtn (round to nearest)", DefaultValueFactory = _ => "gptq" };
         var dataset = new Option<string?>("--dataset") { Description = "Calibration text: plain text or JSONL with a \"text\" field" };
         var nsamples = new Option<int>("--nsamples") { Description = "Calibration windows", DefaultValueFactory = _ => 128 };
@@ -49,8 +49,14 @@ internal static partial class CliCommands
             int[][] samples = [];
             if (opt.Gptq)
             {
+                int len = pr.GetValue(seqlen);
+                if (len > lm.Config.MaxPositionEmbeddings)
+                {
+                    Log($"--seqlen {len} exceeds max_position_embeddings; using {lm.Config.MaxPositionEmbeddings}");
+                    len = lm.Config.MaxPositionEmbeddings;
+                }
                 var tokens = CalibrationData.Tokenize(lm.Tokenizer, CalibrationData.ReadText(ds!), addBos: true);
-                samples = CalibrationData.RandomWindows(tokens, pr.GetValue(nsamples), pr.GetValue(seqlen), pr.GetValue(seed));
+                samples = CalibrationData.RandomWindows(tokens, pr.GetValue(nsamples), len, pr.GetValue(seed));
                 Log($"calibration: {samples.Length} windows of {samples[0].Length} tokens from {ds} ({tokens.Length} tokens)");
             }
             var qsw = Stopwatch.StartNew();
