@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Quanta.Quantization;
 
 /// <summary>Dense fp64 Cholesky helpers for GPTQ's inverse Hessian.</summary>
@@ -45,19 +47,21 @@ internal static class Cholesky
         return Transpose(hinv, n);
     }
 
+    /// <summary>L⁻¹ row by row: row i = (eᵢ − Σₖ L[i,k] row k) / L[i,i], k &lt; i (rows of L⁻¹ end at the diagonal).</summary>
     static double[] InvertLower(double[] l, int n)
     {
         var m = new double[n * n];
-        Parallel.For(0, n, c =>                          // column c of L⁻¹ by forward substitution
+        for (int i = 0; i < n; i++)
         {
-            m[c * n + c] = 1 / l[c * n + c];
-            for (int i = c + 1; i < n; i++)
+            var row = m.AsSpan(i * n, i + 1);
+            row[i] = 1;
+            for (int k = 0; k < i; k++)
             {
-                double s = 0;
-                for (int k = c; k < i; k++) s += l[i * n + k] * m[k * n + c];
-                m[i * n + c] = -s / l[i * n + i];
+                double f = l[i * n + k];
+                if (f != 0) TensorPrimitives.MultiplyAdd<double>(m.AsSpan(k * n, k + 1), -f, row[..(k + 1)], row[..(k + 1)]);
             }
-        });
+            TensorPrimitives.Divide<double>(row, l[i * n + i], row);
+        }
         return m;
     }
 
@@ -70,5 +74,5 @@ internal static class Cholesky
     }
 
     static double Dot(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
-        => System.Numerics.Tensors.TensorPrimitives.Dot(x, y);
+        => TensorPrimitives.Dot(x, y);
 }

@@ -96,3 +96,32 @@ public class GptqCoreTests
         return d;
     }
 }
+
+public class CholeskyTests
+{
+    [Fact]
+    public void UpperFactorOfTheInverseTimesTheMatrixIsIdentity()
+    {
+        const int n = 40;
+        var (_, h) = GptqCoreTests.Problem(1, n, 300, 9);
+        var a = h.Scaled();
+        var lower = (double[])a.Clone();
+        Assert.True(Cholesky.FactorLower(lower, n));
+        var u = Cholesky.UpperOfInverse(lower, n);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                if (j < i) Assert.Equal(0, u[i * n + j]);
+                double s = 0;                                   // (Uᵀ U A)[i, j]
+                for (int k = 0; k < n; k++)
+                {
+                    double hinv = 0;
+                    for (int r = 0; r < n; r++) hinv += u[r * n + i] * u[r * n + k];
+                    s += hinv * a[k * n + j];
+                }
+                Assert.Equal(i == j ? 1 : 0, s, 1e-8);
+            }
+        var notPd = new double[] { 1, 2, 2, 1 };
+        Assert.False(Cholesky.FactorLower(notPd, 2));
+    }
+}
