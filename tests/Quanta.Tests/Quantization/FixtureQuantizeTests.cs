@@ -20,10 +20,12 @@ public class FixtureQuantizeTests
         return (m, q, dir);
     }
 
-    [Fact]
-    public void GptqLayerErrorIsBelowRtnOnEveryLayer()
+    [Theory]
+    [InlineData(32, true, false, true)]
+    [InlineData(-1, false, true, false)]
+    public void GptqLayerErrorIsBelowRtnOnEveryLayer(int group, bool actOrder, bool sym, bool trueSequential)
     {
-        var (m, q, dir) = Quantize(GptqG32Act);
+        var (m, q, dir) = Quantize(new QuantizeOptions(new QuantSpec(4, group, sym, actOrder), true, trueSequential));
         using (m)
         {
             Assert.Equal(m.Config.NumLayers * 7, q.Reports.Count);
