@@ -162,7 +162,7 @@ internal sealed class SpectreProgress(ProgressContext ctx) : IBenchProgress
 
     public void RunStarted(string label, int requests)
     {
-        _status?.StopTask();
+        if (_status is not null) { _status.Value = _status.MaxValue; _status.StopTask(); }
         _run?.StopTask();
         _run = ctx.AddTask($"run {label}", maxValue: requests);
     }

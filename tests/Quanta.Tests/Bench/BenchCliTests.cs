@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Quanta.Tests.Bench;
 
 /// <summary>Runs the real CLI in a child process: bad input must give one line on stderr and a non-zero exit.</summary>
 public class BenchCliTests
 {
-    internal static async Task<(int Code, string Out, string Err)> Quanta(params string[] args)
+    static ProcessStartInfo Start(string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Quanta.Cli.dll");
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
@@ -15,7 +16,12 @@ public class BenchCliTests
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        return psi;
+    }
+
+    internal static async Task<(int Code, string Out, string Err)> Quanta(params string[] args)
+    {
+        using var p = Process.Start(Start(args))!;
         var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         await p.WaitForExitAsync(TestContext.Current.CancellationToken);
@@ -48,6 +54,34 @@ public class BenchCliTests
     public async Task UnreachableServer() =>
         AssertOneLineError(await Quanta("bench", "serve", "--dataset", "random", "--input-len", "8", "--num-prompts", "2",
             "--base-url", FakeTgiServer.ClosedPortUrl().AbsoluteUri), "cannot reach the server");
+
+    [DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int sig);
+
+    /// <summary>True when this process ignores SIGINT (a background job): children inherit that, so Ctrl-C cannot be tested.</summary>
+    static bool SigIntIgnored() =>
+        File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:")) is { } line
+        && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & 2) != 0;
+
+    [Fact]
+    public async Task CtrlC_PrintsWhatWasMeasured()
+    {
+        if (!OperatingSystem.IsLinux() || SigIntIgnored()) Assert.Skip("needs Linux with SIGINT not ignored");
+        await using var server = await FakeTgiServer.StartAsync(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(20));
+        using var p = Process.Start(Start(["bench", "serve", "--dataset", "random", "--input-len", "8", "--output-len", "10",
+            "--num-prompts", "200", "--request-interval", "0.05", "--base-url", server.BaseUrl.AbsoluteUri]))!;
+        var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Volatile.Read(ref server.Requests) < 6 && DateTime.UtcNow < deadline) await Task.Delay(20, TestContext.Current.CancellationToken);
+        Assert.Equal(0, kill(p.Id, 2));
+        await p.WaitForExitAsync(TestContext.Current.CancellationToken);
+        string output = await stdout;
+        Assert.True(p.ExitCode == 130, $"exit {p.ExitCode}; stderr: {await stderr}");
+        Assert.Contains("interrupted: results so far", output);
+        Assert.Contains("| 0.05 (interrupted) |", output);
+        Assert.True(server.Requests < 100);                                  // it stopped sending
+    }
 
     [Fact]
     public async Task BadFlags()
