@@ -144,15 +144,21 @@ internal static class BenchServeCommand
     }
 }
 
-/// <summary>Spectre.Console progress bar: one bar per run, advanced as requests finish.</summary>
+/// <summary>Spectre.Console progress bar on stderr (only when stderr is a terminal): one bar per run, failures in its title.</summary>
 internal sealed class SpectreProgress(ProgressContext ctx) : IBenchProgress
 {
     ProgressTask? _status, _run;
+    string _label = "";
+    int _failed;
 
-    public static Task<T> RunAsync<T>(Func<IBenchProgress, Task<T>> body) =>
-        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+    public static Task<T> RunAsync<T>(Func<IBenchProgress?, Task<T>> body)
+    {
+        if (Console.IsErrorRedirected) return body(null);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return console.Progress().AutoClear(false).HideCompleted(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(ctx => body(new SpectreProgress(ctx)));
+    }
 
     public void Status(string message)
     {
@@ -164,8 +170,16 @@ internal sealed class SpectreProgress(ProgressContext ctx) : IBenchProgress
     {
         if (_status is not null) { _status.Value = _status.MaxValue; _status.StopTask(); }
         _run?.StopTask();
-        _run = ctx.AddTask($"run {label}", maxValue: requests);
+        _label = $"run {label}";
+        _failed = 0;
+        _run = ctx.AddTask(_label, maxValue: requests);
     }
 
-    public void RequestDone(RequestOutcome outcome) => _run?.Increment(1);
+    public void RequestDone(RequestOutcome outcome)
+    {
+        if (_run is null) return;
+        if (!outcome.Success && outcome.Failure != FailureKind.Cancelled)
+            _run.Description = $"{_label} ({Interlocked.Increment(ref _failed)} failed)";
+        _run.Increment(1);
+    }
 }
