@@ -84,7 +84,7 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
             FrequencyPenalty = frequency,
             Seed = p.Seed,
             MaxNewTokens = maxNew,
-            Stop = p.Stop,
+            Stop = [.. p.Stop, .. p.TemplateStops],
             IgnoreEos = p.IgnoreEos,
             TopNTokens = topN,
         };

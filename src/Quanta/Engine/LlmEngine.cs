@@ -27,6 +27,9 @@ public sealed partial class LlmEngine : IEngine
 
     public LlmEngine(IModelRunner runner, ITokenizer tokenizer, EngineOptions options)
     {
+        if (options.MaxBatchPrefillTokens < 1) throw new ArgumentException($"max_batch_prefill_tokens must be at least 1, got {options.MaxBatchPrefillTokens}");
+        if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
+        if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
         _runner = runner;
         _tokenizer = tokenizer;
         _vocab = runner.Config.VocabSize;
@@ -149,10 +152,12 @@ public sealed partial class LlmEngine : IEngine
         var seq = r.Seq;
         _scheduler.Remove(seq);
         _requests.Remove(seq.Id);
-        if (r.Streamer.StopAt < 0) r.Streamer.Flush(seq.Tokens);
+        bool stopped = reason == FinishReason.StopSequence;
+        if (!stopped) r.Streamer.Flush(seq.Tokens);
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
-        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed, r.Streamer.GeneratedText,
+        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
+                                                       stopped ? r.Streamer.GeneratedText : r.Streamer.Text,
                                                        r.Prefill, first - r.Request.ArrivalUtc, now - first));
         r.Events.Writer.TryComplete();
     }

@@ -8,7 +8,7 @@ public class BenchCliTests
 {
     static ProcessStartInfo Start(string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Quanta.Cli.dll");
+        var dll = Path.Combine(AppContext.BaseDirectory, "quanta.dll");
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,

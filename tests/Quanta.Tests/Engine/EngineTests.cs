@@ -104,6 +104,12 @@ public class EngineTests
         Assert.Equal(FinishReason.StopSequence, fin.Reason);
         Assert.Equal(text[..at], fin.GeneratedText);
         Assert.EndsWith(stop, string.Concat(tokens.Select(t => t.TextDelta)), StringComparison.Ordinal);
+
+        // TGI checks the length limit first: the same token as the last allowed one finishes with "length", text whole.
+        var (_, atLimit) = await Collect(e, Req(prompt, tokens.Count, new SamplingParams { Stop = [stop] }));
+        var limited = Assert.IsType<GenerationFinished>(atLimit);
+        Assert.Equal(FinishReason.Length, limited.Reason);
+        Assert.EndsWith(stop, limited.GeneratedText, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -82,6 +82,23 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Equal(4, chunks[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32());
     }
 
+    [Fact]
+    public async Task Chatml_template_from_the_model_or_the_flag()
+    {
+        Assert.Equal("chatml", Quanta.Server.Api.ChatTemplate.Select("auto", "{% for m in messages %}<|im_start|>{{ m.role }}...").Name);
+        Assert.Equal("llama2", Quanta.Server.Api.ChatTemplate.Select("auto", "{{ bos_token }}[INST] ...").Name);
+        Assert.Equal("llama2", Quanta.Server.Api.ChatTemplate.Select("auto", null).Name);
+        Assert.Throws<ArgumentException>(() => Quanta.Server.Api.ChatTemplate.Select("vicuna", null));
+
+        await using var s = await TestServer.StartAsync(new Quanta.Server.ServerOptions { ChatTemplate = "chatml" });
+        var messages = new object[] { new { role = "system", content = "sys" }, new { role = "user", content = "Hi" } };
+        var stops = new[] { "1", "2", "3", "4" }.Select(x => "never" + x).ToArray();
+        var json = await s.PostJsonAsync("/v1/chat/completions", new { messages, max_tokens = 6, temperature = 0, stop = stops });
+        var prompt = "<|im_start|>system\nsys<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
+        Assert.Equal(HashRunner.Reference(prompt, 6, out _), json.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        Assert.Equal("chatml", JsonExt.Parse(await s.Client.GetStringAsync("/info", Ct)).GetProperty("chat_template").GetString());
+    }
+
     [Theory]
     [InlineData("""{"messages": [], "max_tokens": 2}""", "`messages` cannot be empty")]
     [InlineData("""{"messages": [{"role": "user", "content": "a"}], "n": 2}""", "`n` must be 1. Given: 2")]
