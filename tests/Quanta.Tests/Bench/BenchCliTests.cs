@@ -8,7 +8,7 @@ public class BenchCliTests
 {
     static ProcessStartInfo Start(string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "quanta.dll");
+        var dll = typeof(Quanta.Cli.BenchServeCommand).Assembly.Location;   // the CLI assembly, whatever its file name
         var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
