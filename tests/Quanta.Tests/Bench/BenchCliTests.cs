@@ -19,7 +19,7 @@ public class BenchCliTests
         return psi;
     }
 
-    internal static async Task<(int Code, string Out, string Err)> Quanta(params string[] args)
+    internal static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
     {
         using var p = Process.Start(Start(args))!;
         var stdout = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
@@ -39,20 +39,20 @@ public class BenchCliTests
 
     [Fact]
     public async Task MissingDataset() =>
-        AssertOneLineError(await Quanta("bench", "serve", "--dataset", "/nonexistent/sharegpt.json"), "/nonexistent/sharegpt.json", "not found");
+        AssertOneLineError(await RunCli("bench", "serve", "--dataset", "/nonexistent/sharegpt.json"), "/nonexistent/sharegpt.json", "not found");
 
     [Fact]
     public async Task DatasetOfWrongShape()
     {
         var f = Path.GetTempFileName();
         File.WriteAllText(f, """{"conversations": []}""");
-        try { AssertOneLineError(await Quanta("bench", "serve", "--dataset", f, "--output-len", "4"), f, "expected a JSON array"); }
+        try { AssertOneLineError(await RunCli("bench", "serve", "--dataset", f, "--output-len", "4"), f, "expected a JSON array"); }
         finally { File.Delete(f); }
     }
 
     [Fact]
     public async Task UnreachableServer() =>
-        AssertOneLineError(await Quanta("bench", "serve", "--dataset", "random", "--input-len", "8", "--num-prompts", "2",
+        AssertOneLineError(await RunCli("bench", "serve", "--dataset", "random", "--input-len", "8", "--num-prompts", "2",
             "--base-url", FakeTgiServer.ClosedPortUrl().AbsoluteUri), "cannot reach the server");
 
     [DllImport("libc", SetLastError = true)]
@@ -84,10 +84,22 @@ public class BenchCliTests
     }
 
     [Fact]
+    public void ArrivalLists_SweepIntervalsOrRates()
+    {
+        Assert.Equal([0.5, 0.02], Quanta.Cli.BenchServeCommand.ParseArrivals("0.5, 0.02", null, 3).Select(a => a.Interval!.Value));
+        var rates = Quanta.Cli.BenchServeCommand.ParseArrivals(null, "2,8", 3);
+        Assert.Equal([2.0, 8.0], rates.Select(a => a.Rate!.Value));
+        Assert.All(rates, a => Assert.Equal(3, a.Seed));
+        Assert.Equal([Quanta.Bench.Arrival.AllAtOnce], Quanta.Cli.BenchServeCommand.ParseArrivals(null, null, 0));
+        Assert.Contains("not both", Assert.Throws<ArgumentException>(() => Quanta.Cli.BenchServeCommand.ParseArrivals("1", "2", 0)).Message);
+        Assert.Contains("'0'", Assert.Throws<ArgumentException>(() => Quanta.Cli.BenchServeCommand.ParseArrivals(null, "0", 0)).Message);
+    }
+
+    [Fact]
     public async Task BadFlags()
     {
-        AssertOneLineError(await Quanta("bench", "serve", "--dataset", "random", "--backend", "grpc"), "--backend", "grpc");
-        AssertOneLineError(await Quanta("bench", "serve", "--dataset", "random", "--request-interval", "1,x"), "--request-interval", "'x'");
-        AssertOneLineError(await Quanta("bench", "compare", "/nonexistent/a.json", "/nonexistent/b.json"), "/nonexistent/a.json");
+        AssertOneLineError(await RunCli("bench", "serve", "--dataset", "random", "--backend", "grpc"), "--backend", "grpc");
+        AssertOneLineError(await RunCli("bench", "serve", "--dataset", "random", "--request-interval", "1,x"), "--request-interval", "'x'");
+        AssertOneLineError(await RunCli("bench", "compare", "/nonexistent/a.json", "/nonexistent/b.json"), "/nonexistent/a.json");
     }
 }
