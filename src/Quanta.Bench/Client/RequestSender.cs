@@ -13,8 +13,6 @@ namespace Quanta.Bench.Client;
 /// </summary>
 public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind backend, string? model, TimeSpan timeout, bool ignoreEos = true)
 {
-    public BackendKind Backend => backend;
-
     public Uri Endpoint { get; } = new(baseUrl, backend switch
     {
         BackendKind.Tgi => "generate_stream",
