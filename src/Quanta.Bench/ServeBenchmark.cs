@@ -88,6 +88,7 @@ public static class ServeBenchmark
         {
             Backend = BackendName(o.Backend), BaseUrl = o.BaseUrl.AbsoluteUri, Model = model,
             Dataset = o.Dataset, NumPrompts = prompts.Count, Seed = o.Seed, StartedUtc = started,
+            OutputLen = o.Dataset == "random" ? o.OutputLen ?? 128 : o.OutputLen, IgnoreEos = o.IgnoreEos,
             MaxPromptLen = maxPrompt, MaxTotalLen = maxTotal, Runs = runs,
         };
     }

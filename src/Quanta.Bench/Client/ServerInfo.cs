@@ -8,11 +8,20 @@ public sealed record ServerInfo(string? Model, int? MaxInputTokens, int? MaxTota
 {
     /// <summary>
     /// TGI's GET /info (model_id, max_input_tokens or max_input_length, max_total_tokens); for OpenAI backends
-    /// GET /v1/models (first id; vLLM's max_model_len). Never fails: a server without them gives nulls.
+    /// GET /v1/models (first id; vLLM's max_model_len), then /info for the limits when that has none.
+    /// Never fails: a server without them gives nulls.
     /// </summary>
     public static async Task<ServerInfo> GetAsync(HttpClient http, Uri baseUrl, BackendKind backend, CancellationToken ct)
     {
-        var url = new Uri(baseUrl, backend == BackendKind.Tgi ? "info" : "v1/models");
+        var info = await GetAsync(http, baseUrl, backend == BackendKind.Tgi, ct);
+        if (backend == BackendKind.Tgi || info.MaxTotalTokens is not null) return info;
+        var tgi = await GetAsync(http, baseUrl, true, ct);    // TGI and Quanta serve /info beside the OpenAI routes
+        return new(info.Model ?? tgi.Model, tgi.MaxInputTokens, tgi.MaxTotalTokens);
+    }
+
+    static async Task<ServerInfo> GetAsync(HttpClient http, Uri baseUrl, bool tgi, CancellationToken ct)
+    {
+        var url = new Uri(baseUrl, tgi ? "info" : "v1/models");
         try
         {
             using var resp = await http.GetAsync(url, ct);
@@ -20,7 +29,7 @@ public sealed record ServerInfo(string? Model, int? MaxInputTokens, int? MaxTota
             using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return new(null, null, null);
-            if (backend == BackendKind.Tgi)
+            if (tgi)
                 return new(Str(root, "model_id"), Int(root, "max_input_tokens") ?? Int(root, "max_input_length"), Int(root, "max_total_tokens"));
             if (!root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array || data.GetArrayLength() == 0)
                 return new(null, null, null);

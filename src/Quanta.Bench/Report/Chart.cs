@@ -23,7 +23,8 @@ public static class Chart
         low.LinePattern = LinePattern.Dashed;
         low.MarkerSize = 8;
         plot.Axes.Bottom.SetTicks(xs, [.. runs.Select(r => r.Label)]);
-        plot.Axes.Bottom.Label.Text = runs.Any(r => r.RequestInterval is not null) ? "request interval (s)" : "arrivals";
+        plot.Axes.Bottom.Label.Text = runs.Any(r => r.RequestInterval is not null) ? "request interval (s)"
+            : runs.Any(r => r.RequestRate is not null) ? "Poisson request rate (req/s)" : "arrivals";
         plot.Axes.Left.Label.Text = "throughput (req/s)";
         plot.Axes.Right.Label.Text = "per-request speed (tokens/s)";
         plot.Title($"{rep.Model ?? rep.BaseUrl} · {rep.Backend} · {rep.NumPrompts} prompts");

@@ -13,7 +13,8 @@ public static class MarkdownReport
     public static string SweepTable(IReadOnlyList<RunMetrics> runs)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| interval (s) | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | completed | failed |");
+        var first = runs.Any(r => r.RequestInterval is not null) ? "interval (s)" : "arrivals";
+        sb.AppendLine($"| {first} | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | completed | failed |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in runs)
             sb.AppendLine(Inv, $"| {r.Label}{(r.Interrupted ? " (interrupted)" : "")} | {r.RequestThroughput:0.00} | {r.SpeedMeanTokS:0.00} | {r.SpeedMinTokS:0.00} | {r.TtftMs.P99:0.0} | {r.Completed} | {r.Failed} |");

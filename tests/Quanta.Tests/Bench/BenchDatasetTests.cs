@@ -124,9 +124,19 @@ public class BenchDatasetTests
     }
 
     [Fact]
-    public void Llama2cTokenizerFile_VocabSizeCounted()
+    public async Task TokenizerPath_FolderOrFile()
     {
-        var tok = Path.Combine(TestPaths.RepoRoot, "models", "stories260K", "tok512.bin");
+        var tok = Path.Combine(TestPaths.DefaultModel, "tok512.bin");
         Assert.Equal(512, LocalTokenCounter.Llama2cVocabSize(tok));
+        const string text = "Once upon a time, there was a little girl named Lily.";
+        var fromFolder = LocalTokenCounter.Open(TestPaths.DefaultModel).Encode(text, true);
+        Assert.Equal(fromFolder, LocalTokenCounter.Open(tok).Encode(text, true));
+        Assert.Equal(1, fromFolder[0]);                                         // BOS counted in prompt lengths
+
+        var spm = TestPaths.SharedPath("tokenizers", "llama2", "tokenizer.model");
+        var llama = new LocalTokenCounter(LocalTokenCounter.Open(spm));
+        Assert.Equal(await llama.CountAsync(text, false, TestContext.Current.CancellationToken) + 1,
+            await llama.CountAsync(text, true, TestContext.Current.CancellationToken));
+        Assert.Contains("no such file", Assert.Throws<FileNotFoundException>(() => LocalTokenCounter.Open("/nonexistent/tok")).Message);
     }
 }

@@ -76,6 +76,19 @@ public class BenchReportTests
     }
 
     [Fact]
+    public void Compare_ByLabelWhenShared_ElseByPosition()
+    {
+        var a = Report("A", 2.0, 10) with { Runs = [Run("1", 1), Run("0.5", 2)] };
+        var b = Report("B", 3.0, 5) with { Runs = [Run("0.5", 4), Run("0.25", 8)] };
+        var text = Compare.Render(a, "a.json", b, "b.json");
+        Assert.Contains("run 1: only in A", text);
+        Assert.Contains("run 0.25: only in B", text);
+        Assert.Contains("| request throughput (req/s) | 2.00 | 4.00 | 2.00x |", text);
+        var c = Report("C", 1, 1) with { Runs = [Run("rate 4", 5)] };
+        Assert.Contains("## A 1 vs B rate 4", Compare.Render(a, "a.json", c, "c.json"));
+    }
+
+    [Fact]
     public void Load_RejectsOtherJson()
     {
         var f = Path.GetTempFileName();
@@ -88,6 +101,8 @@ public class BenchReportTests
         }
         finally { File.Delete(f); }
     }
+
+    static Quanta.Bench.Metrics.RunMetrics Run(string label, double thr) => Report("x", thr, 1).Runs[0] with { Label = label };
 
     static BenchReport Report(string name, double thr, double speed) => new()
     {
