@@ -37,7 +37,7 @@ public class ServeCommandTests
     public async Task Bad_flags_fail_with_one_line()
     {
         foreach (var (args, needle) in new[] { ("serve --sharded true", "--sharded"), ("serve --device tpu --port 0", "--device"),
-                                               ("serve --max-input-tokens 600 --port 0", "--max-input-tokens") })
+                                               ("serve --max-input-tokens 600 --port 0 --max-batch-total-tokens 4096", "--max-input-tokens") })
         {
             using var p = Start(args);
             var err = await p.StandardError.ReadToEndAsync(Ct);
