@@ -59,7 +59,7 @@ public sealed partial class LlmEngine : IEngine
             prefill[i] = new TokenInfo(id, _tokenizer.TokenText(id), float.NaN, _tokenizer.IsSpecial(id));
         }
         var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
-                                     new TextStreamer(_tokenizer, seq.PromptLength, p.Stop), events, prefill);
+                                     new TextStreamer(_tokenizer, request.PromptIds, p.Stop), events, prefill);
         Interlocked.Increment(ref _pending);
         if (_incoming.Writer.TryWrite(state)) return events.Reader;
         Interlocked.Decrement(ref _pending);
@@ -153,7 +153,7 @@ public sealed partial class LlmEngine : IEngine
         _scheduler.Remove(seq);
         _requests.Remove(seq.Id);
         bool stopped = reason == FinishReason.StopSequence;
-        if (!stopped) r.Streamer.Flush(seq.Tokens);
+        if (!stopped) r.Streamer.Flush();
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
         r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
