@@ -154,6 +154,7 @@ public sealed partial class LlmEngine : IEngine
         _requests.Remove(seq.Id);
         bool stopped = reason == FinishReason.StopSequence;
         if (!stopped) r.Streamer.Flush();
+        _stats = MakeStats();                           // a client that sees its end sees its blocks freed
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
         r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
@@ -166,6 +167,7 @@ public sealed partial class LlmEngine : IEngine
     {
         _scheduler.Remove(r.Seq);
         _requests.Remove(r.Seq.Id);
+        _stats = MakeStats();
         r.Events.Writer.TryWrite(new GenerationFailed(error, "generation"));
         r.Events.Writer.TryComplete();
     }
