@@ -36,7 +36,13 @@ internal abstract unsafe class CpuLinear : IRangeJob
         _x = _y = null;
     }
 
-    void IRangeJob.Run(int start, int end, int worker) => Rows(start, end, _x, _xStride, _y, _tokens);
+    /// <summary>Token tiles keep a tile's activations (about 256 KiB) in cache while rows stream past.</summary>
+    void IRangeJob.Run(int start, int end, int worker)
+    {
+        int tile = Math.Max(1, (256 << 10) / (_xStride * sizeof(float)));
+        for (int t = 0; t < _tokens; t += tile)
+            Rows(start, end, _x + (long)t * _xStride, _xStride, _y + (long)t * Out, Math.Min(tile, _tokens - t));
+    }
 
     /// <summary>Lays out the activations as the kernel reads them (e.g. gathered for act-order).</summary>
     protected virtual float* Prepare(float* x, int tokens, out int stride) { stride = In; return x; }

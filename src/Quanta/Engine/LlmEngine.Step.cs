@@ -100,12 +100,13 @@ public sealed partial class LlmEngine
         r.Sampler.Accept(id);
         var top = n == 0 ? [] : new TokenInfo[n];
         for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
-        string delta = r.Streamer.Next(s.Tokens);
+        string delta = r.Streamer.Next(id);
         r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta));
 
-        if (!p.IgnoreEos && _eos.Contains(id)) Finish(r, FinishReason.EosToken);
+        // TGI's order: length, then EOS, then stop sequences.
+        if (s.NumGenerated >= p.MaxNewTokens) Finish(r, FinishReason.Length);
+        else if (!p.IgnoreEos && _eos.Contains(id)) Finish(r, FinishReason.EosToken);
         else if (r.Streamer.StopAt >= 0) Finish(r, FinishReason.StopSequence);
-        else if (s.NumGenerated >= p.MaxNewTokens) Finish(r, FinishReason.Length);
     }
 
     /// <summary>Row j holds the logits at position NumComputed + j, which score the prompt token after it.</summary>

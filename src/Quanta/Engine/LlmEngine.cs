@@ -27,6 +27,9 @@ public sealed partial class LlmEngine : IEngine
 
     public LlmEngine(IModelRunner runner, ITokenizer tokenizer, EngineOptions options)
     {
+        if (options.MaxBatchPrefillTokens < 1) throw new ArgumentException($"max_batch_prefill_tokens must be at least 1, got {options.MaxBatchPrefillTokens}");
+        if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
+        if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
         _runner = runner;
         _tokenizer = tokenizer;
         _vocab = runner.Config.VocabSize;
@@ -56,7 +59,7 @@ public sealed partial class LlmEngine : IEngine
             prefill[i] = new TokenInfo(id, _tokenizer.TokenText(id), float.NaN, _tokenizer.IsSpecial(id));
         }
         var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
-                                     new TextStreamer(_tokenizer, seq.PromptLength, p.Stop), events, prefill);
+                                     new TextStreamer(_tokenizer, request.PromptIds, p.Stop), events, prefill);
         Interlocked.Increment(ref _pending);
         if (_incoming.Writer.TryWrite(state)) return events.Reader;
         Interlocked.Decrement(ref _pending);
@@ -149,10 +152,13 @@ public sealed partial class LlmEngine : IEngine
         var seq = r.Seq;
         _scheduler.Remove(seq);
         _requests.Remove(seq.Id);
-        if (r.Streamer.StopAt < 0) r.Streamer.Flush(seq.Tokens);
+        bool stopped = reason == FinishReason.StopSequence;
+        if (!stopped) r.Streamer.Flush();
+        _stats = MakeStats();                           // a client that sees its end sees its blocks freed
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
-        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed, r.Streamer.GeneratedText,
+        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
+                                                       stopped ? r.Streamer.GeneratedText : r.Streamer.Text,
                                                        r.Prefill, first - r.Request.ArrivalUtc, now - first));
         r.Events.Writer.TryComplete();
     }
@@ -161,6 +167,7 @@ public sealed partial class LlmEngine : IEngine
     {
         _scheduler.Remove(r.Seq);
         _requests.Remove(r.Seq.Id);
+        _stats = MakeStats();
         r.Events.Writer.TryWrite(new GenerationFailed(error, "generation"));
         r.Events.Writer.TryComplete();
     }

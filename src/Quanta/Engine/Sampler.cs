@@ -7,7 +7,7 @@ namespace Quanta.Engine;
 /// frequency/presence penalties, then when sampling temperature, top-k, top-p, typical-p.
 /// Logprobs are the log-softmax of the processed logits. Scratch buffers are reused: no allocations per token.
 /// </summary>
-public sealed class Sampler
+public sealed partial class Sampler
 {
     readonly int _vocab;
     readonly float[] _work;  // [vocab] processed logits
@@ -110,73 +110,5 @@ public sealed class Sampler
         }
         for (int j = 0; j < filled; j++) lps[j] -= lse;
         for (int j = filled; j < n; j++) { ids[j] = -1; lps[j] = float.NegativeInfinity; }
-    }
-
-    void Warp(Span<float> w, SamplingParams p)
-    {
-        if (p.Temperature > 0f && p.Temperature != 1f) TensorPrimitives.Divide(w, p.Temperature, w);
-        bool topK = p.TopK > 0 && p.TopK < _vocab, topP = p.TopP < 1f, typical = p.TypicalP < 1f;
-        if (!topK && !topP && !typical) return;
-
-        var keys = _keys.AsSpan(0, _vocab);
-        var order = _order.AsSpan(0, _vocab);
-        for (int i = 0; i < _vocab; i++) { keys[i] = -w[i]; order[i] = i; }
-        keys.Sort(order);                                   // descending logits
-
-        int n = _vocab;
-        if (topK)
-        {
-            n = p.TopK;                                     // keep ties with the k-th value (HF: remove < kth)
-            while (n < _vocab && w[order[n]] == w[order[n - 1]]) n++;
-        }
-        if (topP) n = KeepTopP(w, order, n, p.TopP);
-        if (typical) n = KeepTypical(w, order, n, p.TypicalP);
-        for (int i = n; i < _vocab; i++) w[order[i]] = float.NegativeInfinity;
-    }
-
-    /// <summary>HF TopPLogitsWarper: drops the least likely tokens whose cumulative mass is at most 1 - p.</summary>
-    int KeepTopP(ReadOnlySpan<float> w, ReadOnlySpan<int> order, int n, float topP)
-    {
-        float max = w[order[0]];
-        var e = _exps.AsSpan(0, n);
-        double total = 0;
-        for (int i = 0; i < n; i++) total += e[i] = MathF.Exp(w[order[i]] - max);
-        double cum = 0;
-        while (n > 1)
-        {
-            cum += e[n - 1] / total;
-            if (cum > 1.0 - topP) break;
-            n--;
-        }
-        return n;
-    }
-
-    /// <summary>HF TypicalLogitsWarper over the <paramref name="n"/> kept tokens; reorders order[..n] by typicality.</summary>
-    int KeepTypical(ReadOnlySpan<float> w, Span<int> order, int n, float mass)
-    {
-        float max = w[order[0]];
-        double total = 0;
-        for (int i = 0; i < n; i++) total += MathF.Exp(w[order[i]] - max);
-        float lse = max + (float)Math.Log(total);
-        double entropy = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float lp = w[order[i]] - lse;
-            entropy -= Math.Exp(lp) * lp;
-        }
-        var keys = _keys.AsSpan(0, n);
-        for (int i = 0; i < n; i++) keys[i] = MathF.Abs(-(w[order[i]] - lse) - (float)entropy);
-        keys.Sort(order[..n]);
-        double cum = 0;
-        int last = 0;
-        for (int i = 0; i < n; i++)
-        {
-            cum += Math.Exp(w[order[i]] - lse);
-            if (cum < mass) last = i + 1; else break;
-        }
-        last = Math.Min(last, n - 1);
-        int keep = last + 1;
-        while (keep < n && keys[keep] <= keys[last]) keep++;
-        return keep;
     }
 }

@@ -104,6 +104,30 @@ public class EngineTests
         Assert.Equal(FinishReason.StopSequence, fin.Reason);
         Assert.Equal(text[..at], fin.GeneratedText);
         Assert.EndsWith(stop, string.Concat(tokens.Select(t => t.TextDelta)), StringComparison.Ordinal);
+
+        // TGI checks the length limit first: the same token as the last allowed one finishes with "length", text whole.
+        var (_, atLimit) = await Collect(e, Req(prompt, tokens.Count, new SamplingParams { Stop = [stop] }));
+        var limited = Assert.IsType<GenerationFinished>(atLimit);
+        Assert.Equal(FinishReason.Length, limited.Reason);
+        Assert.EndsWith(stop, limited.GeneratedText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TopTokensComeWithEachGreedyToken()
+    {
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
+        var (tokens, _) = await Collect(e, Req(Prompt(7, 8), 6, new SamplingParams { TopNTokens = 3 }));
+        Assert.All(tokens, t =>
+        {
+            Assert.Equal(3, t.TopTokens.Count);
+            Assert.Equal(t.Token.Id, t.TopTokens[0].Id);
+            Assert.Equal(t.Token.Logprob, t.TopTokens[0].Logprob);
+            Assert.True(t.TopTokens[0].Logprob >= t.TopTokens[1].Logprob && t.TopTokens[1].Logprob >= t.TopTokens[2].Logprob);
+        });
+        var stats = e.Stats;
+        Assert.Equal((64, 16, 0, 0), (stats.KvBlocksTotal, stats.BlockSize, stats.Running, stats.Waiting));
+        Assert.Equal(8, stats.PrefixCacheQueries);
+        Assert.Equal(1024, e.MaxBatchTotalTokens);
     }
 
     [Fact]

@@ -86,6 +86,39 @@ public class SamplerTests
         Assert.Equal([0, 1], Draws(logits, new SamplingParams { DoSample = true, TypicalP = 0.5f }).Order());
     }
 
+    /// <summary>The kept set by HF's definitions, computed the plain way (full sort, all probabilities).</summary>
+    static HashSet<int> ReferenceKept(float[] logits, int topK, float topP)
+    {
+        var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ToList();
+        if (topK > 0) order = [.. order.Where(i => logits[i] >= logits[order[topK - 1]])];
+        double max = logits[order[0]], total = order.Sum(i => Math.Exp(logits[i] - max)), cum = 0;
+        var kept = new HashSet<int>(order);
+        foreach (int i in Enumerable.Reverse(order).Take(order.Count - 1))
+        {
+            cum += Math.Exp(logits[i] - max) / total;
+            if (cum <= 1 - topP) kept.Remove(i); else break;
+        }
+        return kept;
+    }
+
+    [Theory]
+    [InlineData(0, 0.9f)]
+    [InlineData(0, 0.5f)]
+    [InlineData(50, 1f)]
+    [InlineData(50, 0.8f)]
+    public void WarpersKeepExactlyTheReferenceSetOnALargeVocabulary(int topK, float topP)
+    {
+        var rng = new Random(5);
+        var logits = Enumerable.Range(0, 3000).Select(_ => (float)(rng.NextDouble() * 8)).ToArray();
+        logits[17] = logits[18];                       // a tie
+        var p = new SamplingParams { DoSample = true, TopK = topK, TopP = topP, TopNTokens = logits.Length, Seed = 1 };
+        var ids = new int[logits.Length];
+        var lps = new float[logits.Length];
+        new Sampler(logits.Length).Sample(logits, p, new SamplerState(p, []), out _, ids, lps);
+        var kept = ids.Where((id, j) => float.IsFinite(lps[j])).ToHashSet();
+        Assert.Equal(ReferenceKept(logits, topK, topP).Order(), kept.Order());
+    }
+
     [Fact]
     public void TemperatureScalesTheReportedLogprob()
     {

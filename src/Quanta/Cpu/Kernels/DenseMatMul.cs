@@ -48,6 +48,7 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
         _rowBytes = (long)In * T.Size;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Rows(int start, int end, float* x, int xStride, float* y, int tokens)
     {
         int n = In, o = Out;
@@ -69,6 +70,7 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
     }
 
     /// <summary>One row: a single accumulator, fixed horizontal sum, then the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* w, float* x, int n)
     {
         var acc = Vector256<float>.Zero;
@@ -81,6 +83,7 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
     }
 
     /// <summary>Four consecutive rows, each with exactly <see cref="Dot1"/>'s arithmetic.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot4(byte* w, long rowBytes, float* x, int n, float* y)
     {
         byte* w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;

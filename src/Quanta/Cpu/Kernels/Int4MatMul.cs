@@ -102,6 +102,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float* Prepare(float* x, int tokens, out int stride)
     {
         if (_src is null) { stride = In; return x; }
@@ -115,6 +116,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         return g;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Rows(int start, int end, float* x, int xStride, float* y, int tokens)
     {
         for (int r = start; r < end; r += 4)
@@ -139,6 +141,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         return Vector256.ConvertToSingle((v & Vector256.Create(0xFu)).AsInt32());
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     float Dot1(int o, float* x)
     {
         byte* row = _pk + (long)o * _rowBytes;
@@ -155,6 +158,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
     }
 
     /// <summary>Rows o..o+3, each with exactly <see cref="Dot1"/>'s arithmetic.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Dot4(int o, float* x, float* y)
     {
         byte* r0 = _pk + (long)o * _rowBytes, r1 = r0 + _rowBytes, r2 = r1 + _rowBytes, r3 = r2 + _rowBytes;
