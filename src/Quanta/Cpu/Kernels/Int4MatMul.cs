@@ -129,6 +129,26 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         }
     }
 
+    protected override bool CanExpand => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void Expand(int r, int count, float* dst)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            int o = r + k;
+            byte* row = _pk + (long)o * _rowBytes;
+            float* sc = _sc + (long)o * _groups, ze = _ze + (long)o * _groups, d = dst + (long)k * _padded;
+            for (int g = 0; g < _groups; g++)
+            {
+                var vs = Vector256.Create(sc[g]);
+                var vz = Vector256.Create(ze[g]);
+                for (int p = _st[g]; p < _st[g + 1]; p += Vec.W)
+                    ((Unpack(*(uint*)(row + p / 2)) - vz) * vs).Store(d + p);
+            }
+        }
+    }
+
     static readonly Vector256<uint> Shifts = Vector256.Create(0u, 4, 8, 12, 16, 20, 24, 28);
 
     /// <summary>8 nibbles of one little-endian word (element j in bits 4j..4j+3) as floats.</summary>
