@@ -1,0 +1,93 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Quanta.Bench.Client;
+using Quanta.IO;
+using Quanta.IO.Tokenizers;
+
+namespace Quanta.Bench.Dataset;
+
+/// <summary>Counts with a tokenizer loaded in this process.</summary>
+public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
+{
+    public Task<int> CountAsync(string text, bool addBos, CancellationToken ct) =>
+        Task.FromResult(tokenizer.Encode(text, addBos).Length);
+
+    /// <summary>
+    /// Opens <c>--tokenizer PATH</c>: a folder with tokenizer.json / tokenizer.model, one of those files,
+    /// a llama2.c tokenizer .bin (e.g. tok512.bin), or any checkpoint ModelLoader reads (its tokenizer is used).
+    /// </summary>
+    public static ITokenizer Open(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            if (File.Exists(Path.Combine(path, "tokenizer.json")) || File.Exists(Path.Combine(path, "tokenizer.model")))
+                return TokenizerFactory.FromModelDirectory(path);
+            return ModelLoader.Load(path).Tokenizer;
+        }
+        if (!File.Exists(path)) throw new FileNotFoundException($"--tokenizer {path}: no such file or folder", path);
+        var name = Path.GetFileName(path);
+        if (name is "tokenizer.json" or "tokenizer.model")
+            return TokenizerFactory.FromModelDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (name.StartsWith("tok", StringComparison.OrdinalIgnoreCase) && name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase))
+            return TokenizerFactory.FromLlama2cFile(path, Llama2cVocabSize(path));
+        return ModelLoader.Load(path).Tokenizer;
+    }
+
+    /// <summary>Entries in a llama2.c tokenizer file: int32 max length, then (float score, int32 len, bytes) to the end.</summary>
+    internal static int Llama2cVocabSize(string path)
+    {
+        using var r = new BinaryReader(File.OpenRead(path));
+        long size = r.BaseStream.Length;
+        if (size < 4) throw new InvalidDataException($"--tokenizer {path}: too short for a llama2.c tokenizer");
+        r.ReadInt32();
+        int n = 0;
+        while (r.BaseStream.Position < size)
+        {
+            if (size - r.BaseStream.Position < 8) throw new InvalidDataException($"--tokenizer {path}: truncated at entry {n}");
+            r.ReadSingle();
+            int len = r.ReadInt32();
+            if (len < 0 || len > size - r.BaseStream.Position)
+                throw new InvalidDataException($"--tokenizer {path}: entry {n} has bad length {len}");
+            r.BaseStream.Seek(len, SeekOrigin.Current);
+            n++;
+        }
+        return n;
+    }
+}
+
+/// <summary>
+/// Counts with the server's <c>POST /tokenize</c>: TGI's (<c>{"inputs"}</c> → array of tokens) for the tgi
+/// backend, vLLM's (<c>{"prompt"}</c> → <c>{"count"}</c>) for the OpenAI backends. The server's count includes BOS;
+/// a count without BOS subtracts one when the server added one.
+/// </summary>
+public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind backend) : ITokenCounter
+{
+    int? _bosOffset;
+
+    public async Task<int> CountAsync(string text, bool addBos, CancellationToken ct)
+    {
+        _bosOffset ??= await RawCountAsync("", ct);   // tokens the server adds to an empty text (BOS: 1)
+        int n = await RawCountAsync(text, ct);
+        return addBos ? n : Math.Max(0, n - _bosOffset.Value);
+    }
+
+    async Task<int> RawCountAsync(string text, CancellationToken ct)
+    {
+        var url = new Uri(baseUrl, "tokenize");
+        object body = backend == BackendKind.Tgi ? new { inputs = text } : new { prompt = text };
+        HttpResponseMessage resp;
+        try { resp = await http.PostAsJsonAsync(url, body, ct); }
+        catch (HttpRequestException e) { throw new InvalidOperationException($"cannot reach the server at {url} to count tokens: {e.Message}"); }
+        using (resp)
+        {
+            if (!resp.IsSuccessStatusCode)
+                throw new InvalidOperationException($"POST {url} returned {(int)resp.StatusCode}; pass --tokenizer PATH to count tokens locally");
+            using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
+            var root = doc.RootElement;
+            if (root.ValueKind == JsonValueKind.Array) return root.GetArrayLength();
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("count", out var c) && c.TryGetInt32(out int count)) return count;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.Array) return t.GetArrayLength();
+            throw new InvalidDataException($"POST {url}: unexpected answer (expected a token array or {{\"count\"}})");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Text.Json;
+using Quanta.Bench.Client;
+using Quanta.Bench.Dataset;
+using Quanta.Bench.Metrics;
+using Quanta.Bench.Report;
+
+namespace Quanta.Bench;
+
+/// <summary>Settings of <c>quanta bench serve</c>.</summary>
+public sealed record ServeBenchOptions
+{
+    public required Uri BaseUrl { get; init; }
+    public BackendKind Backend { get; init; } = BackendKind.Tgi;
+    /// <summary>Model name sent to OpenAI backends; null = the first of GET /v1/models.</summary>
+    public string? Model { get; init; }
+    /// <summary>A ShareGPT JSON path, or "random".</summary>
+    public required string Dataset { get; init; }
+    public int NumPrompts { get; init; } = 100;
+    public int Seed { get; init; }
+    public int InputLen { get; init; } = 1024;
+    /// <summary>Fixed output length; null = the reply's token count (ShareGPT) or 128 (random).</summary>
+    public int? OutputLen { get; init; }
+    /// <summary>Local tokenizer path; null = the server's /tokenize.</summary>
+    public string? Tokenizer { get; init; }
+    /// <summary>One run per arrival pattern (a sweep of intervals, or a single rate / all at once).</summary>
+    public required IReadOnlyList<Arrival> Arrivals { get; init; }
+    public int? MaxConcurrency { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+    public bool IgnoreEos { get; init; } = true;
+}
+
+/// <summary>Receives progress while the benchmark runs (a progress bar in the CLI).</summary>
+public interface IBenchProgress
+{
+    void Status(string message);
+    void RunStarted(string label, int requests);
+    void RequestDone(RequestOutcome outcome);
+}
+
+/// <summary>Samples the dataset, checks the server with one request, then runs every arrival pattern.</summary>
+public static class ServeBenchmark
+{
+    public static HttpClient CreateHttpClient() => new(new SocketsHttpHandler
+    {
+        MaxConnectionsPerServer = int.MaxValue,
+        ConnectTimeout = TimeSpan.FromSeconds(10),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+    }) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+
+    /// <returns>The report; runs stopped by <paramref name="ct"/> are included and marked interrupted.</returns>
+    public static async Task<BenchReport> RunAsync(ServeBenchOptions o, HttpClient http, IBenchProgress? progress, CancellationToken ct)
+    {
+        var baseUrl = o.BaseUrl.AbsoluteUri.EndsWith('/') ? o.BaseUrl : new Uri(o.BaseUrl.AbsoluteUri + "/");
+        var started = DateTime.UtcNow;
+        progress?.Status("counting tokens");
+        ITokenCounter counter = o.Tokenizer is null
+            ? new ServerTokenCounter(http, baseUrl, o.Backend)
+            : new LocalTokenCounter(LocalTokenCounter.Open(o.Tokenizer));
+        List<BenchPrompt> prompts = o.Dataset == "random"
+            ? await RandomDataset.CreateAsync(o.NumPrompts, o.InputLen, o.OutputLen ?? 128, o.Seed, counter, ct)
+            : await ShareGptDataset.SampleAsync(ShareGptDataset.Load(o.Dataset), o.NumPrompts, o.Seed, o.OutputLen, counter, ct);
+        if (prompts.Count == 0)
+            throw new InvalidDataException($"dataset {o.Dataset}: no prompt passes the length filter (4..1024 prompt tokens, total <= 2048)");
+
+        var model = o.Model ?? await ServerModelAsync(http, baseUrl, o.Backend, ct);
+        var sender = new RequestSender(http, baseUrl, o.Backend, model, o.Timeout, o.IgnoreEos);
+        progress?.Status("test request");
+        await ProbeAsync(sender, prompts[0], ct);
+
+        var runs = new List<RunMetrics>();
+        foreach (var arrival in o.Arrivals)
+        {
+            if (ct.IsCancellationRequested) break;
+            progress?.RunStarted(arrival.Label, prompts.Count);
+            var run = await BenchRunner.RunAsync(prompts, sender.SendAsync, arrival, o.MaxConcurrency, progress is null ? null : progress.RequestDone, ct);
+            runs.Add(MetricsCalculator.Compute(run));
+        }
+        return new BenchReport
+        {
+            Backend = BackendName(o.Backend), BaseUrl = o.BaseUrl.AbsoluteUri, Model = model,
+            Dataset = o.Dataset, NumPrompts = prompts.Count, Seed = o.Seed, StartedUtc = started, Runs = runs,
+        };
+    }
+
+    public static string BackendName(BackendKind b) => b switch { BackendKind.Tgi => "tgi", BackendKind.OpenAi => "openai", _ => "openai-chat" };
+
+    /// <summary>One short request first, as vLLM does, so a wrong URL or backend fails with one clear line.</summary>
+    static async Task ProbeAsync(RequestSender sender, BenchPrompt p, CancellationToken ct)
+    {
+        var r = await sender.SendAsync(p with { OutputLen = Math.Min(p.OutputLen, 2) }, ct);
+        ct.ThrowIfCancellationRequested();
+        string? problem = r.Failure switch
+        {
+            FailureKind.None => null,
+            FailureKind.ConnectionRefused => $"cannot reach the server at {sender.Endpoint}: {r.Error}",
+            FailureKind.HttpStatus => $"POST {sender.Endpoint} returned {r.Error} (check --backend and --base-url)",
+            _ => $"test request to {sender.Endpoint} failed ({r.FailureKey}): {r.Error}",
+        };
+        if (problem is not null) throw new InvalidOperationException(problem);
+    }
+
+    /// <summary>The served model: /v1/models' first id for OpenAI backends, /info's model_id for TGI; null when unknown.</summary>
+    static async Task<string?> ServerModelAsync(HttpClient http, Uri baseUrl, BackendKind backend, CancellationToken ct)
+    {
+        var url = new Uri(baseUrl, backend == BackendKind.Tgi ? "info" : "v1/models");
+        try
+        {
+            using var resp = await http.GetAsync(url, ct);
+            if (resp.StatusCode != HttpStatusCode.OK) return null;
+            using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
+            var root = doc.RootElement;
+            if (backend == BackendKind.Tgi)
+                return root.TryGetProperty("model_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+            return root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
+                && data[0].TryGetProperty("id", out var mid) ? mid.GetString() : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException) { return null; }
+    }
+}
