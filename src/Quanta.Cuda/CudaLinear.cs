@@ -12,7 +12,8 @@ namespace Quanta.Cuda;
 internal sealed unsafe class CudaLinear
 {
     /// <summary>Up to this many rows use the fused GEMV (in passes of 8); more use dequantise + GEMM.</summary>
-    public static int GemvMaxRows { get; set; } = 16;
+    public static int GemvMaxRows { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 16;
 
     readonly DeviceArena _mem;
     readonly Kernels _k;
