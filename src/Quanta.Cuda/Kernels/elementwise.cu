@@ -1,0 +1,86 @@
+#include "common.cuh"
+
+// x[t, :] = table[ids[t], :]     ids: [T] i32; table: [vocab, n] f16; x: [T, n] f32
+extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __restrict__ table, float* __restrict__ x, int n)
+{
+    long t = blockIdx.x;
+    long id = ids[t];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
+}
+
+// Residual add + RMSNorm, one block per row. x: [rows, n] f32 (x += delta when delta != 0);
+// delta: [rows, n] f32 or null; w: [n] f32; out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
+extern "C" __global__ void add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta, const float* __restrict__ w,
+                                       half_t* __restrict__ out, int n, float eps)
+{
+    __shared__ float sh[32];
+    long row = blockIdx.x;
+    float* xr = x + row * n;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+    {
+        float v = xr[i];
+        if (delta) { v += delta[row * n + i]; xr[i] = v; }
+        ss += v * v;
+    }
+    float total = block_sum(ss, sh);
+    float r = 1.0f / sqrtf(total / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = f2h(xr[i] * r * w[i]);
+}
+
+// dst[r, :] = src[idx[r], :]     src: [*, n] f16; idx: [rows] i32; dst: [rows, n] f16
+extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int* __restrict__ idx, half_t* __restrict__ dst, int n)
+{
+    long r = blockIdx.x;
+    long s = idx[r];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = src[s * n + i];
+}
+
+// out = silu(g) * u     g, u: [count] f32; out: [count] f16
+extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, long count)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x)
+    {
+        float a = g[i];
+        out[i] = f2h(a / (1.0f + expf(-a)) * u[i]);
+    }
+}
+
+// RoPE on q and k, then K and V written into the paged cache.
+// q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32; kc, vc: [slots, KH*D] f16 (one layer);
+// pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
+extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                   half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
+                                   const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
+                                   int H, int KH, int D, int style)
+{
+    long t = blockIdx.x;
+    int hd2 = D / 2;
+    double p = (double)pos[t];
+    long s = slot[t];
+    int pairs = (H + KH) * hd2;
+    for (int i = threadIdx.x; i < pairs; i += blockDim.x)
+    {
+        int h = i / hd2, j = i - h * hd2;
+        double sd, cd;
+        sincos(p * inv_freq[j], &sd, &cd);
+        float sn = (float)sd, cs = (float)cd;
+        int a = style == 0 ? j : 2 * j;
+        int b = style == 0 ? j + hd2 : 2 * j + 1;
+        const float* src;
+        half_t* dst;
+        if (h < H) { src = q + (t * H + h) * D; dst = qh + (t * H + h) * D; }
+        else { int kh = h - H; src = k + (t * KH + kh) * D; dst = kc + (s * KH + kh) * D; }
+        float x0 = src[a], x1 = src[b];
+        dst[a] = f2h(x0 * cs - x1 * sn);
+        dst[b] = f2h(x1 * cs + x0 * sn);
+    }
+    for (int i = threadIdx.x; i < KH * D; i += blockDim.x) vc[s * KH * D + i] = f2h(v[t * KH * D + i]);
+}
+
+// y[r, i] = x[r, perm[i]]     x, y: [rows, n] f16; perm: [n] i32 (act-order activation permutation)
+extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int* __restrict__ perm, half_t* __restrict__ y, int n)
+{
+    long r = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[r * n + i] = x[r * n + perm[i]];
+}
