@@ -84,6 +84,7 @@ public class GenerateCommandTests
         var prefill = details.GetProperty("prefill").EnumerateArray().ToList();
         Assert.Equal(Stories().Tokenizer.Encode("The cat", true), prefill.Select(p => p.GetProperty("id").GetInt32()));
         Assert.Equal(JsonValueKind.Null, prefill[0].GetProperty("logprob").ValueKind);
+        Assert.Contains("\"text\":\"<s>\"", output, StringComparison.Ordinal);   // readable, not \u003C-escaped
         Assert.All(prefill.Skip(1), p => Assert.True(p.GetProperty("logprob").GetDouble() < 0));
         var (_, streamed, _) = await CliRunner.Run("generate", "--prompt", "The cat", "--max-new-tokens", "12");
         Assert.Equal(streamed[..^1], root.GetProperty("generated_text").GetString());
@@ -116,6 +117,8 @@ public class GenerateCommandTests
         var root = JsonDocument.Parse(cut).RootElement;
         Assert.Equal(text[..text.IndexOf("Lily", StringComparison.Ordinal)], root.GetProperty("generated_text").GetString());
         Assert.Equal("stop_sequence", root.GetProperty("details").GetProperty("finish_reason").GetString());
+        var (_, streamed, _) = await CliRunner.Run("generate", "--prompt", "Once upon a time", "--max-new-tokens", "40", "--stop", "Lily");
+        Assert.Equal(text[..text.IndexOf("Lily", StringComparison.Ordinal)] + "\n", streamed);
     }
 
     static async Task FailsWithOneLine(string modelDir, params string[] mentions)
