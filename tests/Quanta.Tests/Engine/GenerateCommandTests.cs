@@ -42,6 +42,29 @@ public class GenerateCommandTests
         Assert.Matches(@"prompt tokens: \d+, generated tokens: \d+, decode: [\d.]+ tok/s", err);
     }
 
+    public static TheoryData<string, int> FixtureCases => new()
+    {
+        { "tiny-llama-f16", 0 }, { "tiny-llama-gptq-chan", 1 }, { "tiny-llama-gptq-g128", 2 }, { "tiny-llama-gptq-g32-act", 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FixtureCases))]
+    public async Task FixtureGreedy24ThroughTheCommand(string fixture, int index)
+    {
+        var dir = TestPaths.Fixture(fixture);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        var c = doc.RootElement.GetProperty("cases")[index];
+        var (code, output, err) = await CliRunner.Run("generate", "--model-id", dir, "--prompt", c.GetProperty("prompt").GetString()!,
+                                                      "--max-new-tokens", "24", "--json");
+        CliRunner.SkipIfPending(err);
+        Assert.True(code == 0, err);
+        var details = JsonDocument.Parse(output).RootElement.GetProperty("details");
+        Assert.Equal(c.GetProperty("greedy_24").EnumerateArray().Select(e => e.GetInt32()),
+                     details.GetProperty("tokens").EnumerateArray().Select(t => t.GetProperty("id").GetInt32()));
+        string text = JsonDocument.Parse(output).RootElement.GetProperty("generated_text").GetString()!;
+        Assert.Equal(c.GetProperty("greedy_24_text").GetString(), text.TrimStart(' '));
+    }
+
     [Fact]
     public async Task PromptFromStdinGivesTheSameText()
     {
