@@ -46,36 +46,40 @@ extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __
     }
 }
 
-// RoPE on q and k, then K and V written into the paged cache.
+// RoPE on q and k, then K and V written into the paged cache. One block per (token, head of q then k).
 // q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32; kc, vc: [slots, KH*D] f16 (one layer);
 // pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
+// The angle is reduced modulo 2*pi in double, then sin/cos in float.
 extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                    half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
                                    const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
                                    int H, int KH, int D, int style)
 {
     long t = blockIdx.x;
-    int hd2 = D / 2;
+    int h = blockIdx.y, hd2 = D / 2;
     double p = (double)pos[t];
     long s = slot[t];
-    int pairs = (H + KH) * hd2;
-    for (int i = threadIdx.x; i < pairs; i += blockDim.x)
+    const float* src;
+    half_t* dst;
+    if (h < H) { src = q + (t * H + h) * D; dst = qh + (t * H + h) * D; }
+    else { int kh = h - H; src = k + (t * KH + kh) * D; dst = kc + (s * KH + kh) * D; }
+    for (int j = threadIdx.x; j < hd2; j += blockDim.x)
     {
-        int h = i / hd2, j = i - h * hd2;
-        double sd, cd;
-        sincos(p * inv_freq[j], &sd, &cd);
-        float sn = (float)sd, cs = (float)cd;
-        int a = style == 0 ? j : 2 * j;
-        int b = style == 0 ? j + hd2 : 2 * j + 1;
-        const float* src;
-        half_t* dst;
-        if (h < H) { src = q + (t * H + h) * D; dst = qh + (t * H + h) * D; }
-        else { int kh = h - H; src = k + (t * KH + kh) * D; dst = kc + (s * KH + kh) * D; }
-        float x0 = src[a], x1 = src[b];
-        dst[a] = f2h(x0 * cs - x1 * sn);
-        dst[b] = f2h(x1 * cs + x0 * sn);
+        double a = p * inv_freq[j];
+        a -= floor(a * 0.15915494309189535) * 6.283185307179586;
+        float sn, cs;
+        sincosf((float)a, &sn, &cs);
+        int ia = style == 0 ? j : 2 * j;
+        int ib = style == 0 ? j + hd2 : 2 * j + 1;
+        float x0 = src[ia], x1 = src[ib];
+        dst[ia] = f2h(x0 * cs - x1 * sn);
+        dst[ib] = f2h(x1 * cs + x0 * sn);
     }
-    for (int i = threadIdx.x; i < KH * D; i += blockDim.x) vc[s * KH * D + i] = f2h(v[t * KH * D + i]);
+    if (h >= H)
+    {
+        int kh = h - H;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) vc[(s * KH + kh) * D + i] = f2h(v[(t * KH + kh) * D + i]);
+    }
 }
 
 // y[r, i] = x[r, perm[i]]     x, y: [rows, n] f16; perm: [n] i32 (act-order activation permutation)
