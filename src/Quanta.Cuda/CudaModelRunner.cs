@@ -25,6 +25,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
     ulong _kCache, _vCache;           // [layers, blocks*block_size, kv_dim] f16
     long _layerStride;                // elements per layer in each cache
     readonly DecodeGraphs _graphs;
+    readonly BlasAttention _blas;
     readonly Dictionary<string, double>? _prof = Environment.GetEnvironmentVariable("QUANTA_CUDA_PROFILE") == "1" ? [] : null;
     long _profLast;
 
@@ -49,6 +50,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         _k = new Kernels(_ctx);
         _mem = new DeviceArena(_ctx);
         _graphs = new DecodeGraphs(_ctx);
+        _blas = new BlasAttention(_ctx, _k, _c.NumHeads, _c.NumKvHeads, _headDim);
         BlockSize = kv.BlockSize;
         try
         {
@@ -117,12 +119,16 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         bool graph = DecodeGraphs.Enabled && _prof is null && T == b.NumSeqs && T <= CudaScratch.LogitRows
             && T <= CudaLinear.GemvMaxRows && _w.AllQuantized;
         int maxb = graph ? (b.MaxBlocksPerSeq + 63) / 64 * 64 : b.MaxBlocksPerSeq;
-        var tiles = T > CudaScratch.SplitTokens && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
+        bool fresh = T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
+        for (int q = 0; q < b.NumSeqs && fresh; q++)
+            fresh = b.QueryLen(q) <= _s.BlasTokens && (b.QueryLen(q) == 0 || b.Positions[b.QueryStart[q]] == 0);
+        var tiles = !fresh && T > CudaScratch.SplitTokens && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
         var m = _s.UploadMeta(b, maxb, tiles);
-        int first = Math.Min(n, CudaScratch.LogitRows), numTiles = (tiles?.Length ?? 0) / 2;
-        if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, splits, numTiles, first));
-        else Layers(m, T, maxb, splits, numTiles, first);
+        int first = Math.Min(n, CudaScratch.LogitRows);
+        var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null);
+        if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
+        else Layers(m, T, maxb, plan, first);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
         {
             int rows = Math.Min(CudaScratch.LogitRows, n - r);
@@ -137,9 +143,12 @@ public sealed unsafe class CudaModelRunner : IModelRunner
 
     /// <summary>
     /// Embedding, every layer, the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
-    /// attention is tiled over <paramref name="numTiles"/> prefill tiles when there are any, else paged with splits.
+    /// attention as <paramref name="plan"/> says.
     /// </summary>
-    void Layers(CudaScratch.Meta m, int T, int maxb, int splits, int numTiles, int logitRows)
+    /// <summary>How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits.</summary>
+    readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts);
+
+    void Layers(CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, int logitRows)
     {
         var s = _s;
         float scale = 1f / MathF.Sqrt(_headDim);
@@ -156,14 +165,22 @@ public sealed unsafe class CudaModelRunner : IModelRunner
             L[2].Forward(s.Xn, s.V, T, s.Linear);
             Mark("qkv_proj");
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
-            _k.RopeKv(s.Q, s.K, s.V, s.Qh, kc, vc, m.Pos, m.Slot, _invFreq, _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T);
+            bool blas = plan.PromptStarts is not null;
+            _k.RopeKv(s.Q, s.K, s.V, s.Qh, kc, vc, m.Pos, m.Slot, _invFreq, _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T,
+                blas ? s.Kh : 0, blas ? s.Vh : 0);
             Mark("rope_kv");
-            if (numTiles > 0)
+            if (plan.PromptStarts is { } starts)
+                for (int q = 0; q + 1 < starts.Length; q++)
+                {
+                    if (starts[q + 1] > starts[q])
+                        _blas.Run(s.Qh, s.Kh, s.Vh, s.Att, starts[q], starts[q + 1] - starts[q], s.AttS, s.AttP, scale);
+                }
+            else if (plan.NumTiles > 0)
                 _k.PrefillAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, m.Tiles, s.Att, _c.NumHeads, _c.NumKvHeads, _headDim,
-                    BlockSize, maxb, scale, numTiles);
+                    BlockSize, maxb, scale, plan.NumTiles);
             else
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, _c.NumHeads, _c.NumKvHeads, _headDim,
-                    BlockSize, maxb, scale, splits, T);
+                    BlockSize, maxb, scale, plan.Splits, T);
             Mark("attention");
             L[3].Forward(s.Att, s.O, T, s.Linear);
             Mark("o_proj");

@@ -32,6 +32,11 @@ internal sealed unsafe class CudaScratch
     public ulong Logits; // [min(T, LogitRows), vocab] f32
     public ulong Part;   // [SplitTokens, heads, MaxSplits, head_dim + 2] f32 split-K partials
     public ulong Linear; // f16 scratch of CudaLinear (permuted x, dequantised W)
+    public ulong Kh, Vh; // [T, kv_dim] f16 contiguous rotated K and V (prompt attention through GEMMs)
+    public ulong AttS;   // [heads, L, L] f32 scores, L = BlasTokens
+    public ulong AttP;   // [heads, L, L] f16 probabilities
+    /// <summary>Longest prompt the GEMM attention can take with the current buffers.</summary>
+    public int BlasTokens { get; private set; }
 
     public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, CudaModelWeights w)
     {
@@ -59,6 +64,10 @@ internal sealed unsafe class CudaScratch
         long lin = _w.LmHead.ScratchBytes(n);
         foreach (var l in _w.Layers) foreach (var x in l) lin = Math.Max(lin, x.ScratchBytes(T));
         Linear = A(lin, "linear scratch");
+        Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
+        BlasTokens = T > SplitTokens ? Math.Min(T, BlasAttention.MaxTokens) : 0;
+        long att = (long)_heads * BlasTokens * BlasTokens;
+        AttS = A(4 * att, "attention scores"); AttP = A(2 * att, "attention probabilities");
         _cap = T;
         Generation++;
     }

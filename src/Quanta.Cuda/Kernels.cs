@@ -40,11 +40,19 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     }
 
     /// <summary>RoPE on q [T, H*D] f32 -> qh f16 and k; K/V [T, KH*D] f32 into the layer's caches [slots, KH*D] f16.</summary>
+    /// <remarks>kh, vh (0 = none): contiguous [T, KH*D] f16 copies of the rotated K and of V.</remarks>
     public void RopeKv(ulong q, ulong k, ulong v, ulong qh, ulong kc, ulong vc, ulong pos, ulong slot, ulong invFreq,
-        int heads, int kvHeads, int headDim, int style, int tokens)
+        int heads, int kvHeads, int headDim, int style, int tokens, ulong kh = 0, ulong vh = 0)
     {
-        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style };
+        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style, &kh, &vh };
         Go("elementwise", "rope_kv", ((uint)tokens, (uint)(heads + kvHeads), 1), 64, a);
+    }
+
+    /// <summary>P [H, L, L] f16 = causal row softmax of S [H, L, L] f32.</summary>
+    public void CausalSoftmax(ulong s, ulong p, int len, int heads)
+    {
+        void** a = stackalloc void*[] { &s, &p, &len };
+        Go("elementwise", "causal_softmax", ((uint)len, (uint)heads, 1), Threads, a);
     }
 
     /// <summary>y[r, i] = x[r, perm[i]]; x, y [rows, n] f16.</summary>

@@ -74,4 +74,44 @@ public class AttentionTests
             }
         Gpu.Close(got, want, 3e-3, $"attention d={d} splits={splits}");
     }
+
+    /// <summary>A prompt from position 0 through cuBLAS (scores, causal softmax, P·V), GQA included, rows offset in the batch.</summary>
+    [Theory]
+    [InlineData(77, 4, 2, 32)]
+    [InlineData(130, 2, 2, 128)]
+    [InlineData(65, 8, 1, 16)]
+    public void GemmPromptAttentionMatchesReference(int len, int heads, int kvHeads, int d)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int t0 = 3, T = t0 + len, kvd = kvHeads * d;
+        var q = Gpu.RoundHalf(Gpu.Random(_rng, T * heads * d, 2f));
+        var k = Gpu.RoundHalf(Gpu.Random(_rng, T * kvd));
+        var v = Gpu.RoundHalf(Gpu.Random(_rng, T * kvd));
+        ulong o = mem.Alloc(2L * T * heads * d, "out");
+        ulong sc = mem.Alloc(BlasAttention.ScratchBytes(heads, len), "scores");
+        float scale = 1f / MathF.Sqrt(d);
+        var kern = new Kernels(ctx);
+        new BlasAttention(ctx, kern, heads, kvHeads, d).Run(mem.Upload<ushort>(Gpu.Half(q), "q"), mem.Upload<ushort>(Gpu.Half(k), "k"),
+            mem.Upload<ushort>(Gpu.Half(v), "v"), o, t0, len, sc, sc + 4UL * (ulong)((long)heads * len * len), scale);
+        var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d))[(t0 * heads * d)..];
+        var want = new double[len * heads * d];
+        for (int i = 0; i < len; i++)
+            for (int h = 0; h < heads; h++)
+            {
+                int kh = h / (heads / kvHeads);
+                var w = new double[i + 1];
+                for (int j = 0; j <= i; j++)
+                {
+                    double dot = 0;
+                    for (int e = 0; e < d; e++) dot += q[((t0 + i) * heads + h) * d + e] * k[(t0 + j) * kvd + kh * d + e];
+                    w[j] = dot * scale;
+                }
+                double mx = w.Max(), sum = 0;
+                for (int j = 0; j <= i; j++) { w[j] = Math.Exp(w[j] - mx); sum += w[j]; }
+                for (int j = 0; j <= i; j++)
+                    for (int e = 0; e < d; e++) want[(i * heads + h) * d + e] += w[j] / sum * v[(t0 + j) * kvd + kh * d + e];
+            }
+        Gpu.Close(got, want, 3e-3, $"GEMM attention len={len}");
+    }
 }

@@ -49,11 +49,12 @@ extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __
 // RoPE on q and k, then K and V written into the paged cache. One block per (token, head of q then k).
 // q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32; kc, vc: [slots, KH*D] f16 (one layer);
 // pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
-// The angle is reduced modulo 2*pi in double, then sin/cos in float.
+// The angle is reduced modulo 2*pi in double, then sin/cos in float. kh, vh: [T, KH*D] f16 contiguous
+// copies of the rotated K and of V (for attention through GEMMs), or null.
 extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                    half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
                                    const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
-                                   int H, int KH, int D, int style)
+                                   int H, int KH, int D, int style, half_t* __restrict__ kh_out, half_t* __restrict__ vh_out)
 {
     long t = blockIdx.x;
     int h = blockIdx.y, hd2 = D / 2;
@@ -72,13 +73,20 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
         int ia = style == 0 ? j : 2 * j;
         int ib = style == 0 ? j + hd2 : 2 * j + 1;
         float x0 = src[ia], x1 = src[ib];
-        dst[ia] = f2h(x0 * cs - x1 * sn);
-        dst[ib] = f2h(x1 * cs + x0 * sn);
+        half_t ra = f2h(x0 * cs - x1 * sn), rb = f2h(x1 * cs + x0 * sn);
+        dst[ia] = ra;
+        dst[ib] = rb;
+        if (h >= H && kh_out) { kh_out[(t * KH + h - H) * D + ia] = ra; kh_out[(t * KH + h - H) * D + ib] = rb; }
     }
     if (h >= H)
     {
         int kh = h - H;
-        for (int i = threadIdx.x; i < D; i += blockDim.x) vc[(s * KH + kh) * D + i] = f2h(v[(t * KH + kh) * D + i]);
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+        {
+            half_t x = f2h(v[(t * KH + kh) * D + i]);
+            vc[(s * KH + kh) * D + i] = x;
+            if (vh_out) vh_out[(t * KH + kh) * D + i] = x;
+        }
     }
 }
 
@@ -87,4 +95,27 @@ extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int*
 {
     long r = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[r * n + i] = x[r * n + perm[i]];
+}
+
+// Causal softmax of one sequence's scores, one block per (row i, head h): P[h, i, j] = softmax_j<=i(S[h, i, :]), 0 for j > i.
+// S: [H, L, L] f32 (already scaled); P: [H, L, L] f16.
+extern "C" __global__ void causal_softmax(const float* __restrict__ S, half_t* __restrict__ P, int L)
+{
+    __shared__ float sh[32];
+    long row = (long)blockIdx.y * L + blockIdx.x;
+    int n = blockIdx.x + 1;
+    const float* s = S + row * L;
+    half_t* p = P + row * L;
+    float mx = NEG_INF;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, s[j]);
+    mx = warp_max(mx);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = mx;
+    __syncthreads();
+    mx = (threadIdx.x & 31) < (blockDim.x >> 5) ? sh[threadIdx.x & 31] : NEG_INF;
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += __expf(s[j] - mx);
+    float inv = 1.f / block_sum(sum, sh);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = f2h(j < n ? __expf(s[j] - mx) * inv : 0.f);
 }

@@ -5,10 +5,10 @@
 
 // Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, out] f32.
 // Block of 256 threads covers 32 output columns: lane c = tid & 7 owns 4 adjacent columns,
-// slice = tid >> 3 owns a contiguous run of packed rows, read U rows at a time (U loads in flight);
+// slice = tid >> 3 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight);
 // each weight is dequantised once and used for all M rows; the 32 slices are summed by warp shuffles
 // (4 slices per warp) and then across the 8 warps in shared memory.
-#define U 8
+#define U 16
 template <int M>
 __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
                                      const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs)
