@@ -11,7 +11,7 @@ namespace Quanta.Cuda;
 /// </summary>
 internal sealed unsafe class CudaLinear
 {
-    /// <summary>Up to this many rows use the fused GEMV (in passes of 8); more use dequantise + GEMM.</summary>
+    /// <summary>Up to this many rows use the fused GEMV (in passes of 16); more use dequantise + GEMM (QUANTA_GEMV_MAX_ROWS).</summary>
     public static int GemvMaxRows { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 16;
 
@@ -145,9 +145,9 @@ internal sealed unsafe class CudaLinear
         }
         if (rows <= GemvMaxRows)
         {
-            for (int r = 0; r < rows; r += 8)
+            for (int r = 0; r < rows; r += 16)
             {
-                int m = Math.Min(8, rows - r);
+                int m = Math.Min(16, rows - r);
                 _k.GptqGemv(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * Out), In, Out, GroupSize, m);
             }
             return;

@@ -39,6 +39,9 @@ internal sealed unsafe class CudaModelWeights
         }
     }
 
+    /// <summary>Every layer's linears are GPTQ on the fused path (no cuBLAS inside a captured decode step).</summary>
+    public bool AllQuantized => Layers.All(l => l.All(x => x.IsQuantized));
+
     /// <summary>Bytes the decode step reads per token for weights (all layers + lm_head; embedding rows are negligible).</summary>
     public long DecodeReadBytes => Layers.Sum(l => l.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
 

@@ -32,6 +32,11 @@ internal sealed unsafe class CudaScratch
     public ulong Logits; // [min(T, LogitRows), vocab] f32
     public ulong Part;   // [SplitTokens, heads, MaxSplits, head_dim + 2] f32 split-K partials
     public ulong Linear; // f16 scratch of CudaLinear (permuted x, dequantised W)
+    public ulong Kh, Vh; // [T, kv_dim] f16 contiguous rotated K and V (prompt attention through GEMMs)
+    public ulong AttS;   // [heads, L, L] f32 scores, L = BlasTokens
+    public ulong AttP;   // [heads, L, L] f16 probabilities
+    /// <summary>Longest prompt the GEMM attention can take with the current buffers.</summary>
+    public int BlasTokens { get; private set; }
 
     public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, CudaModelWeights w)
     {
@@ -41,6 +46,8 @@ internal sealed unsafe class CudaScratch
     }
 
     public int Capacity => _cap;
+    /// <summary>Changes whenever a buffer moves (captured graphs hold addresses).</summary>
+    public int Generation { get; private set; }
 
     public void Ensure(int tokens)
     {
@@ -57,7 +64,12 @@ internal sealed unsafe class CudaScratch
         long lin = _w.LmHead.ScratchBytes(n);
         foreach (var l in _w.Layers) foreach (var x in l) lin = Math.Max(lin, x.ScratchBytes(T));
         Linear = A(lin, "linear scratch");
+        Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
+        BlasTokens = T > SplitTokens ? Math.Min(T, BlasAttention.MaxTokens) : 0;
+        long att = (long)_heads * BlasTokens * BlasTokens;
+        AttS = A(4 * att, "attention scores"); AttP = A(2 * att, "attention probabilities");
         _cap = T;
+        Generation++;
     }
 
     ulong A(long bytes, string what)
@@ -68,19 +80,23 @@ internal sealed unsafe class CudaScratch
     }
 
     /// <summary>Device addresses of the batch's index arrays.</summary>
-    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables);
+    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles);
 
-    /// <summary>Uploads ids, positions, slots, sequence of each token, logit rows and block tables in one copy.</summary>
-    public Meta UploadMeta(ForwardBatch b)
+    /// <summary>
+    /// Uploads ids, positions, slots, sequence of each token, logit rows and block tables (rows of
+    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy.
+    /// </summary>
+    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles)
     {
-        int T = b.NumTokens, tables = b.NumSeqs * b.MaxBlocksPerSeq;
-        int need = 5 * T + tables;
+        int T = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
+        int need = 5 * T + tables + nt;
         if (need > _metaCap)
         {
             _mem.Free(_metaDev);
             _metaCap = Math.Max(need, 2 * _metaCap);
             _metaDev = _mem.Alloc(4L * _metaCap, "batch indices");
             _meta = new int[_metaCap];
+            Generation++;
         }
         var m = _meta;
         b.TokenIds.AsSpan(0, T).CopyTo(m);
@@ -90,9 +106,12 @@ internal sealed unsafe class CudaScratch
             for (int t = b.QueryStart[s]; t < b.QueryStart[s + 1]; t++) m[3 * T + t] = s;
         m.AsSpan(4 * T, T).Clear();
         b.LogitIndices.AsSpan(0, b.NumLogits).CopyTo(m.AsSpan(4 * T));
-        b.BlockTables.AsSpan(0, tables).CopyTo(m.AsSpan(5 * T));
+        m.AsSpan(5 * T, tables).Fill(-1);
+        for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m.AsSpan(5 * T + s * maxBlocks));
+        tiles?.CopyTo(m.AsSpan(5 * T + tables));
         fixed (int* p = m) _mem.Ctx.Upload(_metaDev, p, 4L * need);
         ulong d = _metaDev;
-        return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T);
+        return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T,
+            d + 4UL * (ulong)(5 * T + tables));
     }
 }

@@ -40,11 +40,19 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     }
 
     /// <summary>RoPE on q [T, H*D] f32 -> qh f16 and k; K/V [T, KH*D] f32 into the layer's caches [slots, KH*D] f16.</summary>
+    /// <remarks>kh, vh (0 = none): contiguous [T, KH*D] f16 copies of the rotated K and of V.</remarks>
     public void RopeKv(ulong q, ulong k, ulong v, ulong qh, ulong kc, ulong vc, ulong pos, ulong slot, ulong invFreq,
-        int heads, int kvHeads, int headDim, int style, int tokens)
+        int heads, int kvHeads, int headDim, int style, int tokens, ulong kh = 0, ulong vh = 0)
     {
-        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style };
-        Go("elementwise", "rope_kv", ((uint)tokens, 1, 1), 128, a);
+        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style, &kh, &vh };
+        Go("elementwise", "rope_kv", ((uint)tokens, (uint)(heads + kvHeads), 1), 64, a);
+    }
+
+    /// <summary>P [H, L, L] f16 = causal row softmax of S [H, L, L] f32.</summary>
+    public void CausalSoftmax(ulong s, ulong p, int len, int heads)
+    {
+        void** a = stackalloc void*[] { &s, &p, &len };
+        Go("elementwise", "causal_softmax", ((uint)len, (uint)heads, 1), Threads, a);
     }
 
     /// <summary>y[r, i] = x[r, perm[i]]; x, y [rows, n] f16.</summary>
@@ -54,7 +62,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "permute_cols", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
     }
 
-    /// <summary>y [m, out] f32 = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 8.</summary>
+    /// <summary>y [m, out] f32 = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 16.</summary>
     public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m)
     {
         void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs };
@@ -77,5 +85,39 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         if (splits == 1) return;
         void** b = stackalloc void*[] { &part, &output, &heads, &headDim, &splits };
         Go("attention", "attention_merge", ((uint)heads, (uint)tokens, 1), 128, b);
+    }
+
+    /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>
+    public const int PrefillMaxHeadDim = 128;
+    const int PrefillSmem = (64 * 132 + 2 * 32 * 132 + 64 * 36) * sizeof(float);
+    bool _prefillSmemSet;
+
+    /// <summary>Tiled causal attention; tiles [n, 2] (first token, count &lt;= 64) of consecutive positions of one sequence.</summary>
+    public void PrefillAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong tiles, ulong output,
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int numTiles)
+    {
+        nint fn = _r.Function("prefill_attention", "prefill_attention");
+        if (!_prefillSmemSet)
+        {
+            Native.Cu.Check(Native.Cu.cuFuncSetAttribute(fn, 8, PrefillSmem), "cuFuncSetAttribute(prefill_attention, max dynamic shared memory)");
+            _prefillSmemSet = true;
+        }
+        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &tiles, &output, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale };
+        _r.Launch(fn, ((uint)numTiles, (uint)heads, 1), 256, PrefillSmem, a, "prefill_attention");
+    }
+
+    /// <summary>Tiles of at most 64 tokens per sequence, or null when some sequence's positions are not consecutive.</summary>
+    public static int[]? PrefillTiles(int[] queryStart, int numSeqs, int[] positions)
+    {
+        var tiles = new List<int>();
+        for (int s = 0; s < numSeqs; s++)
+            for (int t0 = queryStart[s]; t0 < queryStart[s + 1]; t0 += 64)
+            {
+                int n = Math.Min(64, queryStart[s + 1] - t0);
+                for (int i = 1; i < n; i++)
+                    if (positions[t0 + i] != positions[t0] + i) return null;
+                tiles.Add(t0); tiles.Add(n);
+            }
+        return [.. tiles];
     }
 }

@@ -66,7 +66,10 @@ public class ModelTests
         }
     }
 
-    /// <summary>Two sequences prefilled together, then decoded together: GPU logits track the CPU runner's.</summary>
+    /// <summary>
+    /// Two prompts prefilled together (105 tokens: attention through GEMMs), decoded together, a short mixed
+    /// step (paged attention), then 70 more tokens after a cached prefix (tiled prefill attention): GPU logits track the CPU's.
+    /// </summary>
     [Theory]
     [InlineData("stories260K")]
     [InlineData("tiny-llama-gptq-g32-act")]
@@ -78,13 +81,14 @@ public class ModelTests
         using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 256));
         var rng = new Random();
         int v = cpu.Vocab;
-        int[] a = [.. Enumerable.Range(0, 37).Select(_ => rng.Next(v))], b = [.. Enumerable.Range(0, 5).Select(_ => rng.Next(v))];
-        int[] ba = [3, 7, 1, 9], bb = [12, 4];
+        int[] a = [.. Enumerable.Range(0, 100).Select(_ => rng.Next(v))], b = [.. Enumerable.Range(0, 5).Select(_ => rng.Next(v))];
+        int[] ba = [3, 7, 1, 9, 20, 21, 22, 23, 24, 25, 26, 27], bb = [12, 4];
         var steps = new[]
         {
             Batches.Build(16, new SeqStep(ba, 0, a, AllLogits: true), new SeqStep(bb, 0, b)),
             Batches.Build(16, new SeqStep(ba, a.Length, [rng.Next(v)]), new SeqStep(bb, b.Length, [rng.Next(v)])),
             Batches.Build(16, new SeqStep(bb, b.Length + 1, [rng.Next(v), rng.Next(v), rng.Next(v)], AllLogits: true), new SeqStep(ba, a.Length + 1, [rng.Next(v)])),
+            Batches.Build(16, new SeqStep(ba, a.Length + 2, [.. Enumerable.Range(0, 70).Select(_ => rng.Next(v))], AllLogits: true)),
         };
         foreach (var step in steps)
         {

@@ -59,6 +59,7 @@ internal static class DecodeBench
             var tables = Enumerable.Range(0, b).Select(s => Enumerable.Range(s * perSeq, perSeq).ToArray()).ToArray();
             var pre = Build(c, rng, tables, Enumerable.Repeat(0, b).ToArray(), ctx0, logitsPerSeq: true);
             runner.Forward(pre, logits);
+            cuda?.TakeProfile();
             var times = new List<double>();
             for (int i = 0; i < steps; i++)
             {
@@ -72,6 +73,7 @@ internal static class DecodeBench
             long bytes = weightBytes + (long)b * (ctx0 + steps / 2) * kvPerToken;
             double roofMs = bytes / bandwidth * 1e3;
             Console.WriteLine($"{b,5} | {ms,7:F3} | {b / ms * 1e3,8:F1} | {bytes / 1e9,12:F2} | {roofMs / ms * 100,6:F1}%");
+            if (cuda?.TakeProfile() is { } prof) Console.WriteLine($"  profile ms over {steps} steps: {prof}");
         }
         if (promptTokens > 0)
         {
@@ -87,6 +89,7 @@ internal static class DecodeBench
             }
             double ms = t.Order().ElementAt(1);
             Console.WriteLine($"prefill {promptTokens} tokens: {ms:F1} ms, {promptTokens / ms * 1e3:F0} tok/s");
+            if (cuda?.TakeProfile() is { } prof) Console.WriteLine($"  profile ms over 4 prefills: {prof}");
         }
     }
 

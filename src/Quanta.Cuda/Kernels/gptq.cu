@@ -5,15 +5,18 @@
 
 // Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, out] f32.
 // Block of 256 threads covers 32 output columns: lane c = tid & 7 owns 4 adjacent columns,
-// slice = tid >> 3 owns a contiguous run of packed rows; the 32 slices are summed in shared memory.
+// slice = tid >> 3 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight);
+// each weight is dequantised once and used for all M rows; the 32 slices are summed by warp shuffles
+// (4 slices per warp) and then across the 8 warps in shared memory.
+#define U 16
 template <int M>
 __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
                                      const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs)
 {
-    __shared__ float red[32][M][33];
+    __shared__ float red[8][M][33];
     int c = threadIdx.x & 7, slice = threadIdx.x >> 3;
     int col0 = blockIdx.x * 32 + c * 4;
-    int rows = in >> 3;
+    int rows = in >> 3, rpg = gs >> 3;
     int per = (rows + 31) / 32;
     int r0 = slice * per, r1 = min(rows, r0 + per);
     float acc[M][4];
@@ -24,59 +27,75 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
 
     if (col0 < out)
     {
-        int g = -1;
-        float s[4], z[4];
-        for (int r = r0; r < r1; r++)
+        int gend = -1;
+        float s[4], zs[4];
+        for (int r = r0; r < r1; r += U)
         {
-            int gr = (r << 3) / gs;
-            if (gr != g)
+            uint4 q[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
+#pragma unroll
+            for (int u = 0; u < U; u++)
             {
-                g = gr;
-                uint2 sv = *(const uint2*)(sc + (long)g * out + col0);
-                s[0] = h2f((half_t)(sv.x & 0xffff)); s[1] = h2f((half_t)(sv.x >> 16));
-                s[2] = h2f((half_t)(sv.y & 0xffff)); s[3] = h2f((half_t)(sv.y >> 16));
-                u32 zw = qz[(long)g * (out >> 3) + (col0 >> 3)] >> ((col0 & 7) * 4);
-#pragma unroll
-                for (int j = 0; j < 4; j++) z[j] = (float)(((zw >> (4 * j)) & 15) + 1);
-            }
-            uint4 q = *(const uint4*)(qw + (long)r * out + col0);
-            u32 qv[4] = {q.x, q.y, q.z, q.w};
-#pragma unroll
-            for (int m = 0; m < M; m++)
-            {
-                uint4 xv = *(const uint4*)(x + (long)m * in + (r << 3));
-                u32 xw[4] = {xv.x, xv.y, xv.z, xv.w};
-                float xf[8];
-                float sx = 0.f;
-#pragma unroll
-                for (int j = 0; j < 4; j++)
+                if (r + u >= r1) break;
+                if (r + u >= gend)
                 {
-                    xf[2 * j] = h2f((half_t)(xw[j] & 0xffff));
-                    xf[2 * j + 1] = h2f((half_t)(xw[j] >> 16));
-                    sx += xf[2 * j] + xf[2 * j + 1];
+                    int g = (r + u) / rpg;
+                    gend = (g + 1) * rpg;
+                    uint2 sv = __ldg((const uint2*)(sc + (long)g * out + col0));
+                    s[0] = h2f((half_t)(sv.x & 0xffff)); s[1] = h2f((half_t)(sv.x >> 16));
+                    s[2] = h2f((half_t)(sv.y & 0xffff)); s[3] = h2f((half_t)(sv.y >> 16));
+                    u32 zw = __ldg(qz + (long)g * (out >> 3) + (col0 >> 3)) >> ((col0 & 7) * 4);
+#pragma unroll
+                    for (int j = 0; j < 4; j++) zs[j] = (float)(((zw >> (4 * j)) & 15) + 1) * s[j];
                 }
+                u32 qv[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
+                float w[4][8];
 #pragma unroll
                 for (int cc = 0; cc < 4; cc++)
-                {
-                    float d = 0.f;
 #pragma unroll
-                    for (int j = 0; j < 8; j++) d += xf[j] * (float)((qv[cc] >> (4 * j)) & 15);
-                    acc[m][cc] += s[cc] * (d - z[cc] * sx);
+                    for (int j = 0; j < 8; j++)
+                        w[cc][j] = (__int_as_float(0x4B000000 | ((qv[cc] >> (4 * j)) & 15)) - 8388608.f) * s[cc] - zs[cc];
+#pragma unroll
+                for (int m = 0; m < M; m++)
+                {
+                    uint4 xv = __ldg((const uint4*)(x + (long)m * in + ((r + u) << 3)));
+                    u32 xw[4] = {xv.x, xv.y, xv.z, xv.w};
+                    float xf[8];
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                    {
+                        xf[2 * j] = h2f((half_t)(xw[j] & 0xffff));
+                        xf[2 * j + 1] = h2f((half_t)(xw[j] >> 16));
+                    }
+#pragma unroll
+                    for (int cc = 0; cc < 4; cc++)
+#pragma unroll
+                        for (int j = 0; j < 8; j++) acc[m][cc] += xf[j] * w[cc][j];
                 }
             }
         }
     }
+    int warp = threadIdx.x >> 5;
 #pragma unroll
     for (int m = 0; m < M; m++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) red[slice][m][c * 4 + j] = acc[m][j];
+        for (int j = 0; j < 4; j++)
+        {
+            float v = acc[m][j];
+            v += __shfl_xor_sync(0xffffffffu, v, 8);
+            v += __shfl_xor_sync(0xffffffffu, v, 16);
+            if ((threadIdx.x & 31) < 8) red[warp][m][c * 4 + j] = v;
+        }
     __syncthreads();
     for (int i = threadIdx.x; i < M * 32; i += blockDim.x)
     {
         int m = i >> 5, col = i & 31;
         int o = blockIdx.x * 32 + col;
         float t = 0.f;
-        for (int k = 0; k < 32; k++) t += red[k][m][col];
+#pragma unroll
+        for (int k = 0; k < 8; k++) t += red[k][m][col];
         if (o < out) y[(long)m * out + o] = t;
     }
 }
@@ -85,6 +104,7 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
 extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs) \
 { gemv<M>(x, qw, qz, sc, y, in, out, gs); }
 GEMV(1) GEMV(2) GEMV(3) GEMV(4) GEMV(5) GEMV(6) GEMV(7) GEMV(8)
+GEMV(9) GEMV(10) GEMV(11) GEMV(12) GEMV(13) GEMV(14) GEMV(15) GEMV(16)
 
 // Dequantise to fp16 for the GEMM path. wd: [in, out] f16 row-major. One thread per (packed row, column).
 extern "C" __global__ void gptq_dequant(const u32* __restrict__ qw, const u32* __restrict__ qz, const half_t* __restrict__ sc,

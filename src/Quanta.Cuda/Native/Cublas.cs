@@ -17,6 +17,11 @@ internal static unsafe partial class Cublas
     public static partial int GemmEx(nint handle, int transa, int transb, int m, int n, int k, float* alpha,
         ulong a, int atype, int lda, ulong b, int btype, int ldb, float* beta, ulong c, int ctype, int ldc, int compute, int algo);
 
+    [LibraryImport(L, EntryPoint = "cublasGemmStridedBatchedEx")]
+    public static partial int GemmStridedBatchedEx(nint handle, int transa, int transb, int m, int n, int k, float* alpha,
+        ulong a, int atype, int lda, long strideA, ulong b, int btype, int ldb, long strideB, float* beta,
+        ulong c, int ctype, int ldc, long strideC, int batchCount, int compute, int algo);
+
     public static void Check(int status, string call)
     {
         if (status != 0) throw new CudaException($"{call} failed: cuBLAS status {status}");

@@ -58,7 +58,7 @@ internal sealed unsafe class Attention : IRangeJob
             var table = b.BlockTable(_seqOf[t]);
             float* q = _q + (long)item * hd;
             float* o = _out + (long)item * hd;
-            float* s = _pool!.Scratch(worker).Get(ctx); // [ctx] scores, then probabilities
+            float* s = _pool!.Scratch(worker).Get((long)b.MaxBlocksPerSeq * bs); // [ctx] scores, then probabilities
             for (int j0 = 0, blk = 0; j0 < ctx; j0 += bs, blk++)
             {
                 float* k = kLayer + table[blk] * blockFloats + kvh * hd;

@@ -5,7 +5,10 @@ using Quanta.Model;
 
 namespace Quanta.Cpu;
 
-/// <summary>The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4).</summary>
+/// <summary>
+/// The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4), a paged
+/// KV cache in native memory. <see cref="Forward"/> is not re-entrant: call it from one thread at a time.
+/// </summary>
 public sealed unsafe class CpuModelRunner : IModelRunner
 {
     readonly LlamaConfig _c;

@@ -9,6 +9,7 @@ namespace Quanta.Engine;
 /// </summary>
 public sealed partial class LlmEngine : IEngine
 {
+    const int PromptLogitsPerStep = 1 << 24;   // floats of prompt logits one request may ask for per step
     readonly IModelRunner _runner;
     readonly ITokenizer _tokenizer;
     readonly BlockManager _blocks;
@@ -51,7 +52,11 @@ public sealed partial class LlmEngine : IEngine
         var events = Channel.CreateUnbounded<GenerationEvent>(new() { SingleReader = true, SingleWriter = true });
         if (Validate(request) is { } error) return Fail(events, error, "validation");
         var p = request.Params;
-        var seq = new Sequence(Interlocked.Increment(ref _nextId), request.PromptIds, p) { NoPrefixCache = request.PromptLogprobs };
+        var seq = new Sequence(Interlocked.Increment(ref _nextId), request.PromptIds, p)
+        {
+            NoPrefixCache = request.PromptLogprobs,
+            MaxChunk = request.PromptLogprobs ? Math.Max(16, PromptLogitsPerStep / _vocab) : int.MaxValue,
+        };
         var prefill = new TokenInfo[request.PromptIds.Length];
         for (int i = 0; i < prefill.Length; i++)
         {

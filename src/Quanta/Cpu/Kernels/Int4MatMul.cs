@@ -33,7 +33,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         _groups = g.Groups;
         Check(g.QWeight, (inF + 7) / 8, outF, DType.I32);
         Check(g.QZeros, _groups, (outF + 7) / 8, DType.I32);
-        Check(g.Scales, _groups, outF, g.Scales.DType);
+        Check(g.Scales, _groups, outF, g.Scales.DType is DType.F32 or DType.BF16 ? g.Scales.DType : DType.F16);
         if (g.GIdx.Length != inF) throw new ModelLoadException($"{g.Name}.g_idx: length {g.GIdx.Length}, expected {inF}");
 
         var count = new int[_groups];

@@ -38,7 +38,6 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
         _chunked = pieces.ContainsKey(_ws.ToString()) && !pieces.Keys.Any(p => JoinsWordToSpace(p, _ws));
     }
 
-
     /// <summary>Builds the tokenizer; <paramref name="file"/> names the source in errors.</summary>
     public static SentencePieceTokenizer Create(SentencePieceModel m, string file)
     {
