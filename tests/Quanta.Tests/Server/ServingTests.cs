@@ -78,8 +78,8 @@ public class ServingTests
     [Fact]
     public async Task A_kv_budget_too_small_for_all_requests_still_completes_them_all()
     {
-        // 12 blocks x 16 = 192 KV tokens; 8 requests of ~20 + 60 tokens need ~5 blocks each.
-        await using var s = await TestServer.StartAsync(numBlocks: 12);
+        // 12 blocks x 16 = 192 KV tokens; 8 requests of ~20 + 60 tokens need ~5 blocks each. Slow steps keep them overlapping.
+        await using var s = await TestServer.StartAsync(numBlocks: 12, stepDelayMs: 5);
         var prompts = Enumerable.Range(0, 8).Select(i => $"preempt me please #{i:00}!").ToList();
         var results = await Task.WhenAll(prompts.Select(async p =>
             (await s.PostJsonAsync("/generate", Greedy(p, 60))).GetProperty("generated_text").GetString()));
