@@ -1,4 +1,5 @@
 using Quanta.Cpu;
+using Quanta.Cuda;
 using Quanta.Engine;
 using Quanta.Model;
 
@@ -8,15 +9,37 @@ namespace Quanta.Cli.Commands;
 internal static class RunnerFactory
 {
     /// <param name="maxBatchTotalTokens">KV tokens to allocate; null = computed from memory.</param>
-    public static IModelRunner Create(LoadedModel model, string device, int blockSize, int? maxBatchTotalTokens, TextWriter log)
+    /// <param name="maxPrefillTokens">CUDA: tokens of the warm-up prefill that sizes activations (null = 4096).</param>
+    /// <param name="cudaMemoryFraction">CUDA: share of the memory left after warm-up that becomes KV blocks.</param>
+    public static IModelRunner Create(LoadedModel model, string device, int blockSize, int? maxBatchTotalTokens, TextWriter log,
+        int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9)
+        => Create(model.Config, model.Weights, device, blockSize, maxBatchTotalTokens, log, maxPrefillTokens, cudaMemoryFraction);
+
+    /// <summary>The same over config and weights alone (no tokenizer), for benchmarks.</summary>
+    public static IModelRunner Create(LlamaConfig config, LlamaWeights weights, string device, int blockSize, int? maxBatchTotalTokens,
+        TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9)
     {
         if (device is not ("auto" or "cpu" or "cuda"))
             throw new ArgumentException($"--device must be auto, cpu or cuda, not '{device}'");
-        if (device == "cuda") throw new NotSupportedException("--device cuda: the CUDA backend is not available in this build");
-        int tokens = maxBatchTotalTokens ?? DefaultCpuTokens(model.Config);
-        int blocks = (tokens + blockSize - 1) / blockSize;
-        log.WriteLine($"backend: cpu, KV cache {blocks} blocks x {blockSize} tokens = {blocks * blockSize} tokens");
-        return new CpuModelRunner(model, new KvCacheOptions(blockSize, blocks));
+        if (blockSize <= 0) throw new ArgumentException($"block size must be positive, not {blockSize}");
+        if (cudaMemoryFraction is <= 0 or > 1) throw new ArgumentException($"--cuda-memory-fraction must be in (0, 1], not {cudaMemoryFraction}");
+        if (device != "cpu")
+        {
+            var why = CudaContext.Unavailable();
+            if (why is null)
+            {
+                int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
+                int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
+                return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks),
+                    new CudaRunnerOptions(prefill, cudaMemoryFraction, log));
+            }
+            if (device == "cuda") throw new NotSupportedException($"--device cuda: {why}");
+            log.WriteLine($"backend: cpu (no CUDA: {why})");
+        }
+        int tokens = maxBatchTotalTokens ?? DefaultCpuTokens(config);
+        int cpuBlocks = (tokens + blockSize - 1) / blockSize;
+        log.WriteLine($"backend: cpu, KV cache {cpuBlocks} blocks x {blockSize} tokens = {cpuBlocks * blockSize} tokens");
+        return new CpuModelRunner(config, weights, new KvCacheOptions(blockSize, cpuBlocks));
     }
 
     /// <summary>A quarter of the machine's memory for KV (fp32 K and V), capped at 1M tokens.</summary>

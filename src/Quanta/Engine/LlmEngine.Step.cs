@@ -100,7 +100,7 @@ public sealed partial class LlmEngine
         r.Sampler.Accept(id);
         var top = n == 0 ? [] : new TokenInfo[n];
         for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
-        string delta = r.Streamer.Next(s.Tokens);
+        string delta = r.Streamer.Next(id);
         r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta));
 
         // TGI's order: length, then EOS, then stop sequences.

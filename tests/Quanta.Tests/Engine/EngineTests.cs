@@ -113,6 +113,24 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task TopTokensComeWithEachGreedyToken()
+    {
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
+        var (tokens, _) = await Collect(e, Req(Prompt(7, 8), 6, new SamplingParams { TopNTokens = 3 }));
+        Assert.All(tokens, t =>
+        {
+            Assert.Equal(3, t.TopTokens.Count);
+            Assert.Equal(t.Token.Id, t.TopTokens[0].Id);
+            Assert.Equal(t.Token.Logprob, t.TopTokens[0].Logprob);
+            Assert.True(t.TopTokens[0].Logprob >= t.TopTokens[1].Logprob && t.TopTokens[1].Logprob >= t.TopTokens[2].Logprob);
+        });
+        var stats = e.Stats;
+        Assert.Equal((64, 16, 0, 0), (stats.KvBlocksTotal, stats.BlockSize, stats.Running, stats.Waiting));
+        Assert.Equal(8, stats.PrefixCacheQueries);
+        Assert.Equal(1024, e.MaxBatchTotalTokens);
+    }
+
+    [Fact]
     public async Task EosEndsGeneration()
     {
         var runner = new FakeRunner(64) { AllowEos = true };

@@ -1,0 +1,150 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Quanta.Cli.Commands;
+using Quanta.Cuda;
+using Quanta.Engine;
+using Quanta.IO;
+using Quanta.Model;
+
+namespace Quanta.Cli;
+
+internal static partial class CliCommands
+{
+    static partial void AddBenchDecode(Command bench)
+    {
+        var cmd = new Command("decode", "Decode and prefill speed of a backend on a model, with the memory-bandwidth roofline");
+        var modelId = new Option<string>("--model-id") { Description = "Model folder or .bin (no tokenizer needed)", Required = true };
+        var batches = new Option<string>("--batch") { Description = "Comma list of decode batch sizes", DefaultValueFactory = _ => "1,8,32,128" };
+        var tokens = new Option<int>("--tokens") { Description = "Decode steps per batch size", DefaultValueFactory = _ => 256 };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Tokens of the timed single-sequence prefill", DefaultValueFactory = _ => 2048 };
+        var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device }) cmd.Options.Add(o);
+        cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
+        {
+            var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => int.TryParse(s, out var b) && b > 0 ? b : throw new ArgumentException($"--batch: '{s}' is not a positive integer")).ToArray();
+            int steps = pr.GetValue(tokens), promptTokens = pr.GetValue(prompt), ctx0 = pr.GetValue(context);
+            if (steps <= 0 || promptTokens < 0 || ctx0 <= 0) throw new ArgumentException("--tokens and --context must be positive, --prompt-tokens not negative");
+            using var ck = ModelLoader.Open(pr.GetValue(modelId));
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, ct);
+            return Task.FromResult(0);
+        }));
+        bench.Subcommands.Add(cmd);
+    }
+}
+
+/// <summary>Times decode steps per batch size and one long prefill; bytes read per step over copy bandwidth gives the roofline.</summary>
+internal static class DecodeBench
+{
+    const int BlockSize = 16;
+
+    public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, CancellationToken ct)
+    {
+        int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
+        int blocks = Math.Max(batches.Max() * perSeq, (promptTokens + BlockSize - 1) / BlockSize);
+        using var runner = RunnerFactory.Create(c, w, device, BlockSize, blocks * BlockSize, Console.Out, Math.Max(Math.Max(promptTokens, batches.Max()), 1));
+        var cuda = runner as CudaModelRunner;
+        double bandwidth = cuda is not null ? CudaBench.CopyBandwidth() : HostBandwidth();
+        long weightBytes = cuda?.DecodeWeightBytes ?? WeightBytes(w);
+        int hd = c.HeadDim > 0 ? c.HeadDim : c.HiddenSize / c.NumHeads;
+        long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);
+        Console.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
+        Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
+        var logits = new float[batches.Max() * c.VocabSize];
+        var rng = new Random(1);
+        foreach (int b in batches)
+        {
+            ct.ThrowIfCancellationRequested();
+            var tables = Enumerable.Range(0, b).Select(s => Enumerable.Range(s * perSeq, perSeq).ToArray()).ToArray();
+            var pre = Build(c, rng, tables, Enumerable.Repeat(0, b).ToArray(), ctx0, logitsPerSeq: true);
+            runner.Forward(pre, logits);
+            cuda?.TakeProfile();
+            var times = new List<double>();
+            for (int i = 0; i < steps; i++)
+            {
+                var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
+                long t0 = Stopwatch.GetTimestamp();
+                runner.Forward(step, logits);
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            var timed = times.Skip(Math.Min(3, steps - 1)).Order().ToArray();
+            double ms = timed[timed.Length / 2];
+            long bytes = weightBytes + (long)b * (ctx0 + steps / 2) * kvPerToken;
+            double roofMs = bytes / bandwidth * 1e3;
+            Console.WriteLine($"{b,5} | {ms,7:F3} | {b / ms * 1e3,8:F1} | {bytes / 1e9,12:F2} | {roofMs / ms * 100,6:F1}%");
+            if (cuda?.TakeProfile() is { } prof) Console.WriteLine($"  profile ms over {steps} steps: {prof}");
+        }
+        if (promptTokens > 0)
+        {
+            var table = new[] { Enumerable.Range(0, (promptTokens + BlockSize - 1) / BlockSize).ToArray() };
+            var pf = Build(c, rng, table, [0], promptTokens, logitsPerSeq: true);
+            runner.Forward(pf, logits);
+            var t = new List<double>();
+            for (int i = 0; i < 3; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                runner.Forward(pf, logits);
+                t.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            double ms = t.Order().ElementAt(1);
+            Console.WriteLine($"prefill {promptTokens} tokens: {ms:F1} ms, {promptTokens / ms * 1e3:F0} tok/s");
+            if (cuda?.TakeProfile() is { } prof) Console.WriteLine($"  profile ms over 4 prefills: {prof}");
+        }
+    }
+
+    /// <summary>Each sequence s adds <paramref name="n"/> tokens at positions start[s]..; logits for its last token.</summary>
+    static ForwardBatch Build(LlamaConfig c, Random rng, int[][] tables, int[] start, int n, bool logitsPerSeq)
+    {
+        int S = tables.Length, T = S * n, maxb = tables.Max(t => t.Length);
+        var b = new ForwardBatch
+        {
+            NumTokens = T, TokenIds = new int[T], Positions = new int[T], SlotMapping = new int[T],
+            NumSeqs = S, QueryStart = new int[S + 1], ContextLens = new int[S], MaxBlocksPerSeq = maxb,
+            BlockTables = Enumerable.Repeat(-1, S * maxb).ToArray(), LogitIndices = new int[S], NumLogits = logitsPerSeq ? S : 0,
+        };
+        for (int s = 0; s < S; s++)
+        {
+            tables[s].CopyTo(b.BlockTables, s * maxb);
+            for (int i = 0; i < n; i++)
+            {
+                int t = s * n + i, p = start[s] + i;
+                b.TokenIds[t] = rng.Next(c.VocabSize);
+                b.Positions[t] = p;
+                b.SlotMapping[t] = tables[s][p / BlockSize] * BlockSize + p % BlockSize;
+            }
+            b.QueryStart[s + 1] = (s + 1) * n;
+            b.ContextLens[s] = start[s] + n;
+            b.LogitIndices[s] = s * n + n - 1;
+        }
+        return b;
+    }
+
+    static long WeightBytes(LlamaWeights w)
+    {
+        static long L(LinearWeights l) => l switch
+        {
+            GptqLinear g => g.QWeight.ByteLength + g.QZeros.ByteLength + g.Scales.ByteLength,
+            DenseLinear d => d.Weight.ByteLength,
+            _ => 0,
+        };
+        return w.Layers.Sum(l => L(l.Q) + L(l.K) + L(l.V) + L(l.O) + L(l.Gate) + L(l.Up) + L(l.Down)) + L(w.LmHead);
+    }
+
+    /// <summary>Host memory copy bandwidth (read + write) of one 256 MiB copy, best of 5.</summary>
+    static unsafe double HostBandwidth()
+    {
+        const int n = 256 << 20;
+        var a = GC.AllocateUninitializedArray<byte>(n);
+        var b = GC.AllocateUninitializedArray<byte>(n);
+        a.AsSpan().Fill(1);
+        double best = double.MaxValue;
+        for (int i = 0; i < 5; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            a.AsSpan().CopyTo(b);
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        return 2.0 * n / best;
+    }
+}

@@ -1,0 +1,230 @@
+using Quanta.Engine;
+using Quanta.Model;
+
+namespace Quanta.Cuda;
+
+/// <summary>How the CUDA runner sizes its activations and its KV cache.</summary>
+/// <param name="MaxPrefillTokens">tokens of the warm-up prefill that sizes the activations.</param>
+/// <param name="MemoryFraction">share of the memory free after warm-up that becomes KV blocks.</param>
+public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double MemoryFraction = 0.9, TextWriter? Log = null);
+
+/// <summary>
+/// The CUDA backend: fp16 activations into every matmul, fp32 residual stream and accumulation,
+/// paged fp16 KV cache [layers, slots, kv_heads, head_dim] for K and for V.
+/// </summary>
+public sealed unsafe class CudaModelRunner : IModelRunner
+{
+    readonly CudaContext _ctx;
+    readonly DeviceArena _mem;
+    readonly Kernels _k;
+    readonly LlamaConfig _c;
+    readonly CudaModelWeights _w;
+    readonly int _hidden, _headDim, _qDim, _kvDim, _ffn;
+    readonly ulong _invFreq;          // [head_dim/2] f64
+    readonly CudaScratch _s;
+    ulong _kCache, _vCache;           // [layers, blocks*block_size, kv_dim] f16
+    long _layerStride;                // elements per layer in each cache
+    readonly DecodeGraphs _graphs;
+    readonly BlasAttention _blas;
+    readonly Dictionary<string, double>? _prof = Environment.GetEnvironmentVariable("QUANTA_CUDA_PROFILE") == "1" ? [] : null;
+    long _profLast;
+
+    public CudaModelRunner(LoadedModel model, KvCacheOptions kv, CudaRunnerOptions? options = null)
+        : this(model.Config, model.Weights, kv, options) { }
+
+    /// <summary>A runner over weights alone; <paramref name="kv"/>.NumBlocks = 0 sizes the cache from free memory.</summary>
+    public CudaModelRunner(LlamaConfig config, LlamaWeights weights, KvCacheOptions kv, CudaRunnerOptions? options = null)
+    {
+        var o = options ?? new CudaRunnerOptions();
+        _c = config;
+        _hidden = _c.HiddenSize;
+        _headDim = _c.HeadDim > 0 ? _c.HeadDim : _c.HiddenSize / _c.NumHeads;
+        if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
+            throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
+        if (_headDim % 2 != 0 || _headDim > 256) throw new ModelLoadException($"config: head_dim {_headDim} must be even and at most 256 on CUDA");
+        if (kv.BlockSize <= 0 || kv.NumBlocks < 0) throw new ArgumentException($"KV cache needs block_size > 0, got {kv.BlockSize}");
+        _qDim = _c.NumHeads * _headDim;
+        _kvDim = _c.NumKvHeads * _headDim;
+        _ffn = _c.IntermediateSize;
+        _ctx = CudaContext.Shared;
+        _k = new Kernels(_ctx);
+        _mem = new DeviceArena(_ctx);
+        _graphs = new DecodeGraphs(_ctx);
+        _blas = new BlasAttention(_ctx, _k, _c.NumHeads, _c.NumKvHeads, _headDim);
+        BlockSize = kv.BlockSize;
+        try
+        {
+            _ctx.Kernels.LoadAll();
+            _w = new CudaModelWeights(_mem, _k, _c, weights);
+            _invFreq = _mem.Upload<double>(RopeTables.InverseFrequencies(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
+            _s = new CudaScratch(_mem, _c, _headDim, _w);
+            int warm = Math.Max(1, o.MaxPrefillTokens);
+            _s.Ensure(warm);
+            if (kv.NumBlocks > 0) AllocateCache(kv.NumBlocks);
+            else
+            {
+                AllocateCache((warm + BlockSize - 1) / BlockSize);
+                var ids = new int[warm];
+                for (int i = 0; i < warm; i++) ids[i] = (i * 7919 + 1) % _c.VocabSize;
+                Forward(CudaBatch.Prefill(ids, BlockSize), new float[_c.VocabSize]);
+                FreeCache();
+                var (free, total) = _ctx.MemoryInfo();
+                long perBlock = 2L * _c.NumLayers * BlockSize * _kvDim * sizeof(ushort);
+                long blocks = (long)(free * o.MemoryFraction) / perBlock;
+                if (blocks < 1) throw new InsufficientMemoryException($"CUDA: no memory left for the KV cache after weights ({_w.Bytes / 1048576.0:F0} MiB) and activations for {warm} prefill tokens: {free / 1048576.0:F0} MiB free of {total / 1048576.0:F0} MiB");
+                AllocateCache((int)Math.Min(blocks, int.MaxValue / BlockSize));
+            }
+            o.Log?.WriteLine($"cuda: {_ctx.Name}, weights {_w.Bytes / 1048576.0:F0} MiB, KV cache {NumBlocks} blocks x {BlockSize} = max_batch_total_tokens {(long)NumBlocks * BlockSize}");
+        }
+        catch { Dispose(); throw; }
+    }
+
+    public LlamaConfig Config => _c;
+    public string DeviceName => $"cuda:{_ctx.Ordinal} ({_ctx.Name})";
+    public int BlockSize { get; }
+    public int NumBlocks { get; private set; }
+    /// <summary>Weight bytes read by one decode step (for roofline figures).</summary>
+    public long DecodeWeightBytes => _w.DecodeReadBytes;
+    /// <summary>KV bytes per cached token (K and V, all layers).</summary>
+    public long KvBytesPerToken => 2L * _c.NumLayers * _kvDim * sizeof(ushort);
+    internal CudaContext Context => _ctx;
+
+    void AllocateCache(int blocks)
+    {
+        NumBlocks = blocks;
+        _layerStride = (long)blocks * BlockSize * _kvDim;
+        long bytes = _layerStride * _c.NumLayers * sizeof(ushort);
+        _kCache = _mem.Alloc(bytes, $"K cache ({blocks} blocks)");
+        _vCache = _mem.Alloc(bytes, $"V cache ({blocks} blocks)");
+    }
+
+    void FreeCache()
+    {
+        _mem.Free(_kCache); _mem.Free(_vCache);
+        _kCache = _vCache = 0;
+        NumBlocks = 0;
+    }
+
+    public void Forward(ForwardBatch b, Span<float> logits)
+    {
+        int T = b.NumTokens, V = _c.VocabSize, n = b.NumLogits;
+        CudaBatch.Validate(b, BlockSize, NumBlocks, V);
+        if (logits.Length < (long)n * V) throw new ArgumentException($"logits: {logits.Length} floats, need {n} x {V}");
+        if (T == 0) return;
+        _ctx.MakeCurrent();
+        _s.Ensure(T);
+        int maxCtx = 0;
+        for (int t = 0; t < T; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
+        int splits = T <= CudaScratch.SplitTokens && maxCtx > 512 ? Math.Min(CudaScratch.MaxSplits, (maxCtx + 511) / 512) : 1;
+        bool graph = DecodeGraphs.Enabled && _prof is null && T == b.NumSeqs && T <= CudaScratch.LogitRows
+            && T <= CudaLinear.GemvMaxRows && _w.AllQuantized;
+        int maxb = graph ? (b.MaxBlocksPerSeq + 63) / 64 * 64 : b.MaxBlocksPerSeq;
+        bool fresh = T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
+        for (int q = 0; q < b.NumSeqs && fresh; q++)
+            fresh = b.QueryLen(q) <= _s.BlasTokens && (b.QueryLen(q) == 0 || b.Positions[b.QueryStart[q]] == 0);
+        var tiles = !fresh && T > CudaScratch.SplitTokens && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
+            ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
+        var m = _s.UploadMeta(b, maxb, tiles);
+        int first = Math.Min(n, CudaScratch.LogitRows);
+        var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null);
+        if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
+        else Layers(m, T, maxb, plan, first);
+        for (int r = 0; r < n; r += CudaScratch.LogitRows)
+        {
+            int rows = Math.Min(CudaScratch.LogitRows, n - r);
+            if (r > 0) _k.GatherRows(_s.Xn, m.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
+            _w.LmHead.Forward(_s.Final, _s.Logits, rows, _s.Linear);
+            Mark("lm_head");
+            _ctx.Synchronize();
+            fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
+        }
+        if (n == 0) _ctx.Synchronize();
+    }
+
+    /// <summary>
+    /// Embedding, every layer, the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
+    /// attention as <paramref name="plan"/> says.
+    /// </summary>
+    /// <summary>How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits.</summary>
+    readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts);
+
+    void Layers(CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, int logitRows)
+    {
+        var s = _s;
+        float scale = 1f / MathF.Sqrt(_headDim);
+        _k.Embed(m.Ids, _w.Embedding, s.X, _hidden, T);
+        ulong pending = 0;
+        for (int l = 0; l < _w.Layers.Length; l++)
+        {
+            var L = _w.Layers[l];
+            Mark("other");
+            _k.AddRmsNorm(s.X, pending, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            Mark("norm");
+            L[0].Forward(s.Xn, s.Q, T, s.Linear);
+            L[1].Forward(s.Xn, s.K, T, s.Linear);
+            L[2].Forward(s.Xn, s.V, T, s.Linear);
+            Mark("qkv_proj");
+            ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
+            bool blas = plan.PromptStarts is not null;
+            _k.RopeKv(s.Q, s.K, s.V, s.Qh, kc, vc, m.Pos, m.Slot, _invFreq, _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T,
+                blas ? s.Kh : 0, blas ? s.Vh : 0);
+            Mark("rope_kv");
+            if (plan.PromptStarts is { } starts)
+                for (int q = 0; q + 1 < starts.Length; q++)
+                {
+                    if (starts[q + 1] > starts[q])
+                        _blas.Run(s.Qh, s.Kh, s.Vh, s.Att, starts[q], starts[q + 1] - starts[q], s.AttS, s.AttP, scale);
+                }
+            else if (plan.NumTiles > 0)
+                _k.PrefillAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, m.Tiles, s.Att, _c.NumHeads, _c.NumKvHeads, _headDim,
+                    BlockSize, maxb, scale, plan.NumTiles);
+            else
+                _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, _c.NumHeads, _c.NumKvHeads, _headDim,
+                    BlockSize, maxb, scale, plan.Splits, T);
+            Mark("attention");
+            L[3].Forward(s.Att, s.O, T, s.Linear);
+            Mark("o_proj");
+            _k.AddRmsNorm(s.X, s.O, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            Mark("norm");
+            L[4].Forward(s.Xn, s.Gate, T, s.Linear);
+            L[5].Forward(s.Xn, s.Up, T, s.Linear);
+            Mark("gate_up_proj");
+            _k.SiluMul(s.Gate, s.Up, s.Act, (long)T * _ffn);
+            Mark("silu_mul");
+            L[6].Forward(s.Act, s.O, T, s.Linear);
+            Mark("down_proj");
+            pending = s.O;
+        }
+        _k.AddRmsNorm(s.X, pending, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
+        if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
+        Mark("other");
+    }
+
+    /// <summary>With QUANTA_CUDA_PROFILE=1: synchronizes and books the time since the last mark to <paramref name="phase"/>.</summary>
+    void Mark(string phase)
+    {
+        if (_prof is null) return;
+        _ctx.Synchronize();
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        _prof[phase] = _prof.GetValueOrDefault(phase) + System.Diagnostics.Stopwatch.GetElapsedTime(_profLast, now).TotalMilliseconds;
+        _profLast = now;
+    }
+
+    /// <summary>Milliseconds per phase since the last call (QUANTA_CUDA_PROFILE=1 only; null otherwise), then resets.</summary>
+    public string? TakeProfile()
+    {
+        if (_prof is null) return null;
+        var r = string.Join(", ", _prof.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:F1}"));
+        _prof.Clear();
+        _profLast = System.Diagnostics.Stopwatch.GetTimestamp();
+        return r;
+    }
+
+    public void Dispose()
+    {
+        if (_mem is null) return;
+        _ctx.Synchronize();
+        _graphs.Dispose();
+        _mem.Dispose();
+    }
+}

@@ -1,0 +1,55 @@
+using Quanta.Model;
+
+namespace Quanta.Cuda;
+
+/// <summary>A model's weights on the GPU: norms f32, embedding and dense layers f16, GPTQ packed as stored.</summary>
+internal sealed unsafe class CudaModelWeights
+{
+    public readonly ulong Embedding;              // [vocab, hidden] f16
+    public readonly ulong[] AttnNorm, FfnNorm;    // [layers] -> [hidden] f32
+    public readonly ulong FinalNorm;              // [hidden] f32
+    public readonly CudaLinear[][] Layers;        // [layers][q, k, v, o, gate, up, down]
+    public readonly CudaLinear LmHead;            // [vocab, hidden]
+    public readonly long Bytes;
+
+    public CudaModelWeights(DeviceArena ctx, Kernels k, LlamaConfig c, LlamaWeights w)
+    {
+        int hidden = c.HiddenSize;
+        if (w.Embedding.Shape.Length != 2 || w.Embedding.Shape[1] != hidden || w.Embedding.Shape[0] < c.VocabSize)
+            throw new ModelLoadException($"{w.Embedding.Name}: shape [{string.Join(", ", w.Embedding.Shape)}], expected [{c.VocabSize}, {hidden}]");
+        Embedding = CudaLinear.UploadHalf(ctx, w.Embedding, w.Embedding.ElementCount);
+        Bytes = w.Embedding.ElementCount * 2;
+        AttnNorm = [.. w.Layers.Select(l => Floats(ctx, l.AttnNorm, hidden))];
+        FfnNorm = [.. w.Layers.Select(l => Floats(ctx, l.FfnNorm, hidden))];
+        FinalNorm = Floats(ctx, w.FinalNorm, hidden);
+        Bytes += 4L * hidden * (2 * w.Layers.Length + 1);
+        Layers = new CudaLinear[w.Layers.Length][];
+        for (int i = 0; i < w.Layers.Length; i++)
+        {
+            var l = w.Layers[i];
+            Layers[i] = [.. new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down }.Select(x => CudaLinear.Upload(ctx, k, x))];
+            Bytes += Layers[i].Sum(x => x.DeviceBytes);
+        }
+        if (w.LmHead is DenseLinear d && d.Weight.Data == w.Embedding.Data)
+            LmHead = CudaLinear.Shared(ctx, k, hidden, c.VocabSize, Embedding);
+        else
+        {
+            LmHead = CudaLinear.Upload(ctx, k, w.LmHead);
+            Bytes += LmHead.DeviceBytes;
+        }
+    }
+
+    /// <summary>Every layer's linears are GPTQ on the fused path (no cuBLAS inside a captured decode step).</summary>
+    public bool AllQuantized => Layers.All(l => l.All(x => x.IsQuantized));
+
+    /// <summary>Bytes the decode step reads per token for weights (all layers + lm_head; embedding rows are negligible).</summary>
+    public long DecodeReadBytes => Layers.Sum(l => l.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
+
+    static ulong Floats(DeviceArena ctx, TensorView t, int n)
+    {
+        if (t.ElementCount != n) throw new ModelLoadException($"{t.Name}: {t.ElementCount} elements, expected {n}");
+        var f = new float[n];
+        GptqFormat.ToFloat(t, 0, f);
+        return ctx.Upload<float>(f, t.Name);
+    }
+}

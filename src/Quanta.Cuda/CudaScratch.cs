@@ -1,0 +1,117 @@
+using Quanta.Engine;
+using Quanta.Model;
+
+namespace Quanta.Cuda;
+
+/// <summary>Per-step device buffers, grown to the largest batch seen, and the batch's index arrays.</summary>
+internal sealed unsafe class CudaScratch
+{
+    /// <summary>Logits rows computed per lm_head pass.</summary>
+    public const int LogitRows = 256;
+    /// <summary>Split-K attention is used for steps of at most this many tokens, with at most MaxSplits splits.</summary>
+    public const int SplitTokens = 64, MaxSplits = 16;
+
+    readonly DeviceArena _mem;
+    readonly int _hidden, _qDim, _kvDim, _ffn, _vocab, _heads, _headDim;
+    readonly CudaModelWeights _w;
+    readonly List<ulong> _bufs = [];
+    int _cap, _metaCap;
+    int[] _meta = [];
+    ulong _metaDev;
+
+    public ulong X;      // [T, hidden] f32 residual stream
+    public ulong Xn;     // [T, hidden] f16 normed input of q/k/v and gate/up; final norm output
+    public ulong Q;      // [T, q_dim] f32
+    public ulong K, V;   // [T, kv_dim] f32
+    public ulong Qh;     // [T, q_dim] f16 rotated q
+    public ulong Att;    // [T, q_dim] f16 attention output
+    public ulong O;      // [T, hidden] f32 o_proj / down_proj output
+    public ulong Gate, Up; // [T, ffn] f32
+    public ulong Act;    // [T, ffn] f16 silu(gate) * up
+    public ulong Final;  // [min(T, LogitRows), hidden] f16 rows whose logits are wanted
+    public ulong Logits; // [min(T, LogitRows), vocab] f32
+    public ulong Part;   // [SplitTokens, heads, MaxSplits, head_dim + 2] f32 split-K partials
+    public ulong Linear; // f16 scratch of CudaLinear (permuted x, dequantised W)
+    public ulong Kh, Vh; // [T, kv_dim] f16 contiguous rotated K and V (prompt attention through GEMMs)
+    public ulong AttS;   // [heads, L, L] f32 scores, L = BlasTokens
+    public ulong AttP;   // [heads, L, L] f16 probabilities
+    /// <summary>Longest prompt the GEMM attention can take with the current buffers.</summary>
+    public int BlasTokens { get; private set; }
+
+    public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, CudaModelWeights w)
+    {
+        _mem = mem; _w = w;
+        _hidden = c.HiddenSize; _headDim = headDim; _heads = c.NumHeads;
+        _qDim = c.NumHeads * headDim; _kvDim = c.NumKvHeads * headDim; _ffn = c.IntermediateSize; _vocab = c.VocabSize;
+    }
+
+    public int Capacity => _cap;
+    /// <summary>Changes whenever a buffer moves (captured graphs hold addresses).</summary>
+    public int Generation { get; private set; }
+
+    public void Ensure(int tokens)
+    {
+        if (tokens <= _cap) return;
+        foreach (var p in _bufs) _mem.Free(p);
+        _bufs.Clear();
+        int T = tokens, n = Math.Min(T, LogitRows);
+        X = A(4L * T * _hidden, "x"); Xn = A(2L * T * _hidden, "xn");
+        Q = A(4L * T * _qDim, "q"); K = A(4L * T * _kvDim, "k"); V = A(4L * T * _kvDim, "v");
+        Qh = A(2L * T * _qDim, "qh"); Att = A(2L * T * _qDim, "att"); O = A(4L * T * _hidden, "o");
+        Gate = A(4L * T * _ffn, "gate"); Up = A(4L * T * _ffn, "up"); Act = A(2L * T * _ffn, "act");
+        Final = A(2L * n * _hidden, "final"); Logits = A(4L * n * _vocab, "logits");
+        Part = A(4L * SplitTokens * _heads * MaxSplits * (_headDim + 2), "attention partials");
+        long lin = _w.LmHead.ScratchBytes(n);
+        foreach (var l in _w.Layers) foreach (var x in l) lin = Math.Max(lin, x.ScratchBytes(T));
+        Linear = A(lin, "linear scratch");
+        Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
+        BlasTokens = T > SplitTokens ? Math.Min(T, BlasAttention.MaxTokens) : 0;
+        long att = (long)_heads * BlasTokens * BlasTokens;
+        AttS = A(4 * att, "attention scores"); AttP = A(2 * att, "attention probabilities");
+        _cap = T;
+        Generation++;
+    }
+
+    ulong A(long bytes, string what)
+    {
+        ulong p = _mem.Alloc(bytes, "activations: " + what);
+        _bufs.Add(p);
+        return p;
+    }
+
+    /// <summary>Device addresses of the batch's index arrays.</summary>
+    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles);
+
+    /// <summary>
+    /// Uploads ids, positions, slots, sequence of each token, logit rows and block tables (rows of
+    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy.
+    /// </summary>
+    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles)
+    {
+        int T = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
+        int need = 5 * T + tables + nt;
+        if (need > _metaCap)
+        {
+            _mem.Free(_metaDev);
+            _metaCap = Math.Max(need, 2 * _metaCap);
+            _metaDev = _mem.Alloc(4L * _metaCap, "batch indices");
+            _meta = new int[_metaCap];
+            Generation++;
+        }
+        var m = _meta;
+        b.TokenIds.AsSpan(0, T).CopyTo(m);
+        b.Positions.AsSpan(0, T).CopyTo(m.AsSpan(T));
+        b.SlotMapping.AsSpan(0, T).CopyTo(m.AsSpan(2 * T));
+        for (int s = 0; s < b.NumSeqs; s++)
+            for (int t = b.QueryStart[s]; t < b.QueryStart[s + 1]; t++) m[3 * T + t] = s;
+        m.AsSpan(4 * T, T).Clear();
+        b.LogitIndices.AsSpan(0, b.NumLogits).CopyTo(m.AsSpan(4 * T));
+        m.AsSpan(5 * T, tables).Fill(-1);
+        for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m.AsSpan(5 * T + s * maxBlocks));
+        tiles?.CopyTo(m.AsSpan(5 * T + tables));
+        fixed (int* p = m) _mem.Ctx.Upload(_metaDev, p, 4L * need);
+        ulong d = _metaDev;
+        return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T,
+            d + 4UL * (ulong)(5 * T + tables));
+    }
+}

@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using Quanta.Cuda.Native;
+
+namespace Quanta.Cuda;
+
+/// <summary>
+/// Compiles the embedded Kernels/*.cu modules with NVRTC for the GPU's own architecture on first
+/// use and caches each cubin on disk, keyed by the source (with headers), options, arch and NVRTC version.
+/// </summary>
+internal sealed unsafe class KernelRegistry(CudaContext ctx)
+{
+    readonly ConcurrentDictionary<string, nint> _modules = new();
+    readonly ConcurrentDictionary<(string, string), nint> _functions = new();
+
+    /// <summary>Where cubins are cached: QUANTA_KERNEL_CACHE, else ~/.cache/quanta/kernels.</summary>
+    public static string CacheDir => Environment.GetEnvironmentVariable("QUANTA_KERNEL_CACHE") is { Length: > 0 } d ? d
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "quanta", "kernels");
+
+    /// <summary>Names of the embedded modules (file names without .cu).</summary>
+    public static IEnumerable<string> ModuleNames => Assembly.GetExecutingAssembly().GetManifestResourceNames()
+        .Where(n => n.StartsWith(Prefix) && n.EndsWith(".cu")).Select(n => n[Prefix.Length..^3]);
+
+    const string Prefix = "Quanta.Cuda.Kernels.";
+
+    public nint Function(string module, string name) => _functions.GetOrAdd((module, name), k =>
+    {
+        nint m = _modules.GetOrAdd(k.Item1, Load);
+        return GetFunction(m, Encoding.ASCII.GetBytes(k.Item2 + "\0"), k.Item1, k.Item2);
+    });
+
+    static nint GetFunction(nint m, byte[] name, string module, string fnName)
+    {
+        nint fn;
+        fixed (byte* p = name) Cu.Check(Cu.cuModuleGetFunction(out fn, m, p), $"cuModuleGetFunction({module}.cu: {fnName})");
+        return fn;
+    }
+
+    static string Resource(string file)
+    {
+        using var s = Assembly.GetExecutingAssembly().GetManifestResourceStream(Prefix + file)
+            ?? throw new InvalidOperationException($"kernel source {file} is not embedded");
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+
+    static string[] Headers => [.. Assembly.GetExecutingAssembly().GetManifestResourceNames()
+        .Where(n => n.StartsWith(Prefix) && n.EndsWith(".cuh")).Select(n => n[Prefix.Length..]).Order()];
+
+    string[] Options => [$"--gpu-architecture=sm_{ctx.Arch}", "-std=c++17"];
+
+    nint Load(string module)
+    {
+        string src = Resource(module + ".cu");
+        var headers = Headers;
+        Nvrtc.Check(Nvrtc.nvrtcVersion(out int vmaj, out int vmin), "nvrtcVersion");
+        var key = new StringBuilder().Append(src);
+        foreach (var h in headers) key.Append('\0').Append(h).Append('\0').Append(Resource(h));
+        key.Append('\0').AppendJoin(' ', Options).Append($"\0nvrtc {vmaj}.{vmin}");
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..24];
+        var cachePath = Path.Combine(CacheDir, $"{module}-sm{ctx.Arch}-{hash}.cubin");
+        byte[]? cubin = File.Exists(cachePath) ? File.ReadAllBytes(cachePath) : null;
+        if (cubin is null)
+        {
+            cubin = Compile(module, src, headers);
+            try
+            {
+                Directory.CreateDirectory(CacheDir);
+                var tmp = cachePath + "." + Environment.ProcessId + ".tmp";
+                File.WriteAllBytes(tmp, cubin);
+                File.Move(tmp, cachePath, true);
+            }
+            catch (IOException) { }            // a cache we cannot write only costs a recompile
+            catch (UnauthorizedAccessException) { }
+        }
+        nint m;
+        fixed (byte* p = cubin) Cu.Check(Cu.cuModuleLoadData(out m, p), $"cuModuleLoadData({module}.cu)");
+        return m;
+    }
+
+    /// <summary>Compiles one module; a compile error carries NVRTC's log.</summary>
+    public byte[] Compile(string module, string src, string[] headers)
+    {
+        var ptrs = new List<nint>();
+        byte* Str(string s) { var p = Marshal.StringToCoTaskMemUTF8(s); ptrs.Add(p); return (byte*)p; }
+        try
+        {
+            byte** hsrc = stackalloc byte*[Math.Max(1, headers.Length)];
+            byte** hname = stackalloc byte*[Math.Max(1, headers.Length)];
+            for (int i = 0; i < headers.Length; i++) { hsrc[i] = Str(Resource(headers[i])); hname[i] = Str(headers[i]); }
+            Nvrtc.Check(Nvrtc.nvrtcCreateProgram(out var prog, Str(src), Str(module + ".cu"), headers.Length, hsrc, hname), "nvrtcCreateProgram");
+            try
+            {
+                var opts = Options;
+                byte** o = stackalloc byte*[opts.Length];
+                for (int i = 0; i < opts.Length; i++) o[i] = Str(opts[i]);
+                int r = Nvrtc.nvrtcCompileProgram(prog, opts.Length, o);
+                if (r != 0) throw new CudaException($"NVRTC could not compile {module}.cu: {Log(prog)}");
+                Nvrtc.Check(Nvrtc.nvrtcGetCUBINSize(prog, out var size), "nvrtcGetCUBINSize");
+                var cubin = new byte[(int)size];
+                fixed (byte* c = cubin) Nvrtc.Check(Nvrtc.nvrtcGetCUBIN(prog, c), "nvrtcGetCUBIN");
+                return cubin;
+            }
+            finally { Nvrtc.nvrtcDestroyProgram(ref prog); }
+        }
+        finally { foreach (var p in ptrs) Marshal.FreeCoTaskMem(p); }
+    }
+
+    static string Log(nint prog)
+    {
+        Nvrtc.nvrtcGetProgramLogSize(prog, out var n);
+        var buf = new byte[(int)n + 1];
+        fixed (byte* b = buf) Nvrtc.nvrtcGetProgramLog(prog, b);
+        return Encoding.UTF8.GetString(buf).TrimEnd('\0', '\n');
+    }
+
+    /// <summary>Compiles every embedded module now (a test and the bench use it to surface compile errors early).</summary>
+    public void LoadAll() { foreach (var m in ModuleNames) _modules.GetOrAdd(m, Load); }
+
+    /// <summary>Launches <paramref name="fn"/> on the context's stream and checks the launch.</summary>
+    public void Launch(nint fn, (uint X, uint Y, uint Z) grid, uint block, uint sharedBytes, void** args, string name)
+    {
+        if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;
+        Cu.Check(Cu.cuLaunchKernel(fn, grid.X, grid.Y, grid.Z, block, 1, 1, sharedBytes, ctx.Stream, args, null), "cuLaunchKernel(" + name + ")");
+    }
+}

@@ -1,0 +1,123 @@
+namespace Quanta.Cuda;
+
+/// <summary>Typed launchers, one per kernel, mirroring the .cu signatures (device pointers as ulong).</summary>
+internal sealed unsafe class Kernels(CudaContext ctx)
+{
+    readonly KernelRegistry _r = ctx.Kernels;
+    const uint Threads = 256;
+
+    static uint Blocks(long n, uint threads) => (uint)Math.Min((n + threads - 1) / threads, 65535L * 16);
+
+    void Go(string module, string name, (uint, uint, uint) grid, uint block, void** args, uint smem = 0)
+        => _r.Launch(_r.Function(module, name), grid, block, smem, args, name);
+
+    /// <summary>x[t, :] = table[ids[t], :]; ids [T] i32, table [vocab, n] f16, x [T, n] f32.</summary>
+    public void Embed(ulong ids, ulong table, ulong x, int n, int tokens)
+    {
+        void** a = stackalloc void*[] { &ids, &table, &x, &n };
+        Go("elementwise", "embed", ((uint)tokens, 1, 1), Threads, a);
+    }
+
+    /// <summary>x += delta (delta 0 = none); out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>
+    public void AddRmsNorm(ulong x, ulong delta, ulong w, ulong output, int n, float eps, int rows)
+    {
+        void** a = stackalloc void*[] { &x, &delta, &w, &output, &n, &eps };
+        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), Threads, a);
+    }
+
+    /// <summary>dst[r, :] = src[idx[r], :]; f16 rows of n.</summary>
+    public void GatherRows(ulong src, ulong idx, ulong dst, int n, int rows)
+    {
+        void** a = stackalloc void*[] { &src, &idx, &dst, &n };
+        Go("elementwise", "gather_rows", ((uint)rows, 1, 1), Threads, a);
+    }
+
+    /// <summary>out = silu(g) * u; g, u [count] f32, out [count] f16.</summary>
+    public void SiluMul(ulong g, ulong u, ulong output, long count)
+    {
+        void** a = stackalloc void*[] { &g, &u, &output, &count };
+        Go("elementwise", "silu_mul", (Blocks(count, Threads), 1, 1), Threads, a);
+    }
+
+    /// <summary>RoPE on q [T, H*D] f32 -> qh f16 and k; K/V [T, KH*D] f32 into the layer's caches [slots, KH*D] f16.</summary>
+    /// <remarks>kh, vh (0 = none): contiguous [T, KH*D] f16 copies of the rotated K and of V.</remarks>
+    public void RopeKv(ulong q, ulong k, ulong v, ulong qh, ulong kc, ulong vc, ulong pos, ulong slot, ulong invFreq,
+        int heads, int kvHeads, int headDim, int style, int tokens, ulong kh = 0, ulong vh = 0)
+    {
+        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style, &kh, &vh };
+        Go("elementwise", "rope_kv", ((uint)tokens, (uint)(heads + kvHeads), 1), 64, a);
+    }
+
+    /// <summary>P [H, L, L] f16 = causal row softmax of S [H, L, L] f32.</summary>
+    public void CausalSoftmax(ulong s, ulong p, int len, int heads)
+    {
+        void** a = stackalloc void*[] { &s, &p, &len };
+        Go("elementwise", "causal_softmax", ((uint)len, (uint)heads, 1), Threads, a);
+    }
+
+    /// <summary>y[r, i] = x[r, perm[i]]; x, y [rows, n] f16.</summary>
+    public void PermuteCols(ulong x, ulong perm, ulong y, int n, int rows)
+    {
+        void** a = stackalloc void*[] { &x, &perm, &y, &n };
+        Go("elementwise", "permute_cols", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
+    }
+
+    /// <summary>y [m, out] f32 = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 16.</summary>
+    public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m)
+    {
+        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs };
+        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 31) / 32), 1, 1), 256, a);
+    }
+
+    /// <summary>wd [in, out] f16 = dequant(W).</summary>
+    public void GptqDequant(ulong qw, ulong qz, ulong sc, ulong wd, int inF, int outF, int gs)
+    {
+        void** a = stackalloc void*[] { &qw, &qz, &sc, &wd, &inF, &outF, &gs };
+        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * outF, Threads), 1, 1), Threads, a);
+    }
+
+    /// <summary>Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and merges them.</summary>
+    public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part,
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens)
+    {
+        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale, &splits };
+        Go("attention", "paged_attention", ((uint)heads, (uint)tokens, (uint)splits), 128, a);
+        if (splits == 1) return;
+        void** b = stackalloc void*[] { &part, &output, &heads, &headDim, &splits };
+        Go("attention", "attention_merge", ((uint)heads, (uint)tokens, 1), 128, b);
+    }
+
+    /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>
+    public const int PrefillMaxHeadDim = 128;
+    const int PrefillSmem = (64 * 132 + 2 * 32 * 132 + 64 * 36) * sizeof(float);
+    bool _prefillSmemSet;
+
+    /// <summary>Tiled causal attention; tiles [n, 2] (first token, count &lt;= 64) of consecutive positions of one sequence.</summary>
+    public void PrefillAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong tiles, ulong output,
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int numTiles)
+    {
+        nint fn = _r.Function("prefill_attention", "prefill_attention");
+        if (!_prefillSmemSet)
+        {
+            Native.Cu.Check(Native.Cu.cuFuncSetAttribute(fn, 8, PrefillSmem), "cuFuncSetAttribute(prefill_attention, max dynamic shared memory)");
+            _prefillSmemSet = true;
+        }
+        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &tiles, &output, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale };
+        _r.Launch(fn, ((uint)numTiles, (uint)heads, 1), 256, PrefillSmem, a, "prefill_attention");
+    }
+
+    /// <summary>Tiles of at most 64 tokens per sequence, or null when some sequence's positions are not consecutive.</summary>
+    public static int[]? PrefillTiles(int[] queryStart, int numSeqs, int[] positions)
+    {
+        var tiles = new List<int>();
+        for (int s = 0; s < numSeqs; s++)
+            for (int t0 = queryStart[s]; t0 < queryStart[s + 1]; t0 += 64)
+            {
+                int n = Math.Min(64, queryStart[s + 1] - t0);
+                for (int i = 1; i < n; i++)
+                    if (positions[t0 + i] != positions[t0] + i) return null;
+                tiles.Add(t0); tiles.Add(n);
+            }
+        return [.. tiles];
+    }
+}

@@ -1,0 +1,121 @@
+#include "common.cuh"
+
+// x[t, :] = table[ids[t], :]     ids: [T] i32; table: [vocab, n] f16; x: [T, n] f32
+extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __restrict__ table, float* __restrict__ x, int n)
+{
+    long t = blockIdx.x;
+    long id = ids[t];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
+}
+
+// Residual add + RMSNorm, one block per row. x: [rows, n] f32 (x += delta when delta != 0);
+// delta: [rows, n] f32 or null; w: [n] f32; out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
+extern "C" __global__ void add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta, const float* __restrict__ w,
+                                       half_t* __restrict__ out, int n, float eps)
+{
+    __shared__ float sh[32];
+    long row = blockIdx.x;
+    float* xr = x + row * n;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+    {
+        float v = xr[i];
+        if (delta) { v += delta[row * n + i]; xr[i] = v; }
+        ss += v * v;
+    }
+    float total = block_sum(ss, sh);
+    float r = 1.0f / sqrtf(total / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = f2h(xr[i] * r * w[i]);
+}
+
+// dst[r, :] = src[idx[r], :]     src: [*, n] f16; idx: [rows] i32; dst: [rows, n] f16
+extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int* __restrict__ idx, half_t* __restrict__ dst, int n)
+{
+    long r = blockIdx.x;
+    long s = idx[r];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = src[s * n + i];
+}
+
+// out = silu(g) * u     g, u: [count] f32; out: [count] f16
+extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, long count)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x)
+    {
+        float a = g[i];
+        out[i] = f2h(a / (1.0f + expf(-a)) * u[i]);
+    }
+}
+
+// RoPE on q and k, then K and V written into the paged cache. One block per (token, head of q then k).
+// q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32; kc, vc: [slots, KH*D] f16 (one layer);
+// pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
+// The angle is reduced modulo 2*pi in double, then sin/cos in float. kh, vh: [T, KH*D] f16 contiguous
+// copies of the rotated K and of V (for attention through GEMMs), or null.
+extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
+                                   half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
+                                   const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
+                                   int H, int KH, int D, int style, half_t* __restrict__ kh_out, half_t* __restrict__ vh_out)
+{
+    long t = blockIdx.x;
+    int h = blockIdx.y, hd2 = D / 2;
+    double p = (double)pos[t];
+    long s = slot[t];
+    const float* src;
+    half_t* dst;
+    if (h < H) { src = q + (t * H + h) * D; dst = qh + (t * H + h) * D; }
+    else { int kh = h - H; src = k + (t * KH + kh) * D; dst = kc + (s * KH + kh) * D; }
+    for (int j = threadIdx.x; j < hd2; j += blockDim.x)
+    {
+        double a = p * inv_freq[j];
+        a -= floor(a * 0.15915494309189535) * 6.283185307179586;
+        float sn, cs;
+        sincosf((float)a, &sn, &cs);
+        int ia = style == 0 ? j : 2 * j;
+        int ib = style == 0 ? j + hd2 : 2 * j + 1;
+        float x0 = src[ia], x1 = src[ib];
+        half_t ra = f2h(x0 * cs - x1 * sn), rb = f2h(x1 * cs + x0 * sn);
+        dst[ia] = ra;
+        dst[ib] = rb;
+        if (h >= H && kh_out) { kh_out[(t * KH + h - H) * D + ia] = ra; kh_out[(t * KH + h - H) * D + ib] = rb; }
+    }
+    if (h >= H)
+    {
+        int kh = h - H;
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+        {
+            half_t x = f2h(v[(t * KH + kh) * D + i]);
+            vc[(s * KH + kh) * D + i] = x;
+            if (vh_out) vh_out[(t * KH + kh) * D + i] = x;
+        }
+    }
+}
+
+// y[r, i] = x[r, perm[i]]     x, y: [rows, n] f16; perm: [n] i32 (act-order activation permutation)
+extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int* __restrict__ perm, half_t* __restrict__ y, int n)
+{
+    long r = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[r * n + i] = x[r * n + perm[i]];
+}
+
+// Causal softmax of one sequence's scores, one block per (row i, head h): P[h, i, j] = softmax_j<=i(S[h, i, :]), 0 for j > i.
+// S: [H, L, L] f32 (already scaled); P: [H, L, L] f16.
+extern "C" __global__ void causal_softmax(const float* __restrict__ S, half_t* __restrict__ P, int L)
+{
+    __shared__ float sh[32];
+    long row = (long)blockIdx.y * L + blockIdx.x;
+    int n = blockIdx.x + 1;
+    const float* s = S + row * L;
+    half_t* p = P + row * L;
+    float mx = NEG_INF;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, s[j]);
+    mx = warp_max(mx);
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = mx;
+    __syncthreads();
+    mx = (threadIdx.x & 31) < (blockDim.x >> 5) ? sh[threadIdx.x & 31] : NEG_INF;
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) sum += __expf(s[j] - mx);
+    float inv = 1.f / block_sum(sum, sh);
+    for (int j = threadIdx.x; j < L; j += blockDim.x) p[j] = f2h(j < n ? __expf(s[j] - mx) * inv : 0.f);
+}

@@ -1,0 +1,117 @@
+using Quanta.Cuda;
+
+namespace Quanta.Cuda.Tests;
+
+/// <summary>Paged causal attention over variable-length sequences with shuffled block tables, with and without split-K.</summary>
+public class AttentionTests
+{
+    readonly Random _rng = new();
+
+    /// <summary>splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two).</summary>
+    [Theory]
+    [InlineData(16, 4, 2, 1)]
+    [InlineData(128, 8, 2, 1)]
+    [InlineData(128, 4, 4, 3)]
+    [InlineData(8, 8, 4, 16)]
+    [InlineData(96, 2, 1, 5)]
+    [InlineData(128, 8, 2, 0)]
+    [InlineData(8, 4, 4, 0)]
+    [InlineData(96, 4, 1, 0)]
+    [InlineData(32, 4, 2, 0)]
+    public void MatchesReference(int d, int heads, int kvHeads, int splits)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int bs = 16, blocks = 50, kvd = kvHeads * d;
+        int[] ctxLen = [40, 5, 133, 1, 150], qLen = [1, 5, 17, 1, 100];
+        int S = ctxLen.Length, maxb = 10, T = qLen.Sum();
+        var perm = Enumerable.Range(0, blocks).OrderBy(_ => _rng.Next()).ToArray();
+        var tables = Enumerable.Repeat(-1, S * maxb).ToArray();
+        int next = 0;
+        for (int s = 0; s < S; s++)
+            for (int j = 0; j < (ctxLen[s] + bs - 1) / bs; j++) tables[s * maxb + j] = perm[next++];
+        var seqOf = new int[T];
+        var pos = new int[T];
+        for (int s = 0, t = 0; s < S; s++)
+            for (int i = 0; i < qLen[s]; i++, t++) { seqOf[t] = s; pos[t] = ctxLen[s] - qLen[s] + i; }
+        var kc = Gpu.RoundHalf(Gpu.Random(_rng, blocks * bs * kvd));
+        var vc = Gpu.RoundHalf(Gpu.Random(_rng, blocks * bs * kvd));
+        var q = Gpu.RoundHalf(Gpu.Random(_rng, T * heads * d, 2f));
+        ulong o = mem.Alloc(2L * T * heads * d, "out"), part = mem.Alloc(4L * T * heads * Math.Max(1, splits) * (d + 2), "part");
+        float scale = 1f / MathF.Sqrt(d);
+        ulong qd = mem.Upload<ushort>(Gpu.Half(q), "q"), kd = mem.Upload<ushort>(Gpu.Half(kc), "kc"), vd = mem.Upload<ushort>(Gpu.Half(vc), "vc");
+        ulong sd = mem.Upload<int>(seqOf, "seq"), pd = mem.Upload<int>(pos, "pos"), td = mem.Upload<int>(tables, "tables");
+        var k = new Kernels(ctx);
+        if (splits == 0)
+        {
+            int[] qs = [0, .. qLen.Select((_, i) => qLen[..(i + 1)].Sum())];
+            var tiles = Kernels.PrefillTiles(qs, S, pos)!;
+            Assert.Equal(2 * 6, tiles.Length);
+            k.PrefillAttention(qd, kd, vd, sd, pd, td, mem.Upload<int>(tiles, "tiles"), o, heads, kvHeads, d, bs, maxb, scale, tiles.Length / 2);
+        }
+        else k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, heads, kvHeads, d, bs, maxb, scale, splits, T);
+        var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d));
+        var want = new double[T * heads * d];
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < heads; h++)
+            {
+                int kh = h / (heads / kvHeads), n = pos[t] + 1;
+                var sc = new double[n];
+                for (int j = 0; j < n; j++)
+                {
+                    long slot = (long)tables[seqOf[t] * maxb + j / bs] * bs + j % bs;
+                    double dot = 0;
+                    for (int e = 0; e < d; e++) dot += q[(t * heads + h) * d + e] * kc[slot * kvd + kh * d + e];
+                    sc[j] = dot * scale;
+                }
+                double mx = sc.Max(), sum = 0;
+                for (int j = 0; j < n; j++) { sc[j] = Math.Exp(sc[j] - mx); sum += sc[j]; }
+                for (int j = 0; j < n; j++)
+                {
+                    long slot = (long)tables[seqOf[t] * maxb + j / bs] * bs + j % bs;
+                    for (int e = 0; e < d; e++) want[(t * heads + h) * d + e] += sc[j] / sum * vc[slot * kvd + kh * d + e];
+                }
+            }
+        Gpu.Close(got, want, 3e-3, $"attention d={d} splits={splits}");
+    }
+
+    /// <summary>A prompt from position 0 through cuBLAS (scores, causal softmax, P·V), GQA included, rows offset in the batch.</summary>
+    [Theory]
+    [InlineData(77, 4, 2, 32)]
+    [InlineData(130, 2, 2, 128)]
+    [InlineData(65, 8, 1, 16)]
+    public void GemmPromptAttentionMatchesReference(int len, int heads, int kvHeads, int d)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int t0 = 3, T = t0 + len, kvd = kvHeads * d;
+        var q = Gpu.RoundHalf(Gpu.Random(_rng, T * heads * d, 2f));
+        var k = Gpu.RoundHalf(Gpu.Random(_rng, T * kvd));
+        var v = Gpu.RoundHalf(Gpu.Random(_rng, T * kvd));
+        ulong o = mem.Alloc(2L * T * heads * d, "out");
+        ulong sc = mem.Alloc(BlasAttention.ScratchBytes(heads, len), "scores");
+        float scale = 1f / MathF.Sqrt(d);
+        var kern = new Kernels(ctx);
+        new BlasAttention(ctx, kern, heads, kvHeads, d).Run(mem.Upload<ushort>(Gpu.Half(q), "q"), mem.Upload<ushort>(Gpu.Half(k), "k"),
+            mem.Upload<ushort>(Gpu.Half(v), "v"), o, t0, len, sc, sc + 4UL * (ulong)((long)heads * len * len), scale);
+        var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d))[(t0 * heads * d)..];
+        var want = new double[len * heads * d];
+        for (int i = 0; i < len; i++)
+            for (int h = 0; h < heads; h++)
+            {
+                int kh = h / (heads / kvHeads);
+                var w = new double[i + 1];
+                for (int j = 0; j <= i; j++)
+                {
+                    double dot = 0;
+                    for (int e = 0; e < d; e++) dot += q[((t0 + i) * heads + h) * d + e] * k[(t0 + j) * kvd + kh * d + e];
+                    w[j] = dot * scale;
+                }
+                double mx = w.Max(), sum = 0;
+                for (int j = 0; j <= i; j++) { w[j] = Math.Exp(w[j] - mx); sum += w[j]; }
+                for (int j = 0; j <= i; j++)
+                    for (int e = 0; e < d; e++) want[(i * heads + h) * d + e] += w[j] / sum * v[(t0 + j) * kvd + kh * d + e];
+            }
+        Gpu.Close(got, want, 3e-3, $"GEMM attention len={len}");
+    }
+}

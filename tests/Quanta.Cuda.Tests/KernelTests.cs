@@ -1,0 +1,146 @@
+using Quanta.Cuda;
+
+namespace Quanta.Cuda.Tests;
+
+/// <summary>Each small kernel against a float64 reference on fresh random inputs, sizes off the tile too.</summary>
+public class KernelTests
+{
+    readonly Random _rng = new();
+
+    [Fact]
+    public void EveryModuleCompiles()
+    {
+        var ctx = Gpu.Context();
+        ctx.Kernels.LoadAll();
+        Assert.Contains("gptq", KernelRegistry.ModuleNames);
+    }
+
+    [Theory]
+    [InlineData(64, 3)]
+    [InlineData(100, 7)]
+    [InlineData(4096, 2)]
+    public void EmbeddingCopiesRows(int n, int tokens)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int vocab = 37;
+        var table = Gpu.Half(Gpu.Random(_rng, vocab * n));
+        var ids = Enumerable.Range(0, tokens).Select(_ => _rng.Next(vocab)).ToArray();
+        ulong x = mem.Alloc(4L * tokens * n, "x");
+        new Kernels(ctx).Embed(mem.Upload<int>(ids, "ids"), mem.Upload<ushort>(table, "table"), x, n, tokens);
+        var got = ctx.Download<float>(x, tokens * n);
+        for (int t = 0; t < tokens; t++)
+            for (int i = 0; i < n; i++)
+                Assert.Equal((float)BitConverter.UInt16BitsToHalf(table[ids[t] * n + i]), got[t * n + i]);
+    }
+
+    [Theory]
+    [InlineData(64, 1, true)]
+    [InlineData(1000, 3, true)]
+    [InlineData(4096, 5, false)]
+    public void AddRmsNormMatchesReference(int n, int rows, bool withDelta)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var x = Gpu.Random(_rng, rows * n, 3f);
+        var d = Gpu.Random(_rng, rows * n);
+        var w = Gpu.Random(_rng, n);
+        ulong xd = mem.Upload<float>(x, "x"), outp = mem.Alloc(2L * rows * n, "out");
+        new Kernels(ctx).AddRmsNorm(xd, withDelta ? mem.Upload<float>(d, "d") : 0, mem.Upload<float>(w, "w"), outp, n, 1e-5f, rows);
+        var gotX = ctx.Download<float>(xd, rows * n);
+        var got = Gpu.Float(ctx.Download<ushort>(outp, rows * n));
+        var want = new double[rows * n];
+        for (int r = 0; r < rows; r++)
+        {
+            double ss = 0;
+            for (int i = 0; i < n; i++) { double v = x[r * n + i] + (withDelta ? d[r * n + i] : 0); ss += v * v; }
+            double inv = 1 / Math.Sqrt(ss / n + 1e-5);
+            for (int i = 0; i < n; i++)
+            {
+                float v = withDelta ? x[r * n + i] + d[r * n + i] : x[r * n + i];
+                Assert.Equal(v, gotX[r * n + i]);
+                want[r * n + i] = v * inv * w[i];
+            }
+        }
+        Gpu.Close(got, want, 2e-3, "rmsnorm");
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(12345)]
+    public void SiluMulMatchesReference(int n)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var g = Gpu.Random(_rng, n, 6f);
+        var u = Gpu.Random(_rng, n, 2f);
+        ulong o = mem.Alloc(2L * n, "out");
+        new Kernels(ctx).SiluMul(mem.Upload<float>(g, "g"), mem.Upload<float>(u, "u"), o, n);
+        var got = Gpu.Float(ctx.Download<ushort>(o, n));
+        Gpu.Close(got, [.. g.Select((a, i) => a / (1 + Math.Exp(-a)) * u[i])], 2e-3, "silu*mul");
+    }
+
+    [Theory]
+    [InlineData(8, 4, 2, 0)]
+    [InlineData(16, 4, 4, 1)]
+    [InlineData(128, 8, 2, 0)]
+    [InlineData(128, 4, 1, 1)]
+    public void RopeRotatesQAndWritesKvSlots(int d, int heads, int kvHeads, int style)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int T = 5, slots = 64, qd = heads * d, kvd = kvHeads * d;
+        var q = Gpu.Random(_rng, T * qd); var k = Gpu.Random(_rng, T * kvd); var v = Gpu.Random(_rng, T * kvd);
+        var pos = Enumerable.Range(0, T).Select(_ => _rng.Next(3000)).ToArray();
+        var slot = Enumerable.Range(0, slots).OrderBy(_ => _rng.Next()).Take(T).ToArray();
+        var inv = RopeTables.InverseFrequencies(10000f, d, null);
+        ulong qh = mem.Alloc(2L * T * qd, "qh"), kc = mem.Alloc(2L * slots * kvd, "kc"), vc = mem.Alloc(2L * slots * kvd, "vc");
+        new Kernels(ctx).RopeKv(mem.Upload<float>(q, "q"), mem.Upload<float>(k, "k"), mem.Upload<float>(v, "v"), qh, kc, vc,
+            mem.Upload<int>(pos, "pos"), mem.Upload<int>(slot, "slot"), mem.Upload<double>(inv, "inv"), heads, kvHeads, d, style, T);
+        var gq = Gpu.Float(ctx.Download<ushort>(qh, T * qd));
+        var gk = Gpu.Float(ctx.Download<ushort>(kc, slots * kvd));
+        var gv = Gpu.Float(ctx.Download<ushort>(vc, slots * kvd));
+        var wq = new double[T * qd];
+        var wk = new double[T * kvd];
+        var gkT = new float[T * kvd];
+        var gvT = new float[T * kvd];
+        for (int t = 0; t < T; t++)
+        {
+            Rotate(q, t * qd, heads, d, pos[t], inv, style, wq);
+            Rotate(k, t * kvd, kvHeads, d, pos[t], inv, style, wk);
+            Array.Copy(gk, slot[t] * kvd, gkT, t * kvd, kvd);
+            Array.Copy(gv, slot[t] * kvd, gvT, t * kvd, kvd);
+        }
+        Gpu.Close(gq, wq, 2e-3, "rope q");
+        Gpu.Close(gkT, wk, 2e-3, "rope k in cache");
+        Gpu.Close(gvT, [.. v.Select(x => (double)x)], 2e-3, "v in cache");
+    }
+
+    static void Rotate(float[] src, int off, int heads, int d, int pos, double[] inv, int style, double[] dst)
+    {
+        int h2 = d / 2;
+        for (int h = 0; h < heads; h++)
+            for (int j = 0; j < h2; j++)
+            {
+                int a = off + h * d + (style == 0 ? j : 2 * j), b = off + h * d + (style == 0 ? j + h2 : 2 * j + 1);
+                double c = Math.Cos(pos * inv[j]), s = Math.Sin(pos * inv[j]);
+                dst[a] = src[a] * c - src[b] * s;
+                dst[b] = src[b] * c + src[a] * s;
+            }
+    }
+
+    [Fact]
+    public void PermuteColsGathers()
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int n = 300, rows = 3;
+        var x = Gpu.Half(Gpu.Random(_rng, n * rows));
+        var perm = Enumerable.Range(0, n).OrderBy(_ => _rng.Next()).ToArray();
+        ulong y = mem.Alloc(2L * n * rows, "y");
+        new Kernels(ctx).PermuteCols(mem.Upload<ushort>(x, "x"), mem.Upload<int>(perm, "perm"), y, n, rows);
+        var got = ctx.Download<ushort>(y, n * rows);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++) Assert.Equal(x[r * n + perm[i]], got[r * n + i]);
+    }
+}
