@@ -77,6 +77,17 @@ public class HfTokenizerJsonTests(HfJsonFolders folders) : IClassFixture<HfJsonF
     }
 
     [Fact]
+    public void WikitextAgreesAcrossAllThreeFormats()
+    {
+        // tokenizer.model and tokenizer.bin encode word by word (cached); tokenizer.json merges the whole text at once.
+        var text = File.ReadAllText(TestPaths.SharedPath("datasets", "wikitext2", "wikitext2-test.txt"))[..30000];
+        var ids = TokenizerData.Llama2Model.Encode(text, addBos: true);
+        Assert.Equal(ids, Legacy().Encode(text, addBos: true));
+        Assert.Equal(ids, TokenizerData.Llama2cBin.Encode(text, addBos: true));
+        Assert.Equal(text, TokenizerData.Llama2Model.Decode(ids));
+    }
+
+    [Fact]
     public void AddedTokensAreSpecialAndSplitOut()
     {
         var tok = Legacy();
@@ -102,6 +113,20 @@ public class HfTokenizerJsonTests(HfJsonFolders folders) : IClassFixture<HfJsonF
             checkedCount++;
         }
         Assert.True(checkedCount > 20);
+    }
+
+    [Fact]
+    public void MetaspaceSplitAndNoPrefix()
+    {
+        var (vocab, merges) = Llama2Json.Value;
+        const string split = """{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}""";
+        var tok = TokenizerFactory.FromModelDirectory(WriteFolder("metaspace-split", "null", split, vocab, merges, Llama2Added));
+        Assert.Equal([15043, 29871, 3186], tok.Encode("Hello  world", addBos: false));   // ▁Hello ▁ ▁world: words never merge
+        Assert.Equal("Hello  world", tok.Decode([15043, 29871, 3186]));
+        const string never = """{"type":"Metaspace","replacement":"▁","prepend_scheme":"never","split":false}""";
+        var raw = TokenizerFactory.FromModelDirectory(WriteFolder("metaspace-never", "null", never, vocab, merges, Llama2Added));
+        Assert.Equal(" Hello", raw.Decode(raw.Encode(" Hello", addBos: true)));          // no prefix added, none taken away
+        Assert.Equal([1, 15043], raw.Encode(" Hello", addBos: true));                     // the space itself becomes ▁Hello
     }
 
     // A byte-level vocabulary: the 256 byte symbols, then "he", "Ġt", "Ġthe"; specials after.

@@ -21,7 +21,7 @@ internal sealed class HfBpeTokenizer : PieceTokenizer
 
     HfBpeTokenizer(HfBpeSpec s, byte[][] bytes, string[] text, TokenKind[] kind, int bos, int eos,
                    Dictionary<long, (int, int)> merges, int[] byteIds)
-        : base(bytes, text, kind, bos, eos, dummyPrefix: !s.ByteLevel)
+        : base(bytes, text, kind, bos, eos, dummyPrefix: !s.ByteLevel && (s.Prepend.Length > 0 || s.MetaspacePrepend != "never"))
     {
         _s = s;
         _vocab = s.Vocab.GetAlternateLookup<ReadOnlySpan<char>>();

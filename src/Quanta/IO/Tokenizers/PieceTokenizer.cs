@@ -65,6 +65,14 @@ internal abstract class PieceTokenizer : ITokenizer
         return strip ? b[1..] : b;
     }
 
+    /// <summary>Whether the piece has a whitespace symbol right after another character (a merge across a word start).</summary>
+    protected static bool JoinsWordToSpace(string piece, char ws)
+    {
+        for (int i = 1; i < piece.Length; i++)
+            if (piece[i] == ws && piece[i - 1] != ws) return true;
+        return false;
+    }
+
     /// <summary>TGI's token text of a byte piece: the character when ASCII, else U+FFFD.</summary>
     protected static string ByteText(byte b) => b < 0x80 ? ((char)b).ToString() : "\uFFFD";
 
