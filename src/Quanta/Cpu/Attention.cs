@@ -19,31 +19,29 @@ internal sealed unsafe class Attention : IRangeJob
     readonly PagedKvCache _cache;
     readonly int _heads, _kvHeads, _headDim;
     readonly float _scale;
-    readonly ScratchBuffer[] _scores; // per worker: [max context] fp32
 
     ForwardBatch? _batch;
-    int[] _seqOf = [];
-    float* _q, _out;
+    WorkerPool? _pool;
+    int[] _seqOf = [];  // [tokens] sequence of each token
+    float* _q, _out;    // [tokens, heads * head_dim] fp32 each
     int _layer;
 
-    public Attention(PagedKvCache cache, int heads, int kvHeads, int headDim, int workers)
+    public Attention(PagedKvCache cache, int heads, int kvHeads, int headDim)
     {
         _cache = cache; _heads = heads; _kvHeads = kvHeads; _headDim = headDim;
         _scale = 1f / MathF.Sqrt(headDim);
-        _scores = new ScratchBuffer[workers];
-        for (int i = 0; i < workers; i++) _scores[i] = new ScratchBuffer();
     }
 
     /// <summary>out [tokens, heads*head_dim] from q [tokens, heads*head_dim] for one layer.</summary>
     public void Run(ForwardBatch b, int[] seqOf, int layer, float* q, float* output, WorkerPool pool)
     {
-        _batch = b; _seqOf = seqOf; _layer = layer; _q = q; _out = output;
+        _batch = b; _pool = pool; _seqOf = seqOf; _layer = layer; _q = q; _out = output;
         long positions = 0;
         for (int t = 0; t < b.NumTokens; t++) positions += b.Positions[t] + 1;
         int items = b.NumTokens * _heads;
         int chunk = positions * _heads < ParallelPositions || pool.Threads == 1 ? items : Math.Max(1, items / (pool.Threads * 4));
         pool.Run(this, items, chunk);
-        _batch = null;
+        _batch = null; _pool = null;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -60,7 +58,7 @@ internal sealed unsafe class Attention : IRangeJob
             var table = b.BlockTable(_seqOf[t]);
             float* q = _q + (long)item * hd;
             float* o = _out + (long)item * hd;
-            float* s = _scores[worker].Get(ctx);
+            float* s = _pool!.Scratch(worker).Get((long)b.MaxBlocksPerSeq * bs); // [ctx] scores, then probabilities
             for (int j0 = 0, blk = 0; j0 < ctx; j0 += bs, blk++)
             {
                 float* k = kLayer + table[blk] * blockFloats + kvh * hd;

@@ -5,7 +5,10 @@ using Quanta.Model;
 
 namespace Quanta.Cpu;
 
-/// <summary>The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4).</summary>
+/// <summary>
+/// The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4), a paged
+/// KV cache in native memory. <see cref="Forward"/> is not re-entrant: call it from one thread at a time.
+/// </summary>
 public sealed unsafe class CpuModelRunner : IModelRunner
 {
     readonly LlamaConfig _c;
@@ -48,6 +51,8 @@ public sealed unsafe class CpuModelRunner : IModelRunner
 
         var w = weights;
         _embedding = w.Embedding;
+        if (_embedding.DType is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ModelLoadException($"{_embedding.Name}: dtype {_embedding.DType} is not supported by the cpu backend (f32, f16, bf16)");
         if (_embedding.Shape.Length != 2 || _embedding.Shape[1] != _hidden || _embedding.Shape[0] < _c.VocabSize)
             throw new ModelLoadException($"{_embedding.Name}: shape [{string.Join(", ", _embedding.Shape)}], expected [{_c.VocabSize}, {_hidden}]");
         _attnNorm = [.. w.Layers.Select(l => Floats(l.AttnNorm, _hidden))];
@@ -59,7 +64,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         _rope = new Rope(_c, _headDim);
         _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
         _cache = new PagedKvCache(_c.NumLayers, numBlocks, kv.BlockSize, _kvDim);
-        _attention = new Attention(_cache, _c.NumHeads, _c.NumKvHeads, _headDim, _pool.Threads);
+        _attention = new Attention(_cache, _c.NumHeads, _c.NumKvHeads, _headDim);
     }
 
     public LlamaConfig Config => _c;

@@ -69,6 +69,21 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
         }
     }
 
+    protected override bool CanExpand => T.Size != sizeof(float);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void Expand(int r, int count, float* dst)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            byte* w = _w + (r + k) * _rowBytes;
+            float* d = dst + (long)k * In;
+            int i = 0;
+            for (; i <= In - Vec.W; i += Vec.W) T.Load(w + i * T.Size).Store(d + i);
+            for (; i < In; i++) d[i] = T.Scalar(w + i * T.Size);
+        }
+    }
+
     /// <summary>One row: a single accumulator, fixed horizontal sum, then the scalar tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* w, float* x, int n)
@@ -84,7 +99,7 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
 
     /// <summary>Four consecutive rows, each with exactly <see cref="Dot1"/>'s arithmetic.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot4(byte* w, long rowBytes, float* x, int n, float* y)
+    public static void Dot4(byte* w, long rowBytes, float* x, int n, float* y)
     {
         byte* w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
