@@ -118,7 +118,7 @@ namespace Quanta.Cli.Commands
         {
             var tokens = new List<TokenInfo>();
             GenerationFinished? finished = null;
-            long firstTick = 0, lastTick = 0;
+            long startTick = Stopwatch.GetTimestamp(), firstTick = 0, lastTick = 0;
             var text = new StringBuilder();
             int printed = 0, holdBack = Math.Max(0, request.Params.Stop.Select(s => s.Length).DefaultIfEmpty(0).Max() - 1);
             await foreach (var e in engine.Submit(request).ReadAllAsync())
@@ -144,6 +144,7 @@ namespace Quanta.Cli.Commands
             double decodeSeconds = Stopwatch.GetElapsedTime(firstTick, lastTick).TotalSeconds;
             string rate = tokens.Count > 1 && decodeSeconds > 0 ? $"{(tokens.Count - 1) / decodeSeconds:F1} tok/s" : "n/a";
             log.WriteLine($"prompt tokens: {request.PromptIds.Length}, generated tokens: {tokens.Count}, decode: {rate}, " +
+                          $"first token: {Stopwatch.GetElapsedTime(startTick, firstTick).TotalMilliseconds:F1} ms, " +
                           $"inference: {finished.InferenceTime.TotalMilliseconds:F1} ms, finish: {GenerateJson.Reason(finished.Reason)}");
             return 0;
         }

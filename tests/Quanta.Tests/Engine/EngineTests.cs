@@ -191,6 +191,26 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task AFailingSequenceInABatchFailsAloneAndTheOthersFinish()
+    {
+        var good = Enumerable.Range(0, 6).Select(i => Prompt(i, 10)).ToArray();
+        var expected = new List<int[]>();
+        foreach (var p in good) expected.Add(await Solo(p, 12));
+        var runner = new FakeRunner(256) { ThrowOnToken = 63 };
+        await using var e = new LlmEngine(runner, Tok, new EngineOptions { WaitingServedRatio = 0 });
+        runner.Gate.Reset();                           // the first request's step waits while the rest queue up
+        var first = Collect(e, Req(good[0], 12));
+        Assert.True(runner.Entered.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var bad = Collect(e, Req([1, 4, 63, 5], 12));
+        var rest = good.Skip(1).Select(p => Collect(e, Req(p, 12))).ToList();
+        runner.Gate.Set();
+        var results = await Task.WhenAll([first, .. rest]);
+        Assert.Equal("generation", Assert.IsType<GenerationFailed>((await bad).Last).ErrorType);
+        for (int i = 0; i < good.Length; i++) Assert.Equal(expected[i], results[i].Tokens.Select(t => t.Token.Id));
+        Assert.Equal(7, runner.ThrewInBatchOf);
+    }
+
+    [Fact]
     public async Task DrainFinishesInFlightRequestsThenRefusesNewOnes()
     {
         var e = new LlmEngine(new FakeRunner(256), Tok, new EngineOptions());
