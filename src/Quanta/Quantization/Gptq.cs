@@ -62,7 +62,7 @@ public static class Gptq
                         int k = r - r0;
                         if (i % gs == 0)
                         {
-                            (scale[k], zero[k]) = QuantGrid.FindParams(row[i..Math.Min(cols, i + gs)], maxQ, spec.Sym);
+                            (scale[k], zero[k]) = QuantGrid.FindParams(row[i..Math.Min(cols, i + gs)], maxQ, spec.Sym, spec.MseGrid);
                             scales[i / gs * rows + r] = (float)scale[k];
                             zeros[i / gs * rows + r] = zero[k];
                         }
@@ -104,7 +104,7 @@ public static class Gptq
             for (int g = 0; g < groups; g++)
             {
                 int c0 = g * gs, c1 = Math.Min(cols, c0 + gs);
-                var (s, z) = QuantGrid.FindParams(row[c0..c1], maxQ, spec.Sym);
+                var (s, z) = QuantGrid.FindParams(row[c0..c1], maxQ, spec.Sym, spec.MseGrid);
                 scales[g * rows + r] = (float)s;
                 zeros[g * rows + r] = z;
                 for (int c = c0; c < c1; c++) q[r * cols + c] = (byte)QuantGrid.Quantize(row[c], s, z, maxQ);

@@ -36,11 +36,12 @@ public class GptqCoreTests
     [InlineData(16, false, false)]
     [InlineData(16, false, true)]
     [InlineData(32, true, true)]
-    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder)
+    [InlineData(32, false, true, true)]
+    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder, bool mse = false)
     {
         const int rows = 24, cols = 200;
         var (w, h) = Problem(rows, cols, 400, 7, deadColumn: 5);
-        var spec = new QuantSpec(4, group, sym, actOrder, 0.01);
+        var spec = new QuantSpec(4, group, sym, actOrder, 0.01, mse);
         var fast = Gptq.Quantize(w, rows, cols, h.Scaled(), spec);
         var slow = GptqReference.Quantize(w, rows, cols, h.Scaled(), spec);
 

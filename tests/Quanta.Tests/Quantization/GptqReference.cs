@@ -35,7 +35,7 @@ internal static class GptqReference
                 if (p % gs == 0)
                 {
                     var vals = order.Skip(p).Take(gs).Select(k => w[r * cols + k]).ToArray();
-                    var (s, z) = QuantGrid.FindParams(vals, maxQ, spec.Sym);
+                    var (s, z) = QuantGrid.FindParams(vals, maxQ, spec.Sym, spec.MseGrid);
                     scales[g * rows + r] = (float)s; zeros[g * rows + r] = z;
                 }
                 double scale = scales[g * rows + r]; int zero = zeros[g * rows + r];
