@@ -84,30 +84,37 @@ internal static partial class CliCommands
         var stride = new Option<int>("--stride") { Description = "Tokens between window starts", DefaultValueFactory = _ => 512 };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Evaluate only the first N tokens of the dataset" };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
+        var perDoc = new Option<bool>("--per-document") { Description = "Score each document (JSONL record, or plain-text block between blank lines) from its own BOS instead of one concatenated stream" };
         var cmd = new Command("perplexity", "Sliding-window perplexity of a model on a text (Hugging Face's method)")
-        { model, dataset, ctxOpt, stride, maxTokens, device };
+        { model, dataset, ctxOpt, stride, maxTokens, device, perDoc };
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
         {
             await Task.Yield();
             int ctx = pr.GetValue(ctxOpt), max = pr.GetValue(maxTokens) ?? int.MaxValue;
             if (max < 2) throw new ArgumentException($"--max-tokens {max}: must be at least 2");
-            var text = CalibrationData.ReadText(pr.GetValue(dataset)!);
+            string ds = pr.GetValue(dataset)!;
+            bool byDoc = pr.GetValue(perDoc);
+            if (byDoc && pr.GetValue(maxTokens) is not null) throw new ArgumentException("--max-tokens and --per-document exclude each other");
+            var texts = byDoc ? CalibrationData.ReadDocuments(ds) : [CalibrationData.ReadText(ds)];
             using var lm = ModelLoader.Load(pr.GetValue(model));
             if (ctx > lm.Config.MaxPositionEmbeddings)
             {
                 Console.Error.WriteLine($"--ctx {ctx} exceeds max_position_embeddings; using {lm.Config.MaxPositionEmbeddings}");
                 ctx = lm.Config.MaxPositionEmbeddings;
             }
-            var tokens = CalibrationData.Tokenize(lm.Tokenizer, text, addBos: true, max);
+            var docs = texts.Select(t => CalibrationData.Tokenize(lm.Tokenizer, t, addBos: true, max)).ToList();
             using var runner = RunnerFactory.Create(lm, pr.GetValue(device)!, 16, ctx, Console.Error);
             var sw = Stopwatch.StartNew();
             long lastReport = 0;
-            var r = Perplexity.Evaluate(runner, tokens, ctx, pr.GetValue(stride), (done, total) =>
+            void Progress(long done, long total)
             {
                 if (sw.ElapsedMilliseconds - lastReport < 2000) return;
                 lastReport = sw.ElapsedMilliseconds;
                 Console.Error.WriteLine($"{done}/{total} tokens, about {sw.Elapsed.TotalSeconds / done * (total - done):F0} s left");
-            }, ct);
+            }
+            var r = byDoc ? Perplexity.EvaluateDocuments(runner, docs, ctx, pr.GetValue(stride), Progress, ct)
+                          : Perplexity.Evaluate(runner, docs[0], ctx, pr.GetValue(stride), Progress, ct);
+            if (byDoc) Console.WriteLine($"documents: {docs.Count(d => d.Length >= 2)}");
             Console.WriteLine($"tokens scored: {r.TokensScored}");
             Console.WriteLine($"mean NLL: {r.MeanNll:F6}");
             Console.WriteLine($"perplexity: {r.Perplexity:F4}");
