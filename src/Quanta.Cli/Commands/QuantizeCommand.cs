@@ -25,20 +25,22 @@ internal static partial class CliCommands
         var asym = new Option<bool>("--asym") { Description = "Asymmetric zero points" };
         var damp = new Option<double>("--damp") { Description = "Dampening, fraction of the mean Hessian diagonal", DefaultValueFactory = _ => 0.01 };
         var trueSeq = new Option<bool>("--true-sequential") { Description = "Quantize q/k/v, o, gate/up, down in turn within a layer, each on inputs after the previous ones (default; false = all from the unquantized layer)", DefaultValueFactory = _ => true };
+        var mse = new Option<bool>("--mse") { Description = "Clip each group's range by minimising its |w - q|^2.4 error (the published quantizer's search; RTN and GPTQ alike)" };
         var method = new Option<string>("--method") { Description = "gptq or rtn (round to nearest)", DefaultValueFactory = _ => "gptq" };
         var dataset = new Option<string?>("--dataset") { Description = "Calibration text: plain text or JSONL with a \"text\" field" };
         var nsamples = new Option<int>("--nsamples") { Description = "Calibration windows", DefaultValueFactory = _ => 128 };
         var seqlen = new Option<int>("--seqlen") { Description = "Tokens per calibration window", DefaultValueFactory = _ => 2048 };
         var seed = new Option<int>("--seed") { Description = "Seed of the window sampling", DefaultValueFactory = _ => 0 };
         var cmd = new Command("quantize", "Quantize a model to 4-bit GPTQ (AutoGPTQ format) on the CPU")
-        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, method, dataset, nsamples, seqlen, seed };
+        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, mse, method, dataset, nsamples, seqlen, seed };
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
         {
             await Task.Yield();
             string m = pr.GetValue(method)!;
             if (m is not ("gptq" or "rtn")) throw new ArgumentException($"--method must be gptq or rtn, not '{m}'");
             if (pr.GetValue(sym) && pr.GetValue(asym)) throw new ArgumentException("--sym and --asym exclude each other");
-            var spec = new QuantSpec(pr.GetValue(bits), pr.GetValue(group), !pr.GetValue(asym), pr.GetValue(actOrder) && m == "gptq", pr.GetValue(damp));
+            var spec = new QuantSpec(pr.GetValue(bits), pr.GetValue(group), !pr.GetValue(asym), pr.GetValue(actOrder) && m == "gptq", pr.GetValue(damp),
+                                     pr.GetValue(mse));
             var opt = new QuantizeOptions(spec, m == "gptq", pr.GetValue(trueSeq));
             string? ds = pr.GetValue(dataset);
             if (opt.Gptq && ds is null) throw new ArgumentException("--dataset is required for --method gptq");
@@ -68,7 +70,7 @@ internal static partial class CliCommands
             foreach (var r in q.Reports)
                 Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}  {r.Seconds:F2} s");
             GptqCheckpointWriter.Write(pr.GetValue(output)!, lm, q, opt, Log);
-            Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}{(spec.MseGrid ? ", mse grid" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
             return 0;
         }));
         return cmd;
@@ -82,30 +84,37 @@ internal static partial class CliCommands
         var stride = new Option<int>("--stride") { Description = "Tokens between window starts", DefaultValueFactory = _ => 512 };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Evaluate only the first N tokens of the dataset" };
         var device = new Option<string>("--device") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
+        var perDoc = new Option<bool>("--per-document") { Description = "Score each document (JSONL record, or plain-text block between blank lines) from its own BOS instead of one concatenated stream" };
         var cmd = new Command("perplexity", "Sliding-window perplexity of a model on a text (Hugging Face's method)")
-        { model, dataset, ctxOpt, stride, maxTokens, device };
+        { model, dataset, ctxOpt, stride, maxTokens, device, perDoc };
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
         {
             await Task.Yield();
             int ctx = pr.GetValue(ctxOpt), max = pr.GetValue(maxTokens) ?? int.MaxValue;
             if (max < 2) throw new ArgumentException($"--max-tokens {max}: must be at least 2");
-            var text = CalibrationData.ReadText(pr.GetValue(dataset)!);
+            string ds = pr.GetValue(dataset)!;
+            bool byDoc = pr.GetValue(perDoc);
+            if (byDoc && pr.GetValue(maxTokens) is not null) throw new ArgumentException("--max-tokens and --per-document exclude each other");
+            var texts = byDoc ? CalibrationData.ReadDocuments(ds) : [CalibrationData.ReadText(ds)];
             using var lm = ModelLoader.Load(pr.GetValue(model));
             if (ctx > lm.Config.MaxPositionEmbeddings)
             {
                 Console.Error.WriteLine($"--ctx {ctx} exceeds max_position_embeddings; using {lm.Config.MaxPositionEmbeddings}");
                 ctx = lm.Config.MaxPositionEmbeddings;
             }
-            var tokens = CalibrationData.Tokenize(lm.Tokenizer, text, addBos: true, max);
+            var docs = texts.Select(t => CalibrationData.Tokenize(lm.Tokenizer, t, addBos: true, max)).ToList();
             using var runner = RunnerFactory.Create(lm, pr.GetValue(device)!, 16, ctx, Console.Error);
             var sw = Stopwatch.StartNew();
             long lastReport = 0;
-            var r = Perplexity.Evaluate(runner, tokens, ctx, pr.GetValue(stride), (done, total) =>
+            void Progress(long done, long total)
             {
                 if (sw.ElapsedMilliseconds - lastReport < 2000) return;
                 lastReport = sw.ElapsedMilliseconds;
                 Console.Error.WriteLine($"{done}/{total} tokens, about {sw.Elapsed.TotalSeconds / done * (total - done):F0} s left");
-            }, ct);
+            }
+            var r = byDoc ? Perplexity.EvaluateDocuments(runner, docs, ctx, pr.GetValue(stride), Progress, ct)
+                          : Perplexity.Evaluate(runner, docs[0], ctx, pr.GetValue(stride), Progress, ct);
+            if (byDoc) Console.WriteLine($"documents: {docs.Count(d => d.Length >= 2)}");
             Console.WriteLine($"tokens scored: {r.TokensScored}");
             Console.WriteLine($"mean NLL: {r.MeanNll:F6}");
             Console.WriteLine($"perplexity: {r.Perplexity:F4}");

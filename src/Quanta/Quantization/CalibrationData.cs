@@ -1,11 +1,12 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Quanta.IO;
 
 namespace Quanta.Quantization;
 
 /// <summary>Calibration and evaluation text: a plain text file or JSONL with a "text" field.</summary>
-public static class CalibrationData
+public static partial class CalibrationData
 {
     const int ChunkChars = 8192;
 
@@ -13,11 +14,29 @@ public static class CalibrationData
     /// <exception cref="ArgumentException">missing file, unreadable JSONL, or no text.</exception>
     public static string ReadText(string path)
     {
+        var (parts, jsonl) = Read(path);
+        return jsonl ? string.Join("\n\n", parts) : parts[0];
+    }
+
+    /// <summary>
+    /// The dataset as documents: JSONL records, or the blocks of a plain text file between blank lines
+    /// (e.g. samples generated one by one); empty ones are dropped.
+    /// </summary>
+    /// <exception cref="ArgumentException">missing file, unreadable JSONL, or no text.</exception>
+    public static List<string> ReadDocuments(string path)
+    {
+        var (parts, jsonl) = Read(path);
+        var docs = jsonl ? parts : [.. BlankLine().Split(parts[0].Replace("\r\n", "\n"))];
+        return docs.Where(d => !string.IsNullOrWhiteSpace(d)).Select(d => d.Trim('\n')).ToList();
+    }
+
+    static (List<string> Parts, bool Jsonl) Read(string path)
+    {
         if (!File.Exists(path)) throw new ArgumentException($"dataset {path}: file not found");
-        string text;
-        if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        var parts = new List<string>();
+        bool jsonl = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+        if (jsonl)
         {
-            var parts = new List<string>();
             int lineNo = 0;
             foreach (var line in File.ReadLines(path))
             {
@@ -33,12 +52,14 @@ public static class CalibrationData
                 }
                 catch (JsonException e) { throw new ArgumentException($"dataset {path}: line {lineNo} is not JSON ({e.Message})"); }
             }
-            text = string.Join("\n\n", parts);
         }
-        else text = File.ReadAllText(path, Encoding.UTF8);
-        if (string.IsNullOrWhiteSpace(text)) throw new ArgumentException($"dataset {path}: no text");
-        return text;
+        else parts.Add(File.ReadAllText(path, Encoding.UTF8));
+        if (parts.All(string.IsNullOrWhiteSpace)) throw new ArgumentException($"dataset {path}: no text");
+        return (parts, jsonl);
     }
+
+    [GeneratedRegex(@"\n[ \t]*\n")]
+    private static partial Regex BlankLine();
 
     /// <summary>
     /// Tokenizes <paramref name="text"/> in paragraph-aligned chunks (BOS once, at the start), stopping after

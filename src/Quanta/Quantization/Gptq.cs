@@ -17,6 +17,13 @@ public static class Gptq
         int gs = spec.EffectiveGroup(cols), maxQ = spec.MaxQ;
         var w = weight.ToArray();                           // [out, in] updated in place (permuted order)
         var H = (double[])h.Clone();                        // [in, in]
+        // Damping is relative to the mean diagonal of the live inputs, so that dead (e.g. zero-padded) inputs leave
+        // the result unchanged.
+        double diagSum = 0;
+        int live = 0;
+        for (int i = 0; i < cols; i++)
+            if (H[i * cols + i] != 0) { diagSum += H[i * cols + i]; live++; }
+        double dampAbs = spec.Damp * (live > 0 ? diagSum / live : 1);
         for (int i = 0; i < cols; i++)
             if (H[i * cols + i] == 0)                       // dead input: never active, weight irrelevant
             {
@@ -33,7 +40,7 @@ public static class Gptq
             w = PermuteColumns(w, rows, cols, perm);
             H = PermuteSymmetric(H, cols, perm);
         }
-        var u = InverseFactor(H, cols, spec.Damp);          // [in, in] upper Cholesky of H⁻¹
+        var u = InverseFactor(H, cols, dampAbs);            // [in, in] upper Cholesky of H⁻¹
 
         int groups = (cols + gs - 1) / gs;
         var q = new byte[rows * cols];
@@ -62,7 +69,7 @@ public static class Gptq
                         int k = r - r0;
                         if (i % gs == 0)
                         {
-                            (scale[k], zero[k]) = QuantGrid.FindParams(row[i..Math.Min(cols, i + gs)], maxQ, spec.Sym);
+                            (scale[k], zero[k]) = QuantGrid.FindParams(row[i..Math.Min(cols, i + gs)], maxQ, spec.Sym, spec.MseGrid);
                             scales[i / gs * rows + r] = (float)scale[k];
                             zeros[i / gs * rows + r] = zero[k];
                         }
@@ -104,7 +111,7 @@ public static class Gptq
             for (int g = 0; g < groups; g++)
             {
                 int c0 = g * gs, c1 = Math.Min(cols, c0 + gs);
-                var (s, z) = QuantGrid.FindParams(row[c0..c1], maxQ, spec.Sym);
+                var (s, z) = QuantGrid.FindParams(row[c0..c1], maxQ, spec.Sym, spec.MseGrid);
                 scales[g * rows + r] = (float)s;
                 zeros[g * rows + r] = z;
                 for (int c = c0; c < c1; c++) q[r * cols + c] = (byte)QuantGrid.Quantize(row[c], s, z, maxQ);
@@ -119,16 +126,13 @@ public static class Gptq
         };
     }
 
-    /// <summary>Upper factor of the damped inverse; the damping grows tenfold while H is not positive definite.</summary>
+    /// <summary>Upper factor of the inverse of H + damp·I; the damping grows tenfold while that is not positive definite.</summary>
     static double[] InverseFactor(double[] h, int n, double damp)
     {
-        double mean = 0;
-        for (int i = 0; i < n; i++) mean += h[i * n + i];
-        mean /= n;
         for (int attempt = 0; attempt < 6; attempt++, damp *= 10)
         {
             var a = (double[])h.Clone();
-            for (int i = 0; i < n; i++) a[i * n + i] += damp * mean;
+            for (int i = 0; i < n; i++) a[i * n + i] += damp;
             if (Cholesky.FactorLower(a, n)) return Cholesky.UpperOfInverse(a, n);
         }
         throw new InvalidOperationException("Hessian is not positive definite even with damping");

@@ -48,6 +48,28 @@ public static class Perplexity
         return new PerplexityResult(scored, nll / scored);
     }
 
+    /// <summary>
+    /// Each document scored on its own (<see cref="Evaluate"/>; give each its BOS), the
+    /// token NLLs pooled: text sampled one sample at a time is then scored in the context it was generated in.
+    /// Documents of fewer than 2 tokens are skipped.
+    /// </summary>
+    public static PerplexityResult EvaluateDocuments(IModelRunner runner, IReadOnlyList<int[]> documents, int ctx, int stride,
+                                                     Action<long, long>? progress = null, CancellationToken ct = default)
+    {
+        var docs = documents.Where(d => d.Length >= 2).ToList();
+        if (docs.Count == 0) throw new ArgumentException("no document gives at least 2 tokens");
+        long total = docs.Sum(d => (long)d.Length - 1), scored = 0;
+        double nll = 0;
+        foreach (var d in docs)
+        {
+            var r = Evaluate(runner, d, ctx, stride, null, ct);
+            nll += r.MeanNll * r.TokensScored;
+            scored += r.TokensScored;
+            progress?.Invoke(scored, total);
+        }
+        return new PerplexityResult(scored, nll / scored);
+    }
+
     /// <summary>log softmax(logits)[target] in fp64.</summary>
     public static double LogProb(ReadOnlySpan<float> logits, int target)
     {

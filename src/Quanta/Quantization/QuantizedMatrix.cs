@@ -1,7 +1,9 @@
 namespace Quanta.Quantization;
 
 /// <summary>How a linear layer's weights are quantized.</summary>
-public sealed record QuantSpec(int Bits = 4, int GroupSize = 128, bool Sym = true, bool ActOrder = false, double Damp = 0.01)
+/// <param name="MseGrid">clip each group's range by the published quantizer's error search (RTN and GPTQ alike).</param>
+public sealed record QuantSpec(int Bits = 4, int GroupSize = 128, bool Sym = true, bool ActOrder = false, double Damp = 0.01,
+                               bool MseGrid = false)
 {
     public int MaxQ => (1 << Bits) - 1;
     /// <summary>Input columns per group for a layer of <paramref name="columns"/> inputs (-1 = per channel).</summary>

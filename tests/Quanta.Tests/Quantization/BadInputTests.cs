@@ -37,6 +37,10 @@ public class BadInputTests
             Assert.Contains("line 2", Assert.Throws<ArgumentException>(() => CalibrationData.ReadText(Path.Combine(dir, "bad.jsonl"))).Message);
             File.WriteAllText(Path.Combine(dir, "ok.jsonl"), "{\"text\": \"one\"}\n\n{\"text\": \"two\"}\n");
             Assert.Equal("one\n\ntwo", CalibrationData.ReadText(Path.Combine(dir, "ok.jsonl")));
+            Assert.Equal(["one", "two"], CalibrationData.ReadDocuments(Path.Combine(dir, "ok.jsonl")));
+            File.WriteAllText(Path.Combine(dir, "stories.txt"), "\nOnce a.\nThe end.\n\n\nOnce b.\n \n\nOnce c.\n");
+            Assert.Equal(["Once a.\nThe end.", "Once b.", "Once c."], CalibrationData.ReadDocuments(Path.Combine(dir, "stories.txt")));
+            Assert.Contains("no text", Assert.Throws<ArgumentException>(() => CalibrationData.ReadDocuments(Path.Combine(dir, "empty.txt"))).Message);
         }
         finally { Directory.Delete(dir, true); }
     }

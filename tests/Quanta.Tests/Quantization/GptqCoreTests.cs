@@ -36,11 +36,12 @@ public class GptqCoreTests
     [InlineData(16, false, false)]
     [InlineData(16, false, true)]
     [InlineData(32, true, true)]
-    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder)
+    [InlineData(32, false, true, true)]
+    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder, bool mse = false)
     {
         const int rows = 24, cols = 200;
         var (w, h) = Problem(rows, cols, 400, 7, deadColumn: 5);
-        var spec = new QuantSpec(4, group, sym, actOrder, 0.01);
+        var spec = new QuantSpec(4, group, sym, actOrder, 0.01, mse);
         var fast = Gptq.Quantize(w, rows, cols, h.Scaled(), spec);
         var slow = GptqReference.Quantize(w, rows, cols, h.Scaled(), spec);
 
@@ -63,6 +64,29 @@ public class GptqCoreTests
         double gptq = h.OutputError(Delta(w, Gptq.Quantize(w, rows, cols, h.Scaled(), spec)), rows);
         double rtn = h.OutputError(Delta(w, Gptq.RoundToNearest(w, rows, cols, spec)), rows);
         Assert.True(gptq < 0.8 * rtn, $"gptq {gptq:g4} rtn {rtn:g4}");
+    }
+
+    /// <summary>Zero-padded inputs (dead columns) change nothing, damping included: the FFN padding keeps GPTQ's result.</summary>
+    [Theory]
+    [InlineData(-1, true)]
+    [InlineData(16, false)]
+    public void DeadPaddedColumnsLeaveTheResultUnchanged(int group, bool actOrder)
+    {
+        const int rows = 16, cols = 48, padded = 96;
+        var (w, h) = Problem(rows, cols, 300, 12);
+        var spec = new QuantSpec(4, group, true, actOrder, Damp: 0.1);
+        var wp = new double[rows * padded];
+        for (int r = 0; r < rows; r++) w.AsSpan(r * cols, cols).CopyTo(wp.AsSpan(r * padded, cols));
+        var hp = new double[padded * padded];                  // H with zero rows and columns for the padding
+        var hs = h.Scaled();
+        for (int i = 0; i < cols; i++) hs.AsSpan(i * cols, cols).CopyTo(hp.AsSpan(i * padded, cols));
+        var plain = Gptq.Quantize(w, rows, cols, hs, spec);
+        var pad = Gptq.Quantize(wp, rows, padded, hp, spec);
+        int differ = 0;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                if (Math.Abs(plain.Dequant(r, c) - pad.Dequant(r, c)) > 1e-6) differ++;
+        Assert.True(differ <= 2, $"{differ} of {rows * cols} weights differ after padding");
     }
 
     [Fact]

@@ -13,11 +13,11 @@ internal static class GptqReference
         int gs = spec.EffectiveGroup(cols), maxQ = spec.MaxQ;
         var H = (double[])h.Clone();
         var w = (double[])weight.Clone();
+        double mean = Enumerable.Range(0, cols).Select(i => H[i * cols + i]).Where(d => d != 0).DefaultIfEmpty(1).Average();
         for (int i = 0; i < cols; i++)
             if (H[i * cols + i] == 0) { H[i * cols + i] = 1; for (int r = 0; r < rows; r++) w[r * cols + i] = 0; }
         var order = Enumerable.Range(0, cols).ToArray();
         if (spec.ActOrder) order = order.OrderByDescending(i => H[i * cols + i]).ThenBy(i => i).ToArray();
-        double mean = Enumerable.Range(0, cols).Average(i => H[i * cols + i]);
         for (int i = 0; i < cols; i++) H[i * cols + i] += spec.Damp * mean;
         var hinv = Invert(H, cols);
 
@@ -35,7 +35,7 @@ internal static class GptqReference
                 if (p % gs == 0)
                 {
                     var vals = order.Skip(p).Take(gs).Select(k => w[r * cols + k]).ToArray();
-                    var (s, z) = QuantGrid.FindParams(vals, maxQ, spec.Sym);
+                    var (s, z) = QuantGrid.FindParams(vals, maxQ, spec.Sym, spec.MseGrid);
                     scales[g * rows + r] = (float)s; zeros[g * rows + r] = z;
                 }
                 double scale = scales[g * rows + r]; int zero = zeros[g * rows + r];

@@ -34,6 +34,21 @@ public class PerplexityTests
     }
 
     [Fact]
+    public void DocumentsAreScoredEachFromItsOwnStartAndPooled()
+    {
+        using var m = QuantTestModels.Open(TestPaths.DefaultModel);
+        using var runner = QuantTestModels.Runner(m, 64);
+        int[][] docs = [[1, 403, 407, 261, 378, 426, 259, 260, 280], [1], [1, 350, 335, 290, 267, 261, 289, 272, 375, 370, 271]];
+        var r = Perplexity.EvaluateDocuments(runner, docs, 8, 4, ct: TestContext.Current.CancellationToken);
+        var a = Perplexity.Evaluate(runner, docs[0], 8, 4, ct: TestContext.Current.CancellationToken);
+        var b = Perplexity.Evaluate(runner, docs[2], 8, 4, ct: TestContext.Current.CancellationToken);
+        Assert.Equal(8 + 10, r.TokensScored);
+        Assert.Equal((a.MeanNll * 8 + b.MeanNll * 10) / 18, r.MeanNll, 1e-12);
+        var joined = Perplexity.Evaluate(runner, [.. docs[0], .. docs[2]], 8, 4, ct: TestContext.Current.CancellationToken);
+        Assert.NotEqual(joined.MeanNll, r.MeanNll, 1e-6);
+    }
+
+    [Fact]
     public void StrideLongerThanContextIsRejected()
     {
         using var m = QuantTestModels.Open(TestPaths.DefaultModel);

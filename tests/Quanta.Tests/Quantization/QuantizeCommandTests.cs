@@ -34,6 +34,22 @@ public class QuantizeCommandTests
     }
 
     [Fact]
+    public async Task MseGridQuantizesAndPerDocumentPerplexityRuns()
+    {
+        var f16 = TestPaths.Fixture("tiny-llama-f16");
+        var dir = Path.Combine(Path.GetTempPath(), "quanta-quant-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Assert.Equal(0, await Cli("quantize", "--model-id", f16, "--output", dir, "--method", "rtn", "--group-size", "-1", "--mse"));
+            var docs = Path.Combine(dir, "docs.jsonl");
+            File.WriteAllText(docs, "{\"text\": \"Once upon a time, there was a cat.\"}\n{\"text\": \"The dog ran home.\"}\n");
+            Assert.Equal(0, await Cli("perplexity", "--model-id", dir, "--dataset", docs, "--ctx", "16", "--stride", "8", "--per-document", "--device", "cpu"));
+            Assert.Equal(1, await Cli("perplexity", "--model-id", dir, "--dataset", docs, "--per-document", "--max-tokens", "8", "--device", "cpu"));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public async Task BadInputFailsWithoutWritingAnything()
     {
         var f16 = TestPaths.Fixture("tiny-llama-f16");
