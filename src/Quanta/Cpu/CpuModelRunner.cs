@@ -76,7 +76,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
     public void Forward(ForwardBatch b, Span<float> logits)
     {
         int T = b.NumTokens, V = _c.VocabSize;
-        BatchCheck.Validate(b, _cache, V);
+        b.Validate(_cache.BlockSize, _cache.NumBlocks, V);
         if (logits.Length < (long)b.NumLogits * V) throw new ArgumentException($"logits: {logits.Length} floats, need {b.NumLogits} x {V}");
         if (T == 0) return;
         if (_seqOf.Length < T) _seqOf = new int[T];

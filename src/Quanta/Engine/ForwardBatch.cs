@@ -24,4 +24,35 @@ public sealed class ForwardBatch
 
     public int QueryLen(int seq) => QueryStart[seq + 1] - QueryStart[seq];
     public ReadOnlySpan<int> BlockTable(int seq) => BlockTables.AsSpan(seq * MaxBlocksPerSeq, MaxBlocksPerSeq);
+
+    /// <summary>Rejects a malformed batch before a backend indexes memory with it.</summary>
+    /// <exception cref="ArgumentException">names the field and the problem.</exception>
+    public void Validate(int blockSize, int numBlocks, int vocab)
+    {
+        int T = NumTokens, S = NumSeqs;
+        if (T < 0 || TokenIds.Length < T || Positions.Length < T || SlotMapping.Length < T)
+            throw new ArgumentException($"batch: {T} tokens but token_ids/positions/slot_mapping are shorter");
+        if (S < 0 || QueryStart.Length < S + 1 || ContextLens.Length < S || BlockTables.Length < (long)S * MaxBlocksPerSeq)
+            throw new ArgumentException($"batch: {S} sequences but query_start/context_lens/block_tables are shorter");
+        if (QueryStart[0] != 0 || QueryStart[S] != T) throw new ArgumentException($"batch: query_start must run from 0 to {T}");
+        if (NumLogits < 0 || LogitIndices.Length < NumLogits) throw new ArgumentException("batch: logit_indices shorter than num_logits");
+        for (int r = 0; r < NumLogits; r++)
+            if ((uint)LogitIndices[r] >= (uint)T) throw new ArgumentException($"batch: logit index {LogitIndices[r]} outside [0, {T})");
+        for (int s = 0; s < S; s++)
+        {
+            if (QueryStart[s + 1] < QueryStart[s]) throw new ArgumentException($"batch: query_start decreases at sequence {s}");
+            int ctx = ContextLens[s];
+            if (ctx > (long)MaxBlocksPerSeq * blockSize) throw new ArgumentException($"batch: sequence {s} context {ctx} exceeds its block table");
+            var table = BlockTable(s);
+            for (int j = 0; j < (ctx + blockSize - 1) / blockSize; j++)
+                if ((uint)table[j] >= (uint)numBlocks) throw new ArgumentException($"batch: sequence {s} block {j} is {table[j]}, outside [0, {numBlocks})");
+            for (int t = QueryStart[s]; t < QueryStart[s + 1]; t++)
+            {
+                if ((uint)TokenIds[t] >= (uint)vocab) throw new ArgumentException($"batch: token id {TokenIds[t]} outside vocab {vocab}");
+                int p = Positions[t];
+                if (p < 0 || p >= ctx) throw new ArgumentException($"batch: position {p} of sequence {s} outside its context {ctx}");
+                if (SlotMapping[t] != table[p / blockSize] * blockSize + p % blockSize) throw new ArgumentException($"batch: slot {SlotMapping[t]} of sequence {s} position {p} disagrees with its block table");
+            }
+        }
+    }
 }

@@ -115,8 +115,8 @@ public unsafe class KernelTests
     public void Llama3RopeScalingFollowsTransformers()
     {
         var s = new RopeScaling("llama3", 8f, 1f, 4f, 8192);
-        var plain = Rope.InverseFrequencies(500000f, 128, null);
-        var scaled = Rope.InverseFrequencies(500000f, 128, s);
+        var plain = RotaryFrequencies.Inverse(500000f, 128, null);
+        var scaled = RotaryFrequencies.Inverse(500000f, 128, s);
         for (int i = 0; i < plain.Length; i++)
         {
             double wave = 2 * Math.PI / plain[i];
@@ -129,7 +129,7 @@ public unsafe class KernelTests
                 Assert.InRange(scaled[i], plain[i] / 8, plain[i]);
             }
         }
-        Assert.Equal(plain[5] / 4, Rope.InverseFrequencies(500000f, 128, new RopeScaling("linear", 4f))[5], 15);
+        Assert.Equal(plain[5] / 4, RotaryFrequencies.Inverse(500000f, 128, new RopeScaling("linear", 4f))[5], 15);
     }
 
     [Fact]
