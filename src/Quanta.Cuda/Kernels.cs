@@ -66,7 +66,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m)
     {
         void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs };
-        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 31) / 32), 1, 1), 256, a);
+        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 15) / 16), 1, 1), 256, a);
     }
 
     /// <summary>wd [in, out] f16 = dequant(W).</summary>
