@@ -160,14 +160,13 @@ public sealed unsafe class CudaModelRunner : IModelRunner
             Mark("other");
             _k.AddRmsNorm(s.X, pending, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
-            L[0].Forward(s.Xn, s.Q, T, s.Linear);
-            L[1].Forward(s.Xn, s.K, T, s.Linear);
-            L[2].Forward(s.Xn, s.V, T, s.Linear);
+            int ld = _qDim + 2 * _kvDim, off = 0;
+            foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld); off += p.Out; }
             Mark("qkv_proj");
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
             bool blas = plan.PromptStarts is not null;
-            _k.RopeKv(s.Q, s.K, s.V, s.Qh, kc, vc, m.Pos, m.Slot, _invFreq, _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T,
-                blas ? s.Kh : 0, blas ? s.Vh : 0);
+            _k.RopeKv(s.Qkv, s.Qkv + 4UL * (ulong)_qDim, s.Qkv + 4UL * (ulong)(_qDim + _kvDim), s.Qh, kc, vc, m.Pos, m.Slot, _invFreq,
+                _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T, ld, blas ? s.Kh : 0, blas ? s.Vh : 0);
             Mark("rope_kv");
             if (plan.PromptStarts is { } starts)
                 for (int q = 0; q + 1 < starts.Length; q++)
@@ -182,16 +181,16 @@ public sealed unsafe class CudaModelRunner : IModelRunner
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.Splits, T);
             Mark("attention");
-            L[3].Forward(s.Att, s.O, T, s.Linear);
+            L.O.Forward(s.Att, s.O, T, s.Linear);
             Mark("o_proj");
             _k.AddRmsNorm(s.X, s.O, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
-            L[4].Forward(s.Xn, s.Gate, T, s.Linear);
-            L[5].Forward(s.Xn, s.Up, T, s.Linear);
+            off = 0;
+            foreach (var p in L.GateUp) { p.Forward(s.Xn, s.GateUp + 4UL * (ulong)off, T, s.Linear, 2 * _ffn); off += p.Out; }
             Mark("gate_up_proj");
-            _k.SiluMul(s.Gate, s.Up, s.Act, (long)T * _ffn);
+            _k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
             Mark("silu_mul");
-            L[6].Forward(s.Act, s.O, T, s.Linear);
+            L.Down.Forward(s.Act, s.O, T, s.Linear);
             Mark("down_proj");
             pending = s.O;
         }

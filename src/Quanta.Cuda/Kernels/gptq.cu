@@ -8,7 +8,7 @@ __device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.f16x2 %0, %
 __device__ __forceinline__ u32 hfma2(u32 a, u32 b, u32 c) { u32 d; asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
 __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff)) + h2f((half_t)(a >> 16)); }
 
-// Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, out] f32.
+// Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
 // Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
 // slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
 // Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
@@ -17,7 +17,7 @@ __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff))
 #define U 8
 template <int M>
 __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
-                                     const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs)
+                                     const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy)
 {
     __shared__ float red[8][M][17];
     int c = threadIdx.x & 3, slice = threadIdx.x >> 2;
@@ -105,13 +105,13 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
         float t = 0.f;
 #pragma unroll
         for (int k = 0; k < 8; k++) t += red[k][m][col];
-        if (o < out) y[(long)m * out + o] = t;
+        if (o < out) y[(long)m * ldy + o] = t;
     }
 }
 
 #define GEMV(M) \
-extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs) \
-{ gemv<M>(x, qw, qz, sc, y, in, out, gs); }
+extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs, int ldy) \
+{ gemv<M>(x, qw, qz, sc, y, in, out, gs, ldy); }
 GEMV(1) GEMV(2) GEMV(3) GEMV(4) GEMV(5) GEMV(6) GEMV(7) GEMV(8)
 GEMV(9) GEMV(10) GEMV(11) GEMV(12) GEMV(13) GEMV(14) GEMV(15) GEMV(16)
 
