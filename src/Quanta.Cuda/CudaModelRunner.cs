@@ -149,13 +149,13 @@ public sealed unsafe class CudaModelRunner : IModelRunner
     /// attention as <paramref name="plan"/> says.
     /// </summary>
     /// <summary>
-    /// Split-K for paged attention: enough blocks to cover the GPU twice, each split at least 32 keys
+    /// Split-K for paged attention: enough blocks to cover the GPU twice, each split at least 16 keys
     /// (so a short decode still spreads over several blocks per head), at most MaxSplits.
     /// </summary>
     int Splits(int tokens, int maxCtx)
     {
         int want = Math.Max(1, 2 * _ctx.Multiprocessors / Math.Max(1, tokens * _c.NumHeads));
-        return Math.Clamp(Math.Min(want, maxCtx / 32), 1, CudaScratch.MaxSplits);
+        return Math.Clamp(Math.Min(want, maxCtx / 16), 1, CudaScratch.MaxSplits);
     }
 
     /// <summary>How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits.</summary>

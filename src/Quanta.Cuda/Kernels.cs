@@ -22,7 +22,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void AddRmsNorm(ulong x, ulong delta, ulong w, ulong output, int n, float eps, int rows)
     {
         void** a = stackalloc void*[] { &x, &delta, &w, &output, &n, &eps };
-        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), Threads, a);
+        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), 1024, a);
     }
 
     /// <summary>dst[r, :] = src[idx[r], :]; f16 rows of n.</summary>

@@ -10,7 +10,7 @@ __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff))
 
 // Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
 // Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
-// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
+// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time with the next U rows loads in flight (double-buffered).
 // Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
 // half2 ((q - z) * s, exact up to the product's rounding) and used for all M rows; the 8 products of a
 // row and column are summed in half2, then in fp32. Slices are summed by warp shuffles, warps in shared memory.
@@ -35,12 +35,17 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
     {
         int gend = -1;
         u32 s2[4], z2[4];
+        uint4 q[U], qn[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (r0 + u < r1) qn[u] = __ldg((const uint4*)(qw + (long)(r0 + u) * out + col0));
         for (int r = r0; r < r1; r += U)
         {
-            uint4 q[U];
 #pragma unroll
-            for (int u = 0; u < U; u++)
-                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
+            for (int u = 0; u < U; u++) q[u] = qn[u];
+#pragma unroll
+            for (int u = 0; u < U; u++)      // next batch in flight while this one is computed
+                if (r + U + u < r1) qn[u] = __ldg((const uint4*)(qw + (long)(r + U + u) * out + col0));
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
