@@ -73,7 +73,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void GptqDequant(ulong qw, ulong qz, ulong sc, ulong wd, int inF, int outF, int gs)
     {
         void** a = stackalloc void*[] { &qw, &qz, &sc, &wd, &inF, &outF, &gs };
-        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * outF, Threads), 1, 1), Threads, a);
+        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * (outF / 2), Threads), 1, 1), Threads, a);
     }
 
     /// <summary>Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and merges them.</summary>

@@ -10,7 +10,7 @@ __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff))
 
 // Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
 // Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
-// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time with the next U rows loads in flight (double-buffered).
+// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
 // Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
 // half2 ((q - z) * s, exact up to the product's rounding) and used for all M rows; the 8 products of a
 // row and column are summed in half2, then in fp32. Slices are summed by warp shuffles, warps in shared memory.
@@ -35,17 +35,12 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
     {
         int gend = -1;
         u32 s2[4], z2[4];
-        uint4 q[U], qn[U];
-#pragma unroll
-        for (int u = 0; u < U; u++)
-            if (r0 + u < r1) qn[u] = __ldg((const uint4*)(qw + (long)(r0 + u) * out + col0));
         for (int r = r0; r < r1; r += U)
         {
+            uint4 q[U];
 #pragma unroll
-            for (int u = 0; u < U; u++) q[u] = qn[u];
-#pragma unroll
-            for (int u = 0; u < U; u++)      // next batch in flight while this one is computed
-                if (r + U + u < r1) qn[u] = __ldg((const uint4*)(qw + (long)(r + U + u) * out + col0));
+            for (int u = 0; u < U; u++)
+                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
 #pragma unroll
             for (int u = 0; u < U; u++)
             {
@@ -120,20 +115,29 @@ extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x,
 GEMV(1) GEMV(2) GEMV(3) GEMV(4) GEMV(5) GEMV(6) GEMV(7) GEMV(8)
 GEMV(9) GEMV(10) GEMV(11) GEMV(12) GEMV(13) GEMV(14) GEMV(15) GEMV(16)
 
-// Dequantise to fp16 for the GEMM path. wd: [in, out] f16 row-major. One thread per (packed row, column).
+// Dequantise to fp16 for the GEMM path. wd: [in, out] f16 row-major. One thread per (packed row, column pair):
+// two u32 read, eight half2 written (out % 8 == 0).
 extern "C" __global__ void gptq_dequant(const u32* __restrict__ qw, const u32* __restrict__ qz, const half_t* __restrict__ sc,
                                         half_t* __restrict__ wd, int in, int out, int gs)
 {
-    long total = (long)(in >> 3) * out;
+    int half_out = out >> 1;
+    long total = (long)(in >> 3) * half_out;
     for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
     {
-        int o = (int)(idx % out);
-        long r = idx / out;
+        int o = (int)(idx % half_out) * 2;
+        long r = idx / half_out;
         long g = (r << 3) / gs;
-        u32 q = qw[idx];
-        float s = h2f(sc[g * out + o]);
-        float z = (float)(((qz[g * (out >> 3) + (o >> 3)] >> (4 * (o & 7))) & 15) + 1);
+        uint2 q = __ldg((const uint2*)(qw + r * out + o));
+        u32 s = __ldg((const u32*)(sc + g * out + o));
+        u32 zw = __ldg(qz + g * (out >> 3) + (o >> 3)) >> (4 * (o & 7));
+        u32 zb0 = 0x6400u + (zw & 15) + 1, zb1 = 0x6400u + ((zw >> 4) & 15) + 1;
+        u32 z2 = zb0 | (zb1 << 16);
+        u32* dst = (u32*)(wd + (r << 3) * out + o);
 #pragma unroll
-        for (int j = 0; j < 8; j++) wd[((r << 3) + j) * out + o] = f2h(s * ((float)((q >> (4 * j)) & 15) - z));
+        for (int j = 0; j < 8; j++)
+        {
+            u32 n = ((q.x >> (4 * j)) & 15) | (((q.y >> (4 * j)) & 15) << 16);
+            dst[(long)j * (out >> 1)] = hmul2(hsub2(n | 0x64006400u, z2), s);
+        }
     }
 }
