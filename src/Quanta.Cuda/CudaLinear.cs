@@ -13,7 +13,7 @@ internal sealed unsafe class CudaLinear
 {
     /// <summary>Up to this many rows use the fused GEMV (in passes of 16); more use dequantise + GEMM (QUANTA_GEMV_MAX_ROWS).</summary>
     public static int GemvMaxRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 16;
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 8;
 
     readonly DeviceArena _mem;
     readonly Kernels _k;
