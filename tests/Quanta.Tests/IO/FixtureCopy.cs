@@ -31,10 +31,12 @@ internal sealed class FixtureCopy : IDisposable
     }
 
     /// <summary>
-    /// Rewrites model.safetensors; <paramref name="map"/> returns the new spec of each tensor (null drops it).
-    /// The bytes are kept, so a renamed dtype must have the same element size.
+    /// Rewrites model.safetensors; <paramref name="map"/> returns the new spec of each tensor (null drops it),
+    /// <paramref name="data"/> its new bytes (default: the old bytes, so a renamed dtype must keep the element size),
+    /// <paramref name="extra"/> adds tensors at the end.
     /// </summary>
-    public void RewriteTensors(Func<TensorSpec, TensorSpec?> map)
+    public void RewriteTensors(Func<TensorSpec, TensorSpec?> map, Func<TensorView, TensorSpec, byte[]>? data = null,
+                               IReadOnlyList<(TensorSpec Spec, byte[] Bytes)>? extra = null)
     {
         var tmp = Safetensors + ".new";
         using (var src = SafetensorsFile.Open(Safetensors))
@@ -42,8 +44,11 @@ internal sealed class FixtureCopy : IDisposable
             var pairs = src.Tensors.Values.OrderBy(t => t.Data)
                 .Select(t => (View: t, Spec: map(new TensorSpec(t.Name, t.DType, t.Shape))))
                 .Where(p => p.Spec is not null).ToList();
-            using var w = new SafetensorsWriter(tmp, pairs.Select(p => p.Spec!).ToList(), src.Metadata);
-            foreach (var (view, spec) in pairs) w.Write(spec!.Name, view.Span<byte>());
+            var specs = pairs.Select(p => p.Spec!).Concat((extra ?? []).Select(e => e.Spec)).ToList();
+            using var w = new SafetensorsWriter(tmp, specs, src.Metadata);
+            foreach (var (view, spec) in pairs)
+                w.Write(spec!.Name, data is null ? view.Span<byte>() : data(view, spec));
+            foreach (var (spec, bytes) in extra ?? []) w.Write(spec.Name, bytes);
         }
         File.Move(tmp, Safetensors, overwrite: true);
     }

@@ -82,7 +82,7 @@ public class HfLoaderTests
     {
         using var copy = new FixtureCopy("tiny-llama-f16");
         File.WriteAllText(copy.PathOf("generation_config.json"),
-            """{"bos_token_id": 1, "eos_token_id": [2, 7], "temperature": 0.6, "top_p": 0.9, "top_k": 40}""");
+            """{"bos_token_id": 1, "eos_token_id": [2, 7], "do_sample": true, "temperature": 0.6, "top_p": 0.9, "top_k": 40}""");
         copy.EditText("tokenizer_config.json", s => s.Replace("\"legacy\": true", "\"legacy\": true, \"chat_template\": \"{{ messages }}\""));
         copy.EditText("config.json", s => s.Replace("\"rope_theta\": 10000.0,", "\"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192},"));
         using var ck = ModelLoader.Open(copy.Dir);
@@ -91,5 +91,26 @@ public class HfLoaderTests
         Assert.Equal(new GenerationDefaults(0.6f, 0.9f, 40, null), ck.Defaults);
         Assert.Equal(new RopeScaling("llama3", 8f, 1f, 4f, 8192), ck.Config.RopeScaling);
         Assert.Equal(500000f, ck.Config.RopeTheta);
+    }
+
+    [Fact]
+    public void SamplingDefaultsNeedDoSample()
+    {
+        using var copy = new FixtureCopy("tiny-llama-f16");
+        File.WriteAllText(copy.PathOf("generation_config.json"), """{"eos_token_id": 2, "temperature": 0.6, "repetition_penalty": 1.1}""");
+        using var ck = ModelLoader.Open(copy.Dir);
+        Assert.Equal(new GenerationDefaults(RepetitionPenalty: 1.1f), ck.Defaults);
+    }
+
+    [Theory]
+    [InlineData("tiny-llama-f16")]
+    [InlineData("tiny-llama-gptq-chan")]
+    public void LoadOpensTheTokenizerAndOwnsTheMaps(string fixture)
+    {
+        using var model = ModelLoader.Load(TestPaths.Fixture(fixture));
+        Assert.Equal(32000, model.Tokenizer.VocabSize);
+        Assert.Equal(model.Config.BosTokenId, model.Tokenizer.BosId);
+        Assert.Single(model.Owned);
+        Assert.Equal(fixture, model.Name);
     }
 }

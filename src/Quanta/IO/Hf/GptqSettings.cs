@@ -27,6 +27,8 @@ internal static class GptqSettings
         if (ck.TryGet("gptq_bits", out var bitsT) && ck.TryGet("gptq_groupsize", out var groupT))
             return Legacy(ck, bitsT, groupT);
 
+        if (File.Exists(Path.Combine(dir, "quant_config.json")))
+            throw new ModelLoadException($"{Path.Combine(dir, "quant_config.json")}: AWQ quantization is not supported (only GPTQ 4-bit)");
         var quantized = ck.TensorNames.FirstOrDefault(n => n.EndsWith(".qweight", StringComparison.Ordinal));
         if (quantized is not null)
             throw new ModelLoadException($"{ck.FileOf(quantized)}: tensor {quantized} is quantized but the folder has no quantization settings (config.json quantization_config, quantize_config.json or gptq_bits)");

@@ -41,8 +41,9 @@ public static class HfConfigReader
         {
             foreach (var id in g.IntList("eos_token_id")) if (!eos.Contains(id)) eos.Add(id);
             bos = g.IntOr("bos_token_id", bos)!.Value;
-            defaults = new GenerationDefaults(g.FloatOr("temperature", null), g.FloatOr("top_p", null),
-                                              g.IntOr("top_k", null), g.FloatOr("repetition_penalty", null));
+            bool sample = g.BoolOr("do_sample", false)!.Value;   // as in transformers: without do_sample these are ignored
+            defaults = new GenerationDefaults(sample ? g.FloatOr("temperature", null) : null, sample ? g.FloatOr("top_p", null) : null,
+                                              sample ? g.IntOr("top_k", null) : null, g.FloatOr("repetition_penalty", null));
         }
         if (eos.Count == 0) eos.Add(2);
 

@@ -76,12 +76,15 @@ internal static class HfWeightsLoader
         CheckDType(ck, qweight, DType.I32); CheckShape(ck, qweight, [inF / 8, outF]);
         CheckDType(ck, qzeros, DType.I32); CheckShape(ck, qzeros, [groups, outF / 8]);
         CheckDType(ck, scales, DType.F16); CheckShape(ck, scales, [groups, outF]);
+        var gIdx = ReadGIdx(ck, prefix + ".g_idx", inF, group, groups);
+        bool sequential = true;
+        for (int i = 0; i < inF && sequential; i++) sequential = gIdx[i] == i / group;
         return new GptqLinear
         {
             Name = prefix, InFeatures = inF, OutFeatures = outF,
-            QWeight = qweight, QZeros = qzeros, Scales = scales,
-            GIdx = ReadGIdx(ck, prefix + ".g_idx", inF, group, groups),
-            Bits = 4, GroupSize = group, Sym = qc.Sym, DescAct = qc.DescAct,
+            QWeight = qweight, QZeros = qzeros, Scales = scales, GIdx = gIdx,
+            Bits = 4, GroupSize = group, Sym = qc.Sym,
+            DescAct = qc.DescAct || !sequential,     // kernels may take the i / group shortcut only when false
         };
     }
 

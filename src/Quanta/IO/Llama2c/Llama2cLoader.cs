@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.RegularExpressions;
 using Quanta.IO.Tokenizers;
 using Quanta.Model;
@@ -20,15 +19,15 @@ public static partial class Llama2cLoader
     /// <exception cref="ModelLoadException">bad header or truncated file (names the file).</exception>
     public static ModelCheckpoint Open(string path)
     {
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: file not found");
         long fileLength = new FileInfo(path).Length;
         if (fileLength < 28) throw new ModelLoadException($"{path}: truncated llama2.c checkpoint ({fileLength} bytes, header needs 28)");
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        var owner = new MappedFile(map);
+        var owner = new MappedFile(path);
         try
         {
-            var header = Llama2cHeader.Parse(path, owner.Base, fileLength);
+            var header = Llama2cHeader.Parse(path, owner.Base, owner.Length);
             var config = header.ToConfig();
-            var weights = Llama2cWeights.Build(header, owner.Base + 28, fileLength - 28, path);
+            var weights = Llama2cWeights.Build(header, owner.Base + 28, owner.Length - 28, path);
             var dir = Path.GetDirectoryName(path)!;
             var tok = FindTokenizer(dir, config.VocabSize);
             var ck = new ModelCheckpoint
@@ -36,7 +35,7 @@ public static partial class Llama2cLoader
                 Name = Path.GetFileNameWithoutExtension(path), Path = path, Config = config, Weights = weights,
                 TokenizerSource = tok,
                 TokenizerLoader = () => File.Exists(tok) ? TokenizerFactory.FromLlama2cFile(tok, config.VocabSize)
-                    : throw new ModelLoadException($"{tok}: llama2.c tokenizer not found beside {Path.GetFileName(path)}"),
+                    : throw new ModelLoadException($"{path}: llama2.c tokenizer not found beside it (tok{config.VocabSize}.bin or tokenizer.bin)"),
             };
             ck.Owned.Add(owner);
             return ck;
@@ -48,29 +47,5 @@ public static partial class Llama2cLoader
     {
         var specific = Path.Combine(dir, $"tok{vocab}.bin");
         return File.Exists(specific) ? specific : Path.Combine(dir, "tokenizer.bin");
-    }
-
-    /// <summary>A read-only mapping of a whole file with its base pointer acquired.</summary>
-    sealed unsafe class MappedFile : IDisposable
-    {
-        readonly MemoryMappedFile _map;
-        readonly MemoryMappedViewAccessor _view;
-        public nint Base { get; }
-
-        public MappedFile(MemoryMappedFile map)
-        {
-            _map = map;
-            _view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            Base = (nint)(p + _view.PointerOffset);
-        }
-
-        public void Dispose()
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _map.Dispose();
-        }
     }
 }

@@ -30,7 +30,10 @@ public sealed class SafetensorsCheckpoint : IDisposable
                 ? ReadIndexShards(index).Select(f => Path.Combine(dir, f))
                 : System.IO.Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal);
             foreach (var f in files) ck.Add(SafetensorsFile.Open(f));
-            if (ck._files.Count == 0) throw new ModelLoadException($"{dir}: no *.safetensors files");
+            if (ck._files.Count == 0)
+                throw new ModelLoadException(System.IO.Directory.GetFiles(dir, "pytorch_model*.bin").Length > 0
+                    ? $"{dir}: only PyTorch pickle weights (pytorch_model*.bin); convert them to safetensors"
+                    : $"{dir}: no *.safetensors files");
             return ck;
         }
         catch { ck.Dispose(); throw; }

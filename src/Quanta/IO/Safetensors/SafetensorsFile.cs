@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using Quanta.Model;
 
@@ -10,20 +9,17 @@ namespace Quanta.IO.Safetensors;
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
-    readonly MemoryMappedFile _map;
-    readonly MemoryMappedViewAccessor _view;
+    readonly MappedFile _file;
     readonly Dictionary<string, TensorView> _tensors;
-    bool _disposed;
 
     public string Path { get; }
     /// <summary>The header's <c>__metadata__</c> (string to string), empty when absent.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
     public IReadOnlyDictionary<string, TensorView> Tensors => _tensors;
 
-    SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view,
-                    Dictionary<string, TensorView> tensors, Dictionary<string, string> metadata)
+    SafetensorsFile(string path, MappedFile file, Dictionary<string, TensorView> tensors, Dictionary<string, string> metadata)
     {
-        Path = path; _map = map; _view = view; _tensors = tensors; Metadata = metadata;
+        Path = path; _file = file; _tensors = tensors; Metadata = metadata;
     }
 
     /// <summary>Maps <paramref name="path"/> and validates its header.</summary>
@@ -34,27 +30,23 @@ public sealed unsafe class SafetensorsFile : IDisposable
         long fileLength = new FileInfo(path).Length;
         if (fileLength < 8) throw new ModelLoadException($"{path}: truncated safetensors file ({fileLength} bytes, no header)");
 
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        MemoryMappedViewAccessor? view = null;
+        var file = new MappedFile(path);
         try
         {
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* basePtr = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            basePtr += view.PointerOffset;
+            byte* basePtr = (byte*)file.Base;
             ulong headerLength = *(ulong*)basePtr;
             if (headerLength > (ulong)(fileLength - 8))
                 throw new ModelLoadException($"{path}: truncated safetensors file (header says {headerLength} bytes, file has {fileLength - 8} after the length)");
+            if (headerLength > 100_000_000)
+                throw new ModelLoadException($"{path}: safetensors header of {headerLength} bytes exceeds the 100 MB limit (corrupt file?)");
             long dataStart = 8 + (long)headerLength;
-            long dataLength = fileLength - dataStart;
             var header = new ReadOnlySpan<byte>(basePtr + 8, (int)headerLength);
-            var (tensors, metadata) = ParseHeader(path, header, (nint)(basePtr + dataStart), dataLength);
-            return new SafetensorsFile(path, map, view, tensors, metadata);
+            var (tensors, metadata) = ParseHeader(path, header, (nint)(basePtr + dataStart), fileLength - dataStart);
+            return new SafetensorsFile(path, file, tensors, metadata);
         }
         catch
         {
-            if (view is not null) { view.SafeMemoryMappedViewHandle.ReleasePointer(); view.Dispose(); }
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -110,12 +102,5 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

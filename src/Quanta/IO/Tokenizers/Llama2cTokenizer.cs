@@ -1,0 +1,119 @@
+using System.Buffers.Binary;
+using System.Text;
+using Quanta.Model;
+
+namespace Quanta.IO.Tokenizers;
+
+/// <summary>
+/// llama2.c tokenizer .bin (int32 max_token_length, then per token f32 score, int32 length, bytes), encoded
+/// exactly as run.c does: dummy prefix " " for non-empty text, one lookup per UTF-8 codepoint with byte
+/// fallback to id byte+3, then repeatedly merge the best-scoring adjacent pair (leftmost on ties).
+/// </summary>
+internal sealed class Llama2cTokenizer : PieceTokenizer
+{
+    // Vocabulary strings are held as Latin-1 strings: one char per byte, so byte strings compare as text.
+    readonly string[] _vocab;     // [vocab] raw piece bytes as Latin-1
+    readonly float[] _scores;     // [vocab]
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    readonly int _spaceId;        // id of " ", -1 when absent
+
+    Llama2cTokenizer(string[] vocab, float[] scores, byte[][] bytes, string[] text, TokenKind[] kind)
+        : base(bytes, text, kind, bos: 1, eos: 2)
+    {
+        _vocab = vocab;
+        _scores = scores;
+        var dict = new Dictionary<string, int>(vocab.Length, StringComparer.Ordinal);
+        for (int i = 0; i < vocab.Length; i++) dict.TryAdd(vocab[i], i);
+        _lookup = dict.GetAlternateLookup<ReadOnlySpan<char>>();
+        _spaceId = _lookup.TryGetValue(" ", out int s) ? s : -1;
+    }
+
+    /// <summary>Parses the file; <paramref name="file"/> names it in errors.</summary>
+    public static Llama2cTokenizer Parse(ReadOnlySpan<byte> data, int vocabSize, string file)
+    {
+        if (vocabSize < 3) throw new ModelLoadException($"{file}: vocabulary size {vocabSize} is too small (needs <unk>, <s>, </s>)");
+        if (data.Length < 4) throw new ModelLoadException($"{file}: truncated header (max_token_length)");
+        int p = 4;
+        var vocab = new string[vocabSize];
+        var scores = new float[vocabSize];
+        var bytes = new byte[vocabSize][];
+        var text = new string[vocabSize];
+        var kind = new TokenKind[vocabSize];
+        for (int i = 0; i < vocabSize; i++)
+        {
+            if (p + 8 > data.Length) throw new ModelLoadException($"{file}: truncated at token {i} of {vocabSize}");
+            scores[i] = BinaryPrimitives.ReadSingleLittleEndian(data[p..]);
+            int len = BinaryPrimitives.ReadInt32LittleEndian(data[(p + 4)..]);
+            p += 8;
+            if (len < 0 || p + len > data.Length) throw new ModelLoadException($"{file}: token {i} has bad length {len}");
+            var raw = data.Slice(p, len);
+            p += len;
+            vocab[i] = Encoding.Latin1.GetString(raw);
+            if (i < 3)
+            {
+                kind[i] = TokenKind.Special;
+                text[i] = Encoding.UTF8.GetString(raw).Trim('\n');
+                bytes[i] = Encoding.UTF8.GetBytes(text[i]);
+            }
+            else if (TryParseBytePiece(vocab[i], out byte b))
+            {
+                kind[i] = TokenKind.Byte;
+                bytes[i] = [b];
+                text[i] = ByteText(b);
+            }
+            else
+            {
+                bytes[i] = raw.ToArray();
+                text[i] = Encoding.UTF8.GetString(raw);
+            }
+        }
+        return new Llama2cTokenizer(vocab, scores, bytes, text, kind);
+    }
+
+    public override int[] Encode(string text, bool addBos)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(text);
+        var ids = new List<int>(utf8.Length + 2);
+        if (addBos) ids.Add(BosId);
+        if (utf8.Length > 0 && _spaceId >= 0) ids.Add(_spaceId);
+        for (int i = 0; i < utf8.Length;)
+        {
+            int n = 1;   // a lead byte and up to three continuation bytes
+            while (i + n < utf8.Length && n < 4 && (utf8[i + n] & 0xC0) == 0x80) n++;
+            if (_lookup.TryGetValue(Encoding.Latin1.GetString(utf8, i, n), out int id)) ids.Add(id);
+            else for (int k = 0; k < n; k++) ids.Add(utf8[i + k] + 3);
+            i += n;
+        }
+        int first = addBos ? 1 : 0;
+        if (ids.Count - first < 2) return [.. ids];
+
+        // Work text = the pieces' strings side by side, so a pair's concatenation is a slice of it.
+        var work = new StringBuilder();
+        var syms = new BpeSymbol[ids.Count - first];
+        for (int k = 0; k < syms.Length; k++)
+        {
+            string v = _vocab[ids[first + k]];
+            syms[k] = new BpeSymbol { Start = work.Length, Len = v.Length, Id = ids[first + k], Prev = k - 1, Next = k + 1 < syms.Length ? k + 1 : -1 };
+            work.Append(v);
+        }
+        BpeEngine.Merge(work.ToString(), syms, new Merges(this));
+        ids.RemoveRange(first, ids.Count - first);
+        for (int k = 0; k >= 0; k = syms[k].Next) ids.Add(syms[k].Id);
+        return [.. ids];
+    }
+
+    readonly struct Merges(Llama2cTokenizer t) : IBpeMerges
+    {
+        public bool TryMerge(ReadOnlySpan<char> text, in BpeSymbol left, in BpeSymbol right, out int id, out float priority)
+        {
+            // run.c starts its search at best_score = -1e10, so pairs scoring at or below it never merge.
+            if (t._lookup.TryGetValue(text.Slice(left.Start, left.Len + right.Len), out id) && t._scores[id] > -1e10f)
+            {
+                priority = t._scores[id];
+                return true;
+            }
+            priority = 0;
+            return false;
+        }
+    }
+}
