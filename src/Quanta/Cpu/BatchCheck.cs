@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Quanta.Engine;
 
 namespace Quanta.Cpu;
@@ -5,6 +6,7 @@ namespace Quanta.Cpu;
 /// <summary>Rejects a malformed <see cref="ForwardBatch"/> before any memory is touched.</summary>
 internal static class BatchCheck
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Validate(ForwardBatch b, PagedKvCache cache, int vocab)
     {
         int T = b.NumTokens, S = b.NumSeqs;

@@ -1,10 +1,14 @@
+using System.Runtime.CompilerServices;
 using Quanta.Cpu.Kernels;
 using Quanta.Engine;
 using Quanta.Model;
 
 namespace Quanta.Cpu;
 
-/// <summary>The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4).</summary>
+/// <summary>
+/// The CPU backend: fp32 activations, weights read in their stored type (f32/f16/bf16/int4), a paged
+/// KV cache in native memory. <see cref="Forward"/> is not re-entrant: call it from one thread at a time.
+/// </summary>
 public sealed unsafe class CpuModelRunner : IModelRunner
 {
     readonly LlamaConfig _c;
@@ -29,6 +33,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         : this(model.Config, model.Weights, kv, threads) { }
 
     /// <summary>A runner over weights alone (no tokenizer needed); the weights must outlive it.</summary>
+    /// <param name="kv">block size and block count; 0 blocks = room for one max_position_embeddings sequence.</param>
     /// <param name="threads">worker threads; 0 = one per processor.</param>
     public CpuModelRunner(LlamaConfig config, LlamaWeights weights, KvCacheOptions kv, int threads = 0)
     {
@@ -38,13 +43,16 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
             throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
         if (_headDim % 2 != 0) throw new ModelLoadException($"config: head_dim {_headDim} must be even for RoPE");
-        if (kv.BlockSize <= 0 || kv.NumBlocks <= 0) throw new ArgumentException($"KV cache needs block_size > 0 and num_blocks > 0, got {kv.BlockSize} x {kv.NumBlocks}");
+        if (kv.BlockSize <= 0 || kv.NumBlocks < 0) throw new ArgumentException($"KV cache needs block_size > 0 and num_blocks >= 0, got {kv.BlockSize} x {kv.NumBlocks}");
+        int numBlocks = kv.NumBlocks > 0 ? kv.NumBlocks : (Math.Max(1, _c.MaxPositionEmbeddings) + kv.BlockSize - 1) / kv.BlockSize;
         _qDim = _c.NumHeads * _headDim;
         _kvDim = _c.NumKvHeads * _headDim;
         _ffn = _c.IntermediateSize;
 
         var w = weights;
         _embedding = w.Embedding;
+        if (_embedding.DType is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ModelLoadException($"{_embedding.Name}: dtype {_embedding.DType} is not supported by the cpu backend (f32, f16, bf16)");
         if (_embedding.Shape.Length != 2 || _embedding.Shape[1] != _hidden || _embedding.Shape[0] < _c.VocabSize)
             throw new ModelLoadException($"{_embedding.Name}: shape [{string.Join(", ", _embedding.Shape)}], expected [{_c.VocabSize}, {_hidden}]");
         _attnNorm = [.. w.Layers.Select(l => Floats(l.AttnNorm, _hidden))];
@@ -55,8 +63,8 @@ public sealed unsafe class CpuModelRunner : IModelRunner
 
         _rope = new Rope(_c, _headDim);
         _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
-        _cache = new PagedKvCache(_c.NumLayers, kv.NumBlocks, kv.BlockSize, _kvDim);
-        _attention = new Attention(_cache, _c.NumHeads, _c.NumKvHeads, _headDim, _pool.Threads);
+        _cache = new PagedKvCache(_c.NumLayers, numBlocks, kv.BlockSize, _kvDim);
+        _attention = new Attention(_cache, _c.NumHeads, _c.NumKvHeads, _headDim);
     }
 
     public LlamaConfig Config => _c;
@@ -64,6 +72,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
     public int BlockSize => _cache.BlockSize;
     public int NumBlocks => _cache.NumBlocks;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ForwardBatch b, Span<float> logits)
     {
         int T = b.NumTokens, V = _c.VocabSize;
@@ -110,7 +119,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
                 for (int t = 0; t < T; t++) Vec.RmsNorm(x + (long)t * _hidden, nw, norm + (long)t * _hidden, _hidden, _c.RmsNormEps);
             L[4].Forward(norm, gate, T, _pool);
             L[5].Forward(norm, up, T, _pool);
-            Vec.SwiGlu(gate, up, T * _ffn);
+            for (int t = 0; t < T; t++) VecMath.SwiGlu(gate + (long)t * _ffn, up + (long)t * _ffn, _ffn);
             L[6].Forward(gate, o, T, _pool);
             Vec.Add(x, o, T * _hidden);
         }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Quanta.Model;
 
 namespace Quanta.Cpu;
@@ -46,6 +47,7 @@ internal sealed unsafe class Rope
     }
 
     /// <summary>cos/sin [tokens, head_dim/2] for the given positions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Tables(ReadOnlySpan<int> positions, float* cos, float* sin)
     {
         int h = _invFreq.Length;
@@ -59,6 +61,7 @@ internal sealed unsafe class Rope
     }
 
     /// <summary>Rotates <paramref name="heads"/> consecutive heads of one token in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(float* v, int heads, float* cos, float* sin)
     {
         int d = HeadDim, h = d / 2;

@@ -13,6 +13,7 @@ internal interface IRangeJob
 internal sealed class WorkerPool : IDisposable
 {
     readonly Thread[] _threads;
+    readonly ScratchBuffer[] _scratch;
     readonly ManualResetEventSlim _start = new(false);
     readonly ManualResetEventSlim _done = new(false);
     IRangeJob? _job;
@@ -23,6 +24,7 @@ internal sealed class WorkerPool : IDisposable
     public WorkerPool(int threads)
     {
         Threads = Math.Max(1, threads);
+        _scratch = [.. Enumerable.Range(0, Threads).Select(_ => new ScratchBuffer())];
         _threads = new Thread[Threads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -33,6 +35,9 @@ internal sealed class WorkerPool : IDisposable
     }
 
     public int Threads { get; }
+
+    /// <summary>A scratch buffer private to one worker (0 = the calling thread).</summary>
+    public ScratchBuffer Scratch(int worker) => _scratch[worker];
 
     /// <summary>Runs job over [0, count) in chunks of <paramref name="chunk"/>; inline when one chunk or one thread.</summary>
     public void Run(IRangeJob job, int count, int chunk)

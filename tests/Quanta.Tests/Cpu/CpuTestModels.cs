@@ -11,7 +11,7 @@ internal sealed class CpuTestModel : IDisposable
     public CpuModelRunner Runner { get; }
     public int Vocab => Checkpoint.Config.VocabSize;
 
-    public CpuTestModel(string path, int blockSize = 16, int numBlocks = 256, int threads = 2)
+    public CpuTestModel(string path, int blockSize = 16, int numBlocks = 256, int threads = 1)
     {
         Checkpoint = ModelLoader.Open(path);
         Runner = new CpuModelRunner(Checkpoint.Config, Checkpoint.Weights, new KvCacheOptions(blockSize, numBlocks), threads);

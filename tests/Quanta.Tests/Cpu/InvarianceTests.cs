@@ -66,3 +66,24 @@ public class InvarianceTests
         Assert.Equal(whole, chunks.ToArray());
     }
 }
+
+public class AllocationTests
+{
+    [Fact]
+    public void DecodeStepsAllocateNothingOnceBuffersAreSized()
+    {
+        using var m = new CpuTestModel(Path.Combine(TestPaths.DefaultModel, "stories260K.bin"), blockSize: 16, threads: 1);
+        int[] blocks = [0, 1, 2, 3];
+        var logits = new float[m.Vocab];
+        m.Runner.Forward(Batches.Build(16, new SeqStep(blocks, 0, [1, 5, 9, 30])), logits);
+        var b = Batches.Build(16, new SeqStep(blocks, 4, [7]));
+        m.Runner.Forward(b, logits);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int p = 5; p < 40; p++)
+        {
+            b.Positions[0] = p; b.SlotMapping[0] = p; b.ContextLens[0] = p + 1;
+            m.Runner.Forward(b, logits);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}

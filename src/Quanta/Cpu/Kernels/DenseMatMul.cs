@@ -48,6 +48,7 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
         _rowBytes = (long)In * T.Size;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Rows(int start, int end, float* x, int xStride, float* y, int tokens)
     {
         int n = In, o = Out;
@@ -68,7 +69,23 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
         }
     }
 
+    protected override bool CanExpand => T.Size != sizeof(float);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void Expand(int r, int count, float* dst)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            byte* w = _w + (r + k) * _rowBytes;
+            float* d = dst + (long)k * In;
+            int i = 0;
+            for (; i <= In - Vec.W; i += Vec.W) T.Load(w + i * T.Size).Store(d + i);
+            for (; i < In; i++) d[i] = T.Scalar(w + i * T.Size);
+        }
+    }
+
     /// <summary>One row: a single accumulator, fixed horizontal sum, then the scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* w, float* x, int n)
     {
         var acc = Vector256<float>.Zero;
@@ -81,7 +98,8 @@ internal sealed unsafe class DenseMatMul<T> : CpuLinear where T : struct, IWeigh
     }
 
     /// <summary>Four consecutive rows, each with exactly <see cref="Dot1"/>'s arithmetic.</summary>
-    static void Dot4(byte* w, long rowBytes, float* x, int n, float* y)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4(byte* w, long rowBytes, float* x, int n, float* y)
     {
         byte* w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;

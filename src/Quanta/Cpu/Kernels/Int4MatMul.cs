@@ -33,7 +33,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         _groups = g.Groups;
         Check(g.QWeight, (inF + 7) / 8, outF, DType.I32);
         Check(g.QZeros, _groups, (outF + 7) / 8, DType.I32);
-        Check(g.Scales, _groups, outF, g.Scales.DType);
+        Check(g.Scales, _groups, outF, g.Scales.DType is DType.F32 or DType.BF16 ? g.Scales.DType : DType.F16);
         if (g.GIdx.Length != inF) throw new ModelLoadException($"{g.Name}.g_idx: length {g.GIdx.Length}, expected {inF}");
 
         var count = new int[_groups];
@@ -102,6 +102,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float* Prepare(float* x, int tokens, out int stride)
     {
         if (_src is null) { stride = In; return x; }
@@ -115,6 +116,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         return g;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Rows(int start, int end, float* x, int xStride, float* y, int tokens)
     {
         for (int r = start; r < end; r += 4)
@@ -124,6 +126,26 @@ internal sealed unsafe class Int4MatMul : CpuLinear
             else
                 for (int k = r; k < end; k++)
                     for (int t = 0; t < tokens; t++) y[(long)t * Out + k] = Dot1(k, x + (long)t * xStride);
+        }
+    }
+
+    protected override bool CanExpand => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    protected override void Expand(int r, int count, float* dst)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            int o = r + k;
+            byte* row = _pk + (long)o * _rowBytes;
+            float* sc = _sc + (long)o * _groups, ze = _ze + (long)o * _groups, d = dst + (long)k * _padded;
+            for (int g = 0; g < _groups; g++)
+            {
+                var vs = Vector256.Create(sc[g]);
+                var vz = Vector256.Create(ze[g]);
+                for (int p = _st[g]; p < _st[g + 1]; p += Vec.W)
+                    ((Unpack(*(uint*)(row + p / 2)) - vz) * vs).Store(d + p);
+            }
         }
     }
 
@@ -139,6 +161,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         return Vector256.ConvertToSingle((v & Vector256.Create(0xFu)).AsInt32());
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     float Dot1(int o, float* x)
     {
         byte* row = _pk + (long)o * _rowBytes;
@@ -155,6 +178,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
     }
 
     /// <summary>Rows o..o+3, each with exactly <see cref="Dot1"/>'s arithmetic.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Dot4(int o, float* x, float* y)
     {
         byte* r0 = _pk + (long)o * _rowBytes, r1 = r0 + _rowBytes, r2 = r1 + _rowBytes, r3 = r2 + _rowBytes;

@@ -44,6 +44,7 @@ internal static unsafe class Vec
     }
 
     /// <summary>Dot product of two fp32 vectors of length n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static float Dot(float* a, float* b, int n)
     {
         var acc = Vector256<float>.Zero;
@@ -56,6 +57,7 @@ internal static unsafe class Vec
     }
 
     /// <summary>y += a * x over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Axpy(float a, float* x, float* y, int n)
     {
         var va = Vector256.Create(a);
@@ -66,6 +68,7 @@ internal static unsafe class Vec
     }
 
     /// <summary>Converts n stored values of <paramref name="dtype"/> at src to fp32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToFloat(Model.DType dtype, void* src, float* dst, int n)
     {
         switch (dtype)
@@ -91,6 +94,7 @@ internal static unsafe class Vec
     }
 
     /// <summary>out = x * rsqrt(mean(x^2) + eps) * weight over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(float* x, float* weight, float* dst, int n, float eps)
     {
         float ss = Dot(x, x, n);
@@ -102,17 +106,8 @@ internal static unsafe class Vec
         for (; i < n; i++) dst[i] = x[i] * r * weight[i];
     }
 
-    /// <summary>gate = silu(gate) * up over n floats.</summary>
-    public static void SwiGlu(float* gate, float* up, int n)
-    {
-        for (int i = 0; i < n; i++)
-        {
-            float g = gate[i];
-            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
-        }
-    }
-
     /// <summary>x += y over n floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(float* x, float* y, int n)
     {
         int i = 0;
