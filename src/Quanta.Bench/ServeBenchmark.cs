@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text.Json;
 using Quanta.Bench.Client;
 using Quanta.Bench.Dataset;
 using Quanta.Bench.Metrics;
@@ -57,13 +55,23 @@ public static class ServeBenchmark
         ITokenCounter counter = o.Tokenizer is null
             ? new ServerTokenCounter(http, baseUrl, o.Backend)
             : new LocalTokenCounter(LocalTokenCounter.Open(o.Tokenizer));
-        List<BenchPrompt> prompts = o.Dataset == "random"
-            ? await RandomDataset.CreateAsync(o.NumPrompts, o.InputLen, o.OutputLen ?? 128, o.Seed, counter, ct)
-            : await ShareGptDataset.SampleAsync(ShareGptDataset.Load(o.Dataset), o.NumPrompts, o.Seed, o.OutputLen, counter, ct);
+        var info = await ServerInfo.GetAsync(http, baseUrl, o.Backend, ct);
+        int maxPrompt = Math.Min(ShareGptDataset.MaxPromptLen, info.MaxInputTokens ?? int.MaxValue);
+        int maxTotal = Math.Min(ShareGptDataset.MaxTotalLen, info.MaxTotalTokens ?? int.MaxValue);
+        List<BenchPrompt> prompts;
+        if (o.Dataset == "random")
+        {
+            int outLen = o.OutputLen ?? 128;
+            if (info.MaxTotalTokens is { } t && o.InputLen + outLen > t)
+                throw new ArgumentException($"--input-len {o.InputLen} + --output-len {outLen} exceeds the server's max total tokens {t}");
+            prompts = await RandomDataset.CreateAsync(o.NumPrompts, o.InputLen, outLen, o.Seed, counter, ct);
+        }
+        else
+            prompts = await ShareGptDataset.SampleAsync(ShareGptDataset.Load(o.Dataset), o.NumPrompts, o.Seed, o.OutputLen, counter, ct, maxPrompt, maxTotal);
         if (prompts.Count == 0)
-            throw new InvalidDataException($"dataset {o.Dataset}: no prompt passes the length filter (4..1024 prompt tokens, total <= 2048)");
+            throw new InvalidDataException($"dataset {o.Dataset}: no prompt passes the length filter ({ShareGptDataset.MinLen}..{maxPrompt} prompt tokens, total <= {maxTotal})");
 
-        var model = o.Model ?? await ServerModelAsync(http, baseUrl, o.Backend, ct);
+        var model = o.Model ?? info.Model;
         var sender = new RequestSender(http, baseUrl, o.Backend, model, o.Timeout, o.IgnoreEos);
         progress?.Status("test request");
         await ProbeAsync(sender, prompts[0], ct);
@@ -79,7 +87,9 @@ public static class ServeBenchmark
         return new BenchReport
         {
             Backend = BackendName(o.Backend), BaseUrl = o.BaseUrl.AbsoluteUri, Model = model,
-            Dataset = o.Dataset, NumPrompts = prompts.Count, Seed = o.Seed, StartedUtc = started, Runs = runs,
+            Dataset = o.Dataset, NumPrompts = prompts.Count, Seed = o.Seed, StartedUtc = started,
+            OutputLen = o.Dataset == "random" ? o.OutputLen ?? 128 : o.OutputLen, IgnoreEos = o.IgnoreEos,
+            MaxPromptLen = maxPrompt, MaxTotalLen = maxTotal, Runs = runs,
         };
     }
 
@@ -98,23 +108,5 @@ public static class ServeBenchmark
             _ => $"test request to {sender.Endpoint} failed ({r.FailureKey}): {r.Error}",
         };
         if (problem is not null) throw new InvalidOperationException(problem);
-    }
-
-    /// <summary>The served model: /v1/models' first id for OpenAI backends, /info's model_id for TGI; null when unknown.</summary>
-    static async Task<string?> ServerModelAsync(HttpClient http, Uri baseUrl, BackendKind backend, CancellationToken ct)
-    {
-        var url = new Uri(baseUrl, backend == BackendKind.Tgi ? "info" : "v1/models");
-        try
-        {
-            using var resp = await http.GetAsync(url, ct);
-            if (resp.StatusCode != HttpStatusCode.OK) return null;
-            using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
-            var root = doc.RootElement;
-            if (backend == BackendKind.Tgi)
-                return root.TryGetProperty("model_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
-            return root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Array && data.GetArrayLength() > 0
-                && data[0].TryGetProperty("id", out var mid) ? mid.GetString() : null;
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException or InvalidOperationException) { return null; }
     }
 }

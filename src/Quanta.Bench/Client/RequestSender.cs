@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Quanta.Bench.Dataset;
 
@@ -14,8 +13,6 @@ namespace Quanta.Bench.Client;
 /// </summary>
 public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind backend, string? model, TimeSpan timeout, bool ignoreEos = true)
 {
-    public BackendKind Backend => backend;
-
     public Uri Endpoint { get; } = new(baseUrl, backend switch
     {
         BackendKind.Tgi => "generate_stream",
@@ -51,13 +48,13 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
         bool streaming = false;
         try
         {
-            using var req = new HttpRequestMessage(HttpMethod.Post, Endpoint) { Content = JsonContent.Create(Body(p)) };
+            using var req = new HttpRequestMessage(HttpMethod.Post, Endpoint) { Content = Json(Body(p)) };
             using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token);
             if (!resp.IsSuccessStatusCode)
             {
                 o.Failure = FailureKind.HttpStatus;
                 o.HttpStatus = (int)resp.StatusCode;
-                o.Error = $"HTTP {(int)resp.StatusCode}: {Truncate(await resp.Content.ReadAsStringAsync(timeoutCts.Token))}";
+                o.Error = $"HTTP {(int)resp.StatusCode}: {Truncate(ErrorText(await resp.Content.ReadAsStringAsync(timeoutCts.Token)))}";
                 return o;
             }
             streaming = true;
@@ -110,7 +107,7 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
             if (ev.TryGetProperty("error", out var err) && err.ValueKind != JsonValueKind.Null)
             {
                 o.Failure = FailureKind.MidStream;
-                o.Error = "error event: " + Truncate(err.ValueKind == JsonValueKind.String ? err.GetString()! : err.GetRawText());
+                o.Error = "error event: " + Truncate(ErrorText(ev.GetRawText()));
                 break;
             }
             var (chunk, count, final) = backend == BackendKind.Tgi ? ParseTgi(ev) : ParseOpenAi(ev);
@@ -159,6 +156,30 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
         int? count = ev.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object
             && u.TryGetProperty("completion_tokens", out var ct) && ct.TryGetInt32(out int n) ? n : null;
         return (chunk, count, false);
+    }
+
+    /// <summary>The message of a TGI (<c>{"error": "..."}</c>) or OpenAI (<c>{"error": {"message"}}</c>) error body, else the body.</summary>
+    internal static string ErrorText(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("error", out var e))
+            {
+                if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
+                if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String) return m.GetString()!;
+            }
+        }
+        catch (JsonException) { }
+        return body;
+    }
+
+    /// <summary>A JSON body with Content-Length (some servers do not read chunked request bodies).</summary>
+    internal static ByteArrayContent Json(object body)
+    {
+        var c = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body));
+        c.Headers.ContentType = new("application/json");
+        return c;
     }
 
     static double Seconds(long from, long to) => (to - from) / (double)Stopwatch.Frequency;

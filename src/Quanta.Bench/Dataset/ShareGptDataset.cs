@@ -75,8 +75,10 @@ public static class ShareGptDataset
     /// Samples up to <paramref name="count"/> requests. With <paramref name="fixedOutputLen"/> every request
     /// generates that many tokens and the reply is ignored; without it the reply's token count is used.
     /// </summary>
+    /// <param name="maxPromptLen">vLLM's 1024, lowered to what the server accepts when it says.</param>
+    /// <param name="maxTotalLen">vLLM's 2048, likewise.</param>
     public static async Task<List<BenchPrompt>> SampleAsync(IReadOnlyList<ShareGptEntry> entries, int count, int seed,
-        int? fixedOutputLen, ITokenCounter counter, CancellationToken ct)
+        int? fixedOutputLen, ITokenCounter counter, CancellationToken ct, int maxPromptLen = MaxPromptLen, int maxTotalLen = MaxTotalLen)
     {
         if (count <= 0) throw new ArgumentException($"--num-prompts must be positive, not {count}");
         if (fixedOutputLen is null && entries.All(e => e.Reply is null))
@@ -91,14 +93,14 @@ public static class ShareGptDataset
             if (fixedOutputLen is null && e.Reply is null) continue;
             int promptLen = await counter.CountAsync(e.Prompt, addBos: true, ct);
             int outputLen = fixedOutputLen ?? await counter.CountAsync(e.Reply!, addBos: false, ct);
-            if (IsValid(promptLen, outputLen, checkOutput: fixedOutputLen is null))
+            if (IsValid(promptLen, outputLen, fixedOutputLen is null, maxPromptLen, maxTotalLen))
                 result.Add(new BenchPrompt(e.Prompt, promptLen, outputLen));
         }
         return result;
     }
 
     /// <summary>vLLM's filter: prompt (and, unless fixed, output) at least 4 tokens, prompt ≤ 1024, total ≤ 2048.</summary>
-    public static bool IsValid(int promptLen, int outputLen, bool checkOutput) =>
+    public static bool IsValid(int promptLen, int outputLen, bool checkOutput, int maxPromptLen = MaxPromptLen, int maxTotalLen = MaxTotalLen) =>
         promptLen >= MinLen && (!checkOutput || outputLen >= MinLen)
-        && promptLen <= MaxPromptLen && promptLen + outputLen <= MaxTotalLen;
+        && promptLen <= maxPromptLen && promptLen + outputLen <= maxTotalLen;
 }

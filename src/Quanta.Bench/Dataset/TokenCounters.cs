@@ -1,4 +1,4 @@
-using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
 using Quanta.Bench.Client;
 using Quanta.IO;
@@ -56,13 +56,16 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
 }
 
 /// <summary>
-/// Counts with the server's <c>POST /tokenize</c>: TGI's (<c>{"inputs"}</c> → array of tokens) for the tgi
-/// backend, vLLM's (<c>{"prompt"}</c> → <c>{"count"}</c>) for the OpenAI backends. The server's count includes BOS;
-/// a count without BOS subtracts one when the server added one.
+/// Counts with the server's <c>POST /tokenize</c>: TGI's (<c>{"inputs"}</c> → array of tokens) or vLLM's
+/// (<c>{"prompt"}</c> → <c>{"count"}</c>). The backend's style is tried first; when the server rejects it
+/// (4xx) the other is tried once and kept. The server's count includes BOS; a count without BOS
+/// subtracts what the server adds to an empty text.
 /// </summary>
 public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind backend) : ITokenCounter
 {
     int? _bosOffset;
+    bool _tgiStyle = backend == BackendKind.Tgi;
+    bool _styleKnown;
 
     public async Task<int> CountAsync(string text, bool addBos, CancellationToken ct)
     {
@@ -74,20 +77,36 @@ public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind
     async Task<int> RawCountAsync(string text, CancellationToken ct)
     {
         var url = new Uri(baseUrl, "tokenize");
-        object body = backend == BackendKind.Tgi ? new { inputs = text } : new { prompt = text };
-        HttpResponseMessage resp;
-        try { resp = await http.PostAsJsonAsync(url, body, ct); }
-        catch (HttpRequestException e) { throw new InvalidOperationException($"cannot reach the server at {url} to count tokens: {e.Message}"); }
-        using (resp)
+        using var resp = await PostAsync(url, text, ct);
+        if (!resp.IsSuccessStatusCode)
+            throw new InvalidOperationException($"POST {url} returned {(int)resp.StatusCode}; pass --tokenizer PATH to count tokens locally");
+        using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
+        var root = doc.RootElement;
+        if (root.ValueKind == JsonValueKind.Array) return root.GetArrayLength();
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("count", out var c) && c.TryGetInt32(out int count)) return count;
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.Array) return t.GetArrayLength();
+        throw new InvalidDataException($"POST {url}: unexpected answer (expected a token array or {{\"count\"}})");
+    }
+
+    async Task<HttpResponseMessage> PostAsync(Uri url, string text, CancellationToken ct)
+    {
+        try
         {
-            if (!resp.IsSuccessStatusCode)
-                throw new InvalidOperationException($"POST {url} returned {(int)resp.StatusCode}; pass --tokenizer PATH to count tokens locally");
-            using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
-            var root = doc.RootElement;
-            if (root.ValueKind == JsonValueKind.Array) return root.GetArrayLength();
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("count", out var c) && c.TryGetInt32(out int count)) return count;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("tokens", out var t) && t.ValueKind == JsonValueKind.Array) return t.GetArrayLength();
-            throw new InvalidDataException($"POST {url}: unexpected answer (expected a token array or {{\"count\"}})");
+            var resp = await http.PostAsync(url, Body(text), ct);
+            bool shapeRejected = resp.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.UnprocessableEntity;
+            if (_styleKnown || !shapeRejected) { _styleKnown |= resp.IsSuccessStatusCode; return resp; }
+            resp.Dispose();
+            _tgiStyle = !_tgiStyle;
+            _styleKnown = true;
+            return await http.PostAsync(url, Body(text), ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new InvalidOperationException(e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+                ? $"cannot reach the server at {url} to count tokens: {e.Message}"
+                : $"POST {url} failed: {e.Message} {e.InnerException?.Message}".TrimEnd());
         }
     }
+
+    ByteArrayContent Body(string text) => RequestSender.Json(_tgiStyle ? new { inputs = text } : new { prompt = text });
 }

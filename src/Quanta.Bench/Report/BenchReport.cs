@@ -14,6 +14,12 @@ public sealed record BenchReport
     public required string Dataset { get; init; }
     public int NumPrompts { get; init; }
     public int Seed { get; init; }
+    /// <summary>--output-len when given (null: each ShareGPT reply's length).</summary>
+    public int? OutputLen { get; init; }
+    public bool IgnoreEos { get; init; }
+    /// <summary>Length filter applied to ShareGPT prompts (vLLM's 1024 / 2048, or the server's lower limits).</summary>
+    public int MaxPromptLen { get; init; }
+    public int MaxTotalLen { get; init; }
     public DateTime StartedUtc { get; init; }
     public required List<RunMetrics> Runs { get; init; }
 

@@ -13,7 +13,8 @@ public static class MarkdownReport
     public static string SweepTable(IReadOnlyList<RunMetrics> runs)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| interval (s) | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | completed | failed |");
+        var first = runs.Any(r => r.RequestInterval is not null) ? "interval (s)" : "arrivals";
+        sb.AppendLine($"| {first} | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | completed | failed |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in runs)
             sb.AppendLine(Inv, $"| {r.Label}{(r.Interrupted ? " (interrupted)" : "")} | {r.RequestThroughput:0.00} | {r.SpeedMeanTokS:0.00} | {r.SpeedMinTokS:0.00} | {r.TtftMs.P99:0.0} | {r.Completed} | {r.Failed} |");
@@ -36,6 +37,7 @@ public static class MarkdownReport
     {
         yield return ("completed", r => r.Completed.ToString(Inv));
         yield return ("failed", r => r.Failed.ToString(Inv));
+        yield return ("cancelled (Ctrl-C)", r => r.Cancelled.ToString(Inv));
         yield return ("failures by kind", r => r.Failures.Count == 0 ? "-" : string.Join(", ", r.Failures.Select(kv => $"{kv.Key} {kv.Value}")));
         yield return ("duration (s)", r => F(r.DurationS));
         yield return ("input tokens", r => r.TotalInputTokens.ToString(Inv));

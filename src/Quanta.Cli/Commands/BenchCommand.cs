@@ -39,7 +39,7 @@ internal static class BenchServeCommand
         var outputLen = new Option<int?>("--output-len") { Description = "Tokens to generate per request (default: the ShareGPT reply's length; 128 for random)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Model folder or tokenizer file for token counts (default: the server's POST /tokenize)" };
         var interval = new Option<string?>("--request-interval") { Description = "Seconds between sends; a comma list runs a sweep (e.g. 1,0.5,0.25,0.05,0.02)" };
-        var rate = new Option<double?>("--request-rate") { Description = "Poisson arrivals at this many requests/s (seeded); default: all at once" };
+        var rate = new Option<string?>("--request-rate") { Description = "Poisson arrivals at this many requests/s (seeded); a comma list runs a sweep; default: all at once" };
         var maxConc = new Option<int?>("--max-concurrency") { Description = "Most requests in flight at once" };
         var timeout = new Option<double>("--timeout") { Description = "Seconds before a request counts as timed out", DefaultValueFactory = _ => 600 };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Ask the server to ignore EOS so every request generates --output-len tokens (TGI itself has no such parameter)", DefaultValueFactory = _ => true };
@@ -68,8 +68,15 @@ internal static class BenchServeCommand
             if (opts.Dataset != "random" && !File.Exists(opts.Dataset))
                 throw new FileNotFoundException($"--dataset {opts.Dataset}: file not found (a ShareGPT JSON file, or 'random')");
             using var http = ServeBenchmark.CreateHttpClient();
-            var report = await SpectreProgress.RunAsync(p => ServeBenchmark.RunAsync(opts, http, p, ct));
-            bool interrupted = ct.IsCancellationRequested || report.Runs.Any(r => r.Interrupted);
+            // System.CommandLine 2.0.0 leaves Ctrl-C unhandled by default: the first press stops the run
+            // and prints what was measured; a second press ends the process.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = !stop.IsCancellationRequested; stop.Cancel(); };
+            Console.CancelKeyPress += onCtrlC;
+            BenchReport report;
+            try { report = await SpectreProgress.RunAsync(p => ServeBenchmark.RunAsync(opts, http, p, stop.Token)); }
+            finally { Console.CancelKeyPress -= onCtrlC; }
+            bool interrupted = stop.IsCancellationRequested || report.Runs.Any(r => r.Interrupted);
             Print(report, interrupted);
             if (pr.GetValue(output) is { } dir)
             {
@@ -121,31 +128,42 @@ internal static class BenchServeCommand
         _ => throw new ArgumentException($"--backend must be tgi, openai or openai-chat, not '{s}'"),
     };
 
-    internal static List<Arrival> ParseArrivals(string? intervals, double? rate, int seed)
+    internal static List<Arrival> ParseArrivals(string? intervals, string? rates, int seed)
     {
-        if (intervals is not null && rate is not null) throw new ArgumentException("give --request-interval or --request-rate, not both");
-        if (rate is { } r) return r > 0 ? [new Arrival(Rate: r, Seed: seed)] : throw new ArgumentException($"--request-rate must be positive, not {r}");
-        if (intervals is null) return [Arrival.AllAtOnce];
-        var list = new List<Arrival>();
-        foreach (var part in intervals.Split(',', StringSplitOptions.TrimEntries))
+        if (intervals is not null && rates is not null) throw new ArgumentException("give --request-interval or --request-rate, not both");
+        if (rates is not null)
+            return [.. Numbers("--request-rate", rates, "requests/s > 0", v => v > 0).Select(r => new Arrival(Rate: r, Seed: seed))];
+        if (intervals is not null)
+            return [.. Numbers("--request-interval", intervals, "seconds >= 0", v => v >= 0).Select(i => new Arrival(Interval: i, Seed: seed))];
+        return [Arrival.AllAtOnce];
+    }
+
+    static IEnumerable<double> Numbers(string flag, string list, string what, Func<double, bool> valid)
+    {
+        foreach (var part in list.Split(',', StringSplitOptions.TrimEntries))
         {
-            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || s < 0 || !double.IsFinite(s))
-                throw new ArgumentException($"--request-interval: '{part}' is not a number of seconds >= 0");
-            list.Add(new Arrival(Interval: s, Seed: seed));
+            if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || !valid(v))
+                throw new ArgumentException($"{flag}: '{part}' is not a number of {what}");
+            yield return v;
         }
-        return list;
     }
 }
 
-/// <summary>Spectre.Console progress bar: one bar per run, advanced as requests finish.</summary>
+/// <summary>Spectre.Console progress bar on stderr (only when stderr is a terminal): one bar per run, failures in its title.</summary>
 internal sealed class SpectreProgress(ProgressContext ctx) : IBenchProgress
 {
     ProgressTask? _status, _run;
+    string _label = "";
+    int _failed;
 
-    public static Task<T> RunAsync<T>(Func<IBenchProgress, Task<T>> body) =>
-        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+    public static Task<T> RunAsync<T>(Func<IBenchProgress?, Task<T>> body)
+    {
+        if (Console.IsErrorRedirected) return body(null);
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return console.Progress().AutoClear(false).HideCompleted(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .StartAsync(ctx => body(new SpectreProgress(ctx)));
+    }
 
     public void Status(string message)
     {
@@ -155,10 +173,18 @@ internal sealed class SpectreProgress(ProgressContext ctx) : IBenchProgress
 
     public void RunStarted(string label, int requests)
     {
-        _status?.StopTask();
+        if (_status is not null) { _status.Value = _status.MaxValue; _status.StopTask(); }
         _run?.StopTask();
-        _run = ctx.AddTask($"run {label}", maxValue: requests);
+        _label = $"run {label}";
+        _failed = 0;
+        _run = ctx.AddTask(_label, maxValue: requests);
     }
 
-    public void RequestDone(RequestOutcome outcome) => _run?.Increment(1);
+    public void RequestDone(RequestOutcome outcome)
+    {
+        if (_run is null) return;
+        if (!outcome.Success && outcome.Failure != FailureKind.Cancelled)
+            _run.Description = $"{_label} ({Interlocked.Increment(ref _failed)} failed)";
+        _run.Increment(1);
+    }
 }

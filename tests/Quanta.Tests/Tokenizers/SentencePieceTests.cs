@@ -61,6 +61,15 @@ public class SentencePieceTests
     }
 
     [Fact]
+    public void ConcurrentEncodingAgrees()
+    {
+        var tok = TokenizerFactory.FromSentencePieceFile(Path.Combine(TokenizerData.Llama2Dir, "tokenizer.model"));
+        var results = new int[TokenizerData.VectorCount * 8][];
+        Parallel.For(0, results.Length, i => results[i] = tok.Encode(TokenizerData.Vector(i % TokenizerData.VectorCount).Text, addBos: false));
+        for (int i = 0; i < results.Length; i++) Assert.Equal(TokenizerData.Vector(i % TokenizerData.VectorCount).Ids, results[i]);
+    }
+
+    [Fact]
     public void TextThatLooksSpecialIsPlainText()
     {
         var tok = TokenizerData.Llama2Model;

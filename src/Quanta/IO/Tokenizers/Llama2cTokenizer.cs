@@ -16,6 +16,8 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
     readonly float[] _scores;     // [vocab]
     readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     readonly int _spaceId;        // id of " ", -1 when absent
+    readonly bool _chunked;       // words can be encoded one by one (see Encode)
+    readonly WordCache _cache = new();   // keyed by the word's UTF-8 bytes as Latin-1
 
     Llama2cTokenizer(string[] vocab, float[] scores, byte[][] bytes, string[] text, TokenKind[] kind)
         : base(bytes, text, kind, bos: 1, eos: 2)
@@ -26,6 +28,7 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
         for (int i = 0; i < vocab.Length; i++) dict.TryAdd(vocab[i], i);
         _lookup = dict.GetAlternateLookup<ReadOnlySpan<char>>();
         _spaceId = _lookup.TryGetValue(" ", out int s) ? s : -1;
+        _chunked = _spaceId >= 0 && !vocab.Any(v => JoinsWordToSpace(v, ' '));
     }
 
     /// <summary>Parses the file; <paramref name="file"/> names it in errors.</summary>
@@ -72,20 +75,49 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
 
     public override int[] Encode(string text, bool addBos)
     {
-        byte[] utf8 = Encoding.UTF8.GetBytes(text);
-        var ids = new List<int>(utf8.Length + 2);
+        var ids = new List<int>(text.Length / 2 + 2);
         if (addBos) ids.Add(BosId);
-        if (utf8.Length > 0 && _spaceId >= 0) ids.Add(_spaceId);
+        if (text.Length == 0) return [.. ids];
+        // The dummy prefix is the lookup of " ", the same token the text's own spaces start as.
+        byte[] utf8 = Encoding.UTF8.GetBytes(_spaceId >= 0 ? " " + text : text);
+        if (!_chunked) { EncodeChunk(utf8, ids); return [.. ids]; }
+        // No piece joins a non-space to a following space, so merges never cross the start of a word:
+        // words encode independently, and repeated words come from the cache.
+        var keys = new char[utf8.Length];   // the bytes as Latin-1 chars
+        Encoding.Latin1.GetChars(utf8, keys);
+        int start = 0;
+        for (int i = 1; i <= utf8.Length; i++)
+        {
+            if (i < utf8.Length && !(utf8[i] == ' ' && utf8[i - 1] != ' ')) continue;
+            var key = keys.AsSpan(start, i - start);
+            if (_cache.TryGet(key, out var cached)) ids.AddRange(cached);
+            else
+            {
+                var w = new List<int>();
+                EncodeChunk(utf8.AsSpan(start, i - start), w);
+                _cache.Add(key, w);
+                ids.AddRange(w);
+            }
+            start = i;
+        }
+        return [.. ids];
+    }
+
+    /// <summary>run.c's encode of one stretch of UTF-8: a lookup per codepoint (byte fallback +3), then merges.</summary>
+    void EncodeChunk(ReadOnlySpan<byte> utf8, List<int> ids)
+    {
+        int first = ids.Count;
+        Span<char> cp = stackalloc char[4];
         for (int i = 0; i < utf8.Length;)
         {
             int n = 1;   // a lead byte and up to three continuation bytes
             while (i + n < utf8.Length && n < 4 && (utf8[i + n] & 0xC0) == 0x80) n++;
-            if (_lookup.TryGetValue(Encoding.Latin1.GetString(utf8, i, n), out int id)) ids.Add(id);
+            int len = Encoding.Latin1.GetChars(utf8.Slice(i, n), cp);
+            if (_lookup.TryGetValue(cp[..len], out int id)) ids.Add(id);
             else for (int k = 0; k < n; k++) ids.Add(utf8[i + k] + 3);
             i += n;
         }
-        int first = addBos ? 1 : 0;
-        if (ids.Count - first < 2) return [.. ids];
+        if (ids.Count - first < 2) return;
 
         // Work text = the pieces' strings side by side, so a pair's concatenation is a slice of it.
         var work = new StringBuilder();
@@ -99,7 +131,6 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
         BpeEngine.Merge(work.ToString(), syms, new Merges(this));
         ids.RemoveRange(first, ids.Count - first);
         for (int k = 0; k >= 0; k = syms[k].Next) ids.Add(syms[k].Id);
-        return [.. ids];
     }
 
     readonly struct Merges(Llama2cTokenizer t) : IBpeMerges

@@ -16,11 +16,15 @@ internal abstract class PieceTokenizer : ITokenizer
     readonly string[] _text;      // [vocab] TGI token.text
     readonly TokenKind[] _kind;   // [vocab]
 
-    protected PieceTokenizer(byte[][] bytes, string[] text, TokenKind[] kind, int bos, int eos)
+    protected PieceTokenizer(byte[][] bytes, string[] text, TokenKind[] kind, int bos, int eos, bool dummyPrefix = true)
     {
         _bytes = bytes; _text = text; _kind = kind;
         BosId = bos; EosId = eos;
+        DummyPrefix = dummyPrefix;
     }
+
+    /// <summary>Encoding adds a leading space that decoding takes away again (SentencePiece style).</summary>
+    internal bool DummyPrefix { get; }
 
     public int VocabSize => _bytes.Length;
     public int BosId { get; }
@@ -55,10 +59,18 @@ internal abstract class PieceTokenizer : ITokenizer
             return skipSpecial ? default : t.TokenBytes(id);
         }
         var b = t.TokenBytes(id);
-        bool isByte = t is PieceTokenizer p && p.Kind(id) == TokenKind.Byte;
-        bool strip = atStart && !isByte && b.Length > 0 && b[0] == (byte)' ';
+        bool strippable = t is not PieceTokenizer p || (p.DummyPrefix && p.Kind(id) != TokenKind.Byte);
+        bool strip = atStart && strippable && b.Length > 0 && b[0] == (byte)' ';
         atStart = false;
         return strip ? b[1..] : b;
+    }
+
+    /// <summary>Whether the piece has a whitespace symbol right after another character (a merge across a word start).</summary>
+    protected static bool JoinsWordToSpace(string piece, char ws)
+    {
+        for (int i = 1; i < piece.Length; i++)
+            if (piece[i] == ws && piece[i - 1] != ws) return true;
+        return false;
     }
 
     /// <summary>TGI's token text of a byte piece: the character when ASCII, else U+FFFD.</summary>

@@ -19,6 +19,9 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
     readonly string[] _userDefined; // longest first; matched whole and never merged
     readonly SentencePieceModel _m;
     readonly bool _hasUnused;
+    readonly char _ws;             // the whitespace symbol: U+2581, or ' ' without escaping
+    readonly bool _chunked;        // words can be encoded one by one (see Encode)
+    readonly WordCache _cache = new();
 
     SentencePieceTokenizer(SentencePieceModel m, byte[][] bytes, string[] text, TokenKind[] kind, int[] byteIds,
                            Dictionary<string, int> pieces, string[] userDefined)
@@ -31,6 +34,8 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
         _pieces = pieces.GetAlternateLookup<ReadOnlySpan<char>>();
         _userDefined = userDefined;
         _hasUnused = Array.IndexOf(m.Types, PieceType.Unused) >= 0;
+        _ws = m.EscapeWhitespaces ? Space : ' ';
+        _chunked = pieces.ContainsKey(_ws.ToString()) && !pieces.Keys.Any(p => JoinsWordToSpace(p, _ws));
     }
 
     /// <summary>Builds the tokenizer; <paramref name="file"/> names the source in errors.</summary>
@@ -84,12 +89,34 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
     public override int[] Encode(string text, bool addBos)
     {
         string norm = Normalize(text);
+        var ids = new List<int>(norm.Length / 3 + 2);
+        if (addBos) ids.Add(BosId);
+        if (!_chunked) { EncodeChunk(norm, ids); return [.. ids]; }
+        // No piece joins a non-space character to a following space, so merges never cross the start of a
+        // word ("x▁" boundaries): words encode independently, and repeated words come from the cache.
+        int start = 0;
+        for (int i = 1; i <= norm.Length; i++)
+        {
+            if (i < norm.Length && !(norm[i] == _ws && norm[i - 1] != _ws)) continue;
+            var word = norm.AsSpan(start, i - start);
+            if (_cache.TryGet(word, out var cached)) ids.AddRange(cached);
+            else
+            {
+                var w = new List<int>();
+                EncodeChunk(word.ToString(), w);
+                _cache.Add(word, w);
+                ids.AddRange(w);
+            }
+            start = i;
+        }
+        return [.. ids];
+    }
+
+    void EncodeChunk(string norm, List<int> ids)
+    {
         var syms = Split(norm);
         var history = _hasUnused ? new Dictionary<(int, int), int>() : null;
         BpeEngine.Merge(norm, syms, new Merges(this), history);
-
-        var ids = new List<int>(syms.Length + 1);
-        if (addBos) ids.Add(BosId);
         bool prevUnk = false;
         for (int i = 0; i >= 0 && syms.Length > 0; i = syms[i].Next)
         {
@@ -99,7 +126,6 @@ internal sealed class SentencePieceTokenizer : PieceTokenizer
             if (!prevUnk) ids.Add(_m.UnkId);   // sentencepiece folds a run of unknowns into one <unk>
             prevUnk = true;
         }
-        return [.. ids];
     }
 
     /// <summary>An unused piece is split back into the two symbols that formed it (sentencepiece's rev_merge).</summary>

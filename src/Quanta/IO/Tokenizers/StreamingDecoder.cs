@@ -26,7 +26,7 @@ public sealed class StreamingDecoder
         _tok = tokenizer;
         _skipSpecial = skipSpecial;
         // Run the context through the same state, so a character it leaves incomplete completes here.
-        foreach (int id in context) Convert(PieceTokenizer.DecodePiece(_tok, id, _skipSpecial, ref _atStart), flush: false);
+        foreach (int id in context) Chars(PieceTokenizer.DecodePiece(_tok, id, _skipSpecial, ref _atStart), flush: false);
     }
 
     /// <summary>Adds one token; returns the text it completes (often empty while a character is pending).</summary>
@@ -37,14 +37,15 @@ public sealed class StreamingDecoder
 
     string Convert(ReadOnlySpan<byte> bytes, bool flush)
     {
+        int n = Chars(bytes, flush);
+        return n == 0 ? "" : new string(_chars, 0, n);
+    }
+
+    /// <summary>Decodes into <c>_chars</c>; a partial character stays in the decoder.</summary>
+    int Chars(ReadOnlySpan<byte> bytes, bool flush)
+    {
         int need = _utf8.GetCharCount(bytes, flush);
-        if (need == 0)
-        {
-            _utf8.GetChars(bytes, Span<char>.Empty, flush);   // keeps a partial character in the decoder
-            return "";
-        }
         if (need > _chars.Length) _chars = new char[Math.Max(need, _chars.Length * 2)];
-        int n = _utf8.GetChars(bytes, _chars, flush);
-        return new string(_chars, 0, n);
+        return _utf8.GetChars(bytes, _chars, flush);
     }
 }

@@ -14,6 +14,8 @@ public static class TokenizerFactory
     public static ITokenizer FromModelDirectory(string dir)
     {
         if (!Directory.Exists(dir)) throw new ModelLoadException($"{dir}: tokenizer folder not found");
+        string json = Path.Combine(dir, "tokenizer.json");
+        if (File.Exists(json)) return Cached(json, 0, () => HfTokenizerJson.Load(json, Path.Combine(dir, "tokenizer_config.json")));
         string model = Path.Combine(dir, "tokenizer.model");
         if (File.Exists(model)) return FromSentencePieceFile(model);
         throw new ModelLoadException($"{dir}: no tokenizer.json or tokenizer.model");

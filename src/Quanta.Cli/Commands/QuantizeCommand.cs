@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Quanta.Cli.Commands;
+using Quanta.IO;
+using Quanta.Quantization;
+
+namespace Quanta.Cli;
+
+internal static partial class CliCommands
+{
+    static partial void AddQuantize(RootCommand root)
+    {
+        root.Subcommands.Add(QuantizeCommand());
+        root.Subcommands.Add(PerplexityCommand());
+    }
+
+    static Command QuantizeCommand()
+    {
+        var model = new Option<string>("--model-id") { Description = "Unquantized model: HF folder (fp16/bf16/fp32) or llama2.c .bin", Required = true };
+        var output = new Option<string>("--output") { Description = "Output folder (AutoGPTQ checkpoint)", Required = true };
+        var bits = new Option<int>("--bits") { Description = "Bits per weight (4)", DefaultValueFactory = _ => 4 };
+        var group = new Option<int>("--group-size") { Description = "Input columns per group; -1 = per channel", DefaultValueFactory = _ => 128 };
+        var actOrder = new Option<bool>("--act-order") { Description = "Quantize columns in descending Hessian diagonal order (desc_act)" };
+        var sym = new Option<bool>("--sym") { Description = "Symmetric zero points (default)" };
+        var asym = new Option<bool>("--asym") { Description = "Asymmetric zero points" };
+        var damp = new Option<double>("--damp") { Description = "Dampening, fraction of the mean Hessian diagonal", DefaultValueFactory = _ => 0.01 };
+        var trueSeq = new Option<bool>("--true-sequential") { Description = "Quantize q/k/v, o, gate/up, down in turn within a layer", DefaultValueFactory = _ => true };
+        var method = new Option<string>("--method") { Description = "gptq or rtn (round to nearest)", DefaultValueFactory = _ => "gptq" };
+        var dataset = new Option<string?>("--dataset") { Description = "Calibration text: plain text or JSONL with a \"text\" field" };
+        var nsamples = new Option<int>("--nsamples") { Description = "Calibration windows", DefaultValueFactory = _ => 128 };
+        var seqlen = new Option<int>("--seqlen") { Description = "Tokens per calibration window", DefaultValueFactory = _ => 2048 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the window sampling", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("quantize", "Quantize a model to 4-bit GPTQ (AutoGPTQ format) on the CPU")
+        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, method, dataset, nsamples, seqlen, seed };
+        cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
+        {
+            await Task.Yield();
+            string m = pr.GetValue(method)!;
+            if (m is not ("gptq" or "rtn")) throw new ArgumentException($"--method must be gptq or rtn, not '{m}'");
+            if (pr.GetValue(sym) && pr.GetValue(asym)) throw new ArgumentException("--sym and --asym exclude each other");
+            var spec = new QuantSpec(pr.GetValue(bits), pr.GetValue(group), !pr.GetValue(asym), pr.GetValue(actOrder) && m == "gptq", pr.GetValue(damp));
+            var opt = new QuantizeOptions(spec, m == "gptq", pr.GetValue(trueSeq));
+            string? ds = pr.GetValue(dataset);
+            if (opt.Gptq && ds is null) throw new ArgumentException("--dataset is required for --method gptq");
+            var sw = Stopwatch.StartNew();
+            using var lm = ModelLoader.Load(pr.GetValue(model));
+            void Log(string s) => Console.Error.WriteLine(s);
+            QuantLayout.Check(lm, spec, _ => { });
+            int[][] samples = [];
+            if (opt.Gptq)
+            {
+                var tokens = CalibrationData.Tokenize(lm.Tokenizer, CalibrationData.ReadText(ds!), addBos: true);
+                samples = CalibrationData.RandomWindows(tokens, pr.GetValue(nsamples), pr.GetValue(seqlen), pr.GetValue(seed));
+                Log($"calibration: {samples.Length} windows of {samples[0].Length} tokens from {ds} ({tokens.Length} tokens)");
+            }
+            var qsw = Stopwatch.StartNew();
+            var q = ModelQuantizer.Run(lm, opt, samples, Log, (done, total) =>
+            {
+                double left = qsw.Elapsed.TotalSeconds / done * (total - done);
+                Log($"layer {done}/{total} quantized, {qsw.Elapsed.TotalSeconds:F1} s elapsed, about {left:F1} s left");
+            }, ct);
+            foreach (var r in q.Reports)
+                Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}");
+            GptqCheckpointWriter.Write(pr.GetValue(output)!, lm, q, opt, Log);
+            Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command PerplexityCommand()
+    {
+        var model = new Option<string>("--model-id") { Description = "Model folder or llama2.c .bin", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Evaluation text: plain text or JSONL with a \"text\" field", Required = true };
+        var ctxOpt = new Option<int>("--ctx") { Description = "Window length in tokens", DefaultValueFactory = _ => 2048 };
+        var stride = new Option<int>("--stride") { Description = "Tokens between window starts", DefaultValueFactory = _ => 512 };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "Evaluate only the first N tokens of the dataset" };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("perplexity", "Sliding-window perplexity of a model on a text (Hugging Face's method)")
+        { model, dataset, ctxOpt, stride, maxTokens, device };
+        cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
+        {
+            await Task.Yield();
+            int ctx = pr.GetValue(ctxOpt), max = pr.GetValue(maxTokens) ?? int.MaxValue;
+            if (max < 2) throw new ArgumentException($"--max-tokens {max}: must be at least 2");
+            var text = CalibrationData.ReadText(pr.GetValue(dataset)!);
+            using var lm = ModelLoader.Load(pr.GetValue(model));
+            if (ctx > lm.Config.MaxPositionEmbeddings)
+            {
+                Console.Error.WriteLine($"--ctx {ctx} exceeds max_position_embeddings; using {lm.Config.MaxPositionEmbeddings}");
+                ctx = lm.Config.MaxPositionEmbeddings;
+            }
+            var tokens = CalibrationData.Tokenize(lm.Tokenizer, text, addBos: true, max);
+            using var runner = RunnerFactory.Create(lm, pr.GetValue(device)!, 16, ctx, Console.Error);
+            var sw = Stopwatch.StartNew();
+            long lastReport = 0;
+            var r = Perplexity.Evaluate(runner, tokens, ctx, pr.GetValue(stride), (done, total) =>
+            {
+                if (sw.ElapsedMilliseconds - lastReport < 2000) return;
+                lastReport = sw.ElapsedMilliseconds;
+                Console.Error.WriteLine($"{done}/{total} tokens, about {sw.Elapsed.TotalSeconds / done * (total - done):F0} s left");
+            }, ct);
+            Console.WriteLine($"tokens scored: {r.TokensScored}");
+            Console.WriteLine($"mean NLL: {r.MeanNll:F6}");
+            Console.WriteLine($"perplexity: {r.Perplexity:F4}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,161 @@
+using System.CommandLine;
+using Quanta.Cli.Commands;
+using Quanta.Engine;
+using Quanta.IO;
+using Quanta.Server;
+
+namespace Quanta.Cli;
+
+internal static partial class CliCommands
+{
+    static partial void AddServe(RootCommand root)
+    {
+        var cmd = new Command("serve", "Serve a model over TGI- and OpenAI-compatible HTTP (continuous batching, paged KV cache)");
+        var modelId = new Option<string?>("--model-id") { Description = "Model folder or llama2.c .bin (default: built-in stories260K)" };
+        var hostname = new Option<string>("--hostname") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port to listen on (0 = any free port)", DefaultValueFactory = _ => 3000 };
+        var maxConcurrent = new Option<int>("--max-concurrent-requests") { Description = "Requests in flight before 429", DefaultValueFactory = _ => 128 };
+        var quantize = new Option<string?>("--quantize") { Description = "Expected weight quantization: gptq (read from the checkpoint)" };
+        var trustRemoteCode = new Option<bool>("--trust-remote-code") { Description = "Accepted for TGI compatibility (no remote code is run)" };
+        var maxBatchTotal = new Option<int?>("--max-batch-total-tokens") { Description = "KV cache size in tokens (default: from memory)" };
+        var sharded = new Option<bool>("--sharded") { Description = "Tensor parallelism (only false is supported)" };
+        var maxInputLength = new Option<int?>("--max-input-length") { Description = "Legacy name of --max-input-tokens" };
+        var maxInput = new Option<int?>("--max-input-tokens") { Description = "Longest prompt in tokens (default: max-total-tokens - 1)" };
+        var maxTotal = new Option<int?>("--max-total-tokens") { Description = "Prompt + new tokens per request (default: model context, capped by the KV cache)" };
+        var maxPrefill = new Option<int?>("--max-batch-prefill-tokens") { Description = "Prompt tokens per step (default: max(4096, max-input-tokens + 50))" };
+        var maxStop = new Option<int>("--max-stop-sequences") { Description = "Most stop sequences per request", DefaultValueFactory = _ => 4 };
+        var maxBestOf = new Option<int>("--max-best-of") { Description = "Largest best_of", DefaultValueFactory = _ => 2 };
+        var maxTopN = new Option<int>("--max-top-n-tokens") { Description = "Largest top_n_tokens", DefaultValueFactory = _ => 5 };
+        var ratio = new Option<double>("--waiting-served-ratio") { Description = "Admit waiting requests when waiting >= ratio * running", DefaultValueFactory = _ => 0.3 };
+        var maxWaiting = new Option<int>("--max-waiting-tokens") { Description = "Decode steps before waiting requests are admitted anyway", DefaultValueFactory = _ => 20 };
+        var maxBatchSize = new Option<int>("--max-batch-size") { Description = "Most sequences in the running batch", DefaultValueFactory = _ => 256 };
+        var workers = new Option<int>("--validation-workers") { Description = "Accepted for TGI compatibility (tokenization runs on the request threads)", DefaultValueFactory = _ => 2 };
+        var dtype = new Option<string?>("--dtype") { Description = "float16 | bfloat16 | float32 (reported; the CPU computes in float32)" };
+        var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every route but /health (env QUANTA_API_KEY)" };
+        var blockSize = new Option<int>("--block-size") { Description = "KV cache block size in tokens", DefaultValueFactory = _ => 16 };
+        var chatTemplate = new Option<string>("--chat-template") { Description = "auto | llama2 | chatml", DefaultValueFactory = _ => "auto" };
+        var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
+        Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
+            maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
+            apiKey, blockSize, chatTemplate, noPrefixCache];
+        foreach (var o in all) cmd.Options.Add(o);
+
+        cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
+        {
+            if (pr.GetValue(sharded)) throw new NotSupportedException("--sharded true: tensor parallelism is not supported");
+            var args = new ServeArgs
+            {
+                ModelId = pr.GetValue(modelId),
+                Quantize = pr.GetValue(quantize),
+                Device = pr.GetValue(device)!,
+                BlockSize = pr.GetValue(blockSize),
+                MaxBatchTotalTokens = pr.GetValue(maxBatchTotal),
+                MaxBatchPrefillTokens = pr.GetValue(maxPrefill),
+                MaxBatchSize = pr.GetValue(maxBatchSize),
+                PrefixCaching = !pr.GetValue(noPrefixCache),
+                Server = new ServerOptions
+                {
+                    Hostname = pr.GetValue(hostname)!,
+                    Port = pr.GetValue(port),
+                    MaxConcurrentRequests = pr.GetValue(maxConcurrent),
+                    MaxInputTokens = pr.GetValue(maxInput) ?? pr.GetValue(maxInputLength),
+                    MaxTotalTokens = pr.GetValue(maxTotal),
+                    MaxStopSequences = pr.GetValue(maxStop),
+                    MaxBestOf = pr.GetValue(maxBestOf),
+                    MaxTopNTokens = pr.GetValue(maxTopN),
+                    WaitingServedRatio = pr.GetValue(ratio),
+                    MaxWaitingTokens = pr.GetValue(maxWaiting),
+                    ValidationWorkers = pr.GetValue(workers),
+                    ApiKey = pr.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("QUANTA_API_KEY")),
+                    ChatTemplate = pr.GetValue(chatTemplate)!,
+                    Dtype = pr.GetValue(dtype) ?? "",
+                },
+            };
+            var server = await ServeSetup.StartAsync(args, Console.Error, ct);
+            Console.Error.WriteLine($"listening on {server.Address}");
+            await server.WaitForShutdownSignalAsync();
+            Console.Error.WriteLine("shutting down: draining in-flight requests");
+            await server.StopAsync();
+            return 0;
+        }));
+        root.Subcommands.Add(cmd);
+    }
+
+    static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+}
+
+/// <summary>Flags of <c>quanta serve</c> that shape the backend and engine; the HTTP ones are in <see cref="Server"/>.</summary>
+internal sealed record ServeArgs
+{
+    public string? ModelId { get; init; }
+    public string? Quantize { get; init; }
+    public string Device { get; init; } = "auto";
+    public int BlockSize { get; init; } = 16;
+    public int? MaxBatchTotalTokens { get; init; }
+    public int? MaxBatchPrefillTokens { get; init; }
+    public int MaxBatchSize { get; init; } = 256;
+    public bool PrefixCaching { get; init; } = true;
+    public ServerOptions Server { get; init; } = new();
+}
+
+/// <summary>Loads the model, builds backend and engine, and starts the HTTP server (also used in-process by tests).</summary>
+internal static class ServeSetup
+{
+    public static async Task<QuantaServer> StartAsync(ServeArgs a, TextWriter log, CancellationToken ct)
+    {
+        if (a.Quantize is not (null or "gptq"))
+            throw new ArgumentException($"--quantize {a.Quantize}: only gptq checkpoints are supported (make one with `quanta quantize`)");
+        if (a.Server.Dtype is not ("" or "float16" or "bfloat16" or "float32"))
+            throw new ArgumentException($"--dtype must be float16, bfloat16 or float32, not '{a.Server.Dtype}'");
+        if (a.BlockSize is < 1 or > 1024) throw new ArgumentException($"--block-size must be in 1..1024, not {a.BlockSize}");
+        var model = ModelLoader.Load(a.ModelId);
+        IModelRunner? runner = null;
+        IEngine? engine = null;
+        try
+        {
+            if (a.Quantize == "gptq" && model.Config.Quantization is null)
+                log.WriteLine($"warning: --quantize gptq but {model.Path} is not a GPTQ checkpoint; serving its weights as stored");
+            runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log);
+            int capacity = runner.NumBlocks * runner.BlockSize;
+            int total = a.Server.MaxTotalTokens ?? Math.Min(model.Config.MaxPositionEmbeddings, capacity);
+            int input = a.Server.MaxInputTokens ?? total - 1;
+            int prefill = a.MaxBatchPrefillTokens ?? Math.Max(4096, input + 50);
+            engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
+            {
+                MaxBatchPrefillTokens = prefill,
+                WaitingServedRatio = a.Server.WaitingServedRatio,
+                MaxWaitingTokens = a.Server.MaxWaitingTokens,
+                MaxRunningSequences = a.MaxBatchSize,
+                PrefixCaching = a.PrefixCaching,
+            });
+            var served = new ServedModel
+            {
+                Engine = engine,
+                Tokenizer = model.Tokenizer,
+                Config = model.Config,
+                ModelId = model.Name,
+                DeviceName = runner.DeviceName,
+            };
+            served.Owned.Add(runner);
+            served.Owned.Add(model);
+            var options = a.Server with
+            {
+                MaxBatchPrefillTokens = prefill,
+                Dtype = a.Server.Dtype is "" ? (runner.DeviceName.StartsWith("cuda") ? "float16" : "float32") : a.Server.Dtype,
+            };
+            var server = await QuantaServer.StartAsync(options, served, ct);
+            var (maxIn, maxTot) = server.TokenLimits;
+            log.WriteLine($"model {model.Name} on {runner.DeviceName}: max_batch_total_tokens={server.MaxBatchTotalTokens} " +
+                          $"max_input_tokens={maxIn} max_total_tokens={maxTot} max_batch_prefill_tokens={prefill}");
+            return server;
+        }
+        catch
+        {
+            if (engine is not null) await engine.DisposeAsync();
+            runner?.Dispose();
+            model.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Quanta.Engine;
+
+namespace Quanta.Server.Api;
+
+/// <summary>TGI's routes: /generate, /generate_stream, /, /tokenize.</summary>
+internal static class TgiEndpoints
+{
+    public static void Map(WebApplication app, ServerState s)
+    {
+        app.MapPost("/generate", (HttpContext ctx) => Generate(ctx, s, wrapInArray: false));
+        app.MapPost("/generate_stream", async (HttpContext ctx) =>
+        {
+            var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
+            await Stream(ctx, s, body);
+        });
+        app.MapPost("/", async (HttpContext ctx) =>
+        {
+            var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
+            if (body.Stream) await Stream(ctx, s, body);
+            else await Generate(ctx, s, wrapInArray: true, body);
+        });
+        app.MapPost("/tokenize", async (HttpContext ctx) =>
+        {
+            var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
+            return Results.Json(Tokenize(s, body), Json.Options);
+        });
+    }
+
+    static async Task Generate(HttpContext ctx, ServerState s, bool wrapInArray, GenerateRequest? body = null)
+    {
+        var clock = new RequestClock();
+        s.Metrics.RequestCount.Inc();
+        using var slot = s.Acquire();
+        body ??= await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
+        var r = s.Validator.Validate(body.Inputs, body.Parameters, stream: false);
+        clock.Validated();
+        var results = await s.Generator.CompleteAsync(r, ctx.RequestAborted);
+        var best = results[0];
+        var f = best.Finished;
+        s.Generator.Succeeded(clock, f);
+
+        var text = r.ReturnFullText ? r.Inputs + f.GeneratedText : f.GeneratedText;
+        DetailsDto? details = null;
+        if (r.Details)
+        {
+            var others = results.Skip(1).Select(c => new BestOfSequenceDto(
+                c.Finished.GeneratedText, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
+                Seed(r, c.Finished), Prefill(r, c.Finished), Tokens(c), TopTokens(r, c))).ToList();
+            details = new DetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f),
+                Prefill(r, f), Tokens(best), r.BestOf > 1 ? others : null, TopTokens(r, best));
+        }
+        SetTimingHeaders(ctx.Response, s, clock, r, f);
+        var response = new GenerateResponse(text, details);
+        await Results.Json(wrapInArray ? new[] { response } : (object)response, Json.Options).ExecuteAsync(ctx);
+    }
+
+    static async Task Stream(HttpContext ctx, ServerState s, GenerateRequest body)
+    {
+        var clock = new RequestClock();
+        s.Metrics.RequestCount.Inc();
+        using var slot = s.Acquire();
+        var r = s.Validator.Validate(body.Inputs, body.Parameters, stream: true);
+        clock.Validated();
+        ctx.Response.Headers["x-compute-type"] = s.ComputeType;
+        var sse = Sse.Start(ctx.Response, "data:");
+        try
+        {
+            await foreach (var item in s.Generator.StreamAsync(r, ctx.RequestAborted))
+            {
+                var t = item.Token;
+                var tops = r.Params.TopNTokens > 0 ? t.TopTokens.Select(ToDto).ToList() : null;
+                var f = item.Finished;
+                StreamResponse ev = f is null
+                    ? new StreamResponse(item.Index, ToDto(t.Token), tops, null, null)
+                    : new StreamResponse(item.Index, ToDto(t.Token), tops,
+                        r.ReturnFullText ? r.Inputs + f.GeneratedText : f.GeneratedText,
+                        r.Details ? new StreamDetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
+                await sse.WriteAsync(ev, ctx.RequestAborted);
+                if (f is not null) s.Generator.Succeeded(clock, f);
+            }
+        }
+        catch (ApiException e)
+        {
+            s.Metrics.Failure(e.ErrorType);
+            await sse.WriteAsync(new ErrorResponse(e.Message, e.ErrorType), ctx.RequestAborted);
+        }
+    }
+
+    internal static void SetTimingHeaders(HttpResponse res, ServerState s, RequestClock clock, ValidRequest r, GenerationFinished f)
+    {
+        static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        var h = res.Headers;
+        h["x-compute-type"] = s.ComputeType;
+        h["x-compute-time"] = Ms(clock.Total);
+        h["x-compute-characters"] = r.Inputs.Length.ToString(CultureInfo.InvariantCulture);
+        h["x-total-time"] = Ms(clock.Total);
+        h["x-validation-time"] = Ms(clock.Validation);
+        h["x-queue-time"] = Ms(f.QueueTime);
+        h["x-inference-time"] = Ms(f.InferenceTime);
+        h["x-time-per-token"] = Ms(f.GeneratedTokens > 0 ? f.InferenceTime / f.GeneratedTokens : TimeSpan.Zero);
+        h["x-prompt-tokens"] = r.InputLength.ToString(CultureInfo.InvariantCulture);
+        h["x-generated-tokens"] = f.GeneratedTokens.ToString(CultureInfo.InvariantCulture);
+        h["x-total-tokens"] = (r.InputLength + f.GeneratedTokens).ToString(CultureInfo.InvariantCulture);
+    }
+
+    static ulong? Seed(ValidRequest r, GenerationFinished f) => r.Params.DoSample ? f.Seed : null;
+
+    static List<PrefillTokenDto> Prefill(ValidRequest r, GenerationFinished f)
+        => r.DecoderInputDetails ? f.Prefill.Select(t => new PrefillTokenDto(t.Id, t.Text, Json.Finite(t.Logprob))).ToList() : [];
+
+    static List<TokenDto> Tokens(Completed c) => c.Tokens.Select(t => ToDto(t.Token)).ToList();
+
+    static List<List<TokenDto>>? TopTokens(ValidRequest r, Completed c)
+        => r.Params.TopNTokens > 0 ? c.Tokens.Select(t => t.TopTokens.Select(ToDto).ToList()).ToList() : null;
+
+    internal static TokenDto ToDto(TokenInfo t) => new(t.Id, t.Text, Json.Finite(t.Logprob), t.Special);
+
+    /// <summary>TGI's /tokenize: ids with character offsets into the input (the BOS token spans nothing).</summary>
+    static List<SimpleTokenDto> Tokenize(ServerState s, GenerateRequest body)
+    {
+        var tok = s.Model.Tokenizer;
+        var ids = tok.Encode(body.Inputs, addBos: true);
+        var list = new List<SimpleTokenDto>(ids.Length);
+        int start = 0;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            int stop = Math.Clamp(tok.Decode(ids.AsSpan(0, i + 1)).Length, start, body.Inputs.Length);
+            if (tok.IsSpecial(ids[i])) stop = start;
+            list.Add(new SimpleTokenDto(ids[i], body.Inputs[start..stop], start, stop));
+            start = stop;
+        }
+        return list;
+    }
+}

@@ -1,0 +1,64 @@
+using Quanta.Engine;
+using Quanta.IO;
+using Quanta.Model;
+
+namespace Quanta.Server;
+
+/// <summary>HTTP-side limits and settings of <c>quanta serve</c> (TGI's router flags).</summary>
+public sealed record ServerOptions
+{
+    public string Hostname { get; init; } = "127.0.0.1";
+    /// <summary>0 = an ephemeral port (tests).</summary>
+    public int Port { get; init; } = 3000;
+    public int MaxConcurrentRequests { get; init; } = 128;
+    public int MaxBestOf { get; init; } = 2;
+    public int MaxStopSequences { get; init; } = 4;
+    public int MaxTopNTokens { get; init; } = 5;
+    /// <summary>null = max_total_tokens - 1.</summary>
+    public int? MaxInputTokens { get; init; }
+    /// <summary>null = min(max_position_embeddings, max_batch_total_tokens).</summary>
+    public int? MaxTotalTokens { get; init; }
+    public int MaxBatchPrefillTokens { get; init; } = 4096;
+    public double WaitingServedRatio { get; init; } = 0.3;
+    public int MaxWaitingTokens { get; init; } = 20;
+    public int ValidationWorkers { get; init; } = 2;
+    public int MaxClientBatchSize { get; init; } = 4;
+    /// <summary>null = no authentication.</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>"auto" (from the model), "llama2" or "chatml".</summary>
+    public string ChatTemplate { get; init; } = "auto";
+    public string Dtype { get; init; } = "float32";
+}
+
+/// <summary>What the server serves: the engine plus the model facts the API reports.</summary>
+public sealed class ServedModel
+{
+    public required IEngine Engine { get; init; }
+    public required ITokenizer Tokenizer { get; init; }
+    public required LlamaConfig Config { get; init; }
+    public required string ModelId { get; init; }
+    public string DeviceName { get; init; } = "cpu";
+    /// <summary>Disposed after the engine when the server stops (runner, loaded model).</summary>
+    public List<IDisposable> Owned { get; } = [];
+}
+
+/// <summary>The limits after defaults are resolved against the model and KV budget.</summary>
+internal sealed record Limits(int MaxInputTokens, int MaxTotalTokens, int MaxBestOf, int MaxStopSequences, int MaxTopNTokens)
+{
+    public static Limits Resolve(ServerOptions o, ServedModel m)
+    {
+        int batchTotal = m.Engine.MaxBatchTotalTokens;
+        int total = o.MaxTotalTokens ?? Math.Min(m.Config.MaxPositionEmbeddings, batchTotal);
+        int input = o.MaxInputTokens ?? total - 1;
+        if (input < 1) throw new ArgumentException($"--max-input-tokens must be positive, not {input}");
+        if (input >= total)
+            throw new ArgumentException($"--max-input-tokens ({input}) must be < --max-total-tokens ({total})");
+        if (total > batchTotal)
+            throw new ArgumentException($"--max-total-tokens ({total}) must be <= --max-batch-total-tokens ({batchTotal})");
+        if (o.MaxBatchPrefillTokens < input)
+            throw new ArgumentException($"--max-batch-prefill-tokens ({o.MaxBatchPrefillTokens}) must be >= --max-input-tokens ({input})");
+        if (o.MaxConcurrentRequests < 1) throw new ArgumentException("--max-concurrent-requests must be at least 1");
+        if (o.MaxBestOf < 1) throw new ArgumentException("--max-best-of must be at least 1");
+        return new Limits(input, total, o.MaxBestOf, o.MaxStopSequences, o.MaxTopNTokens);
+    }
+}

@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+
+namespace Quanta.Engine;
+
+public sealed partial class LlmEngine
+{
+    readonly ForwardBatch _batch = new();
+    float[] _logits = [];          // [logit rows, vocab] fp32
+    int[] _topIds = [];            // [top_n]
+    float[] _topLogprobs = [];     // [top_n]
+
+    /// <summary>One engine step: schedule, build the batch, run the model, sample and post-process.</summary>
+    void Step()
+    {
+        var seqs = _scheduler.Schedule();
+        if (seqs.Count == 0) { Thread.Sleep(1); return; }
+        int rows = BuildBatch(seqs);
+        if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows * _vocab, _logits.Length * 2)];
+        try
+        {
+            _runner.Forward(_batch, _logits.AsSpan(0, rows * _vocab));
+        }
+        catch (Exception e)
+        {
+            foreach (var s in seqs.ToList()) FailRequest(_requests[s.Id], $"forward pass failed: {e.Message}");
+            return;
+        }
+        foreach (var s in seqs)
+        {
+            var r = _requests[s.Id];
+            try { Postprocess(r); }
+            catch (Exception e) { FailRequest(r, $"{e.GetType().Name}: {e.Message}"); }
+        }
+    }
+
+    /// <summary>Fills the reusable ForwardBatch (arrays only grow); returns the number of logits rows.</summary>
+    int BuildBatch(IReadOnlyList<Sequence> seqs)
+    {
+        var b = _batch;
+        int nTok = 0, maxBlocks = 0, rows = 0;
+        foreach (var s in seqs) { nTok += s.Chunk; maxBlocks = Math.Max(maxBlocks, s.BlockTable.Count); }
+        b.NumTokens = nTok;
+        b.NumSeqs = seqs.Count;
+        b.MaxBlocksPerSeq = maxBlocks;
+        b.TokenIds = Grow(b.TokenIds, nTok);
+        b.Positions = Grow(b.Positions, nTok);
+        b.SlotMapping = Grow(b.SlotMapping, nTok);
+        b.LogitIndices = Grow(b.LogitIndices, nTok);
+        b.QueryStart = Grow(b.QueryStart, seqs.Count + 1);
+        b.ContextLens = Grow(b.ContextLens, seqs.Count);
+        b.BlockTables = Grow(b.BlockTables, seqs.Count * maxBlocks);
+        var now = DateTime.UtcNow;
+        int t = 0, bs = _blocks.BlockSize;
+        for (int i = 0; i < seqs.Count; i++)
+        {
+            var s = seqs[i];
+            var r = _requests[s.Id];
+            r.FirstScheduledUtc ??= now;
+            b.QueryStart[i] = t;
+            b.ContextLens[i] = s.NumComputed + s.Chunk;
+            var table = b.BlockTables.AsSpan(i * maxBlocks, maxBlocks);
+            table.Fill(-1);
+            CollectionsMarshal.AsSpan(s.BlockTable).CopyTo(table);
+            bool allRows = NeedsPromptLogprobs(r);
+            r.LogitRow = rows;
+            r.LogitRows = allRows ? s.Chunk : s.SamplesThisStep ? 1 : 0;
+            for (int j = 0; j < s.Chunk; j++, t++)
+            {
+                int pos = s.NumComputed + j;
+                b.TokenIds[t] = s.Tokens[pos];
+                b.Positions[t] = pos;
+                b.SlotMapping[t] = s.BlockTable[pos / bs] * bs + pos % bs;
+                if (allRows || (j == s.Chunk - 1 && s.SamplesThisStep)) b.LogitIndices[rows++] = t;
+            }
+        }
+        b.QueryStart[seqs.Count] = t;
+        b.NumLogits = rows;
+        return rows;
+    }
+
+    static bool NeedsPromptLogprobs(RequestState r) =>
+        r.Request.PromptLogprobs && r.Seq.NumComputed < r.Seq.PromptLength - 1 && float.IsNaN(r.Prefill[^1].Logprob);
+
+    void Postprocess(RequestState r)
+    {
+        var s = r.Seq;
+        var logits = _logits.AsSpan(r.LogitRow * _vocab, r.LogitRows * _vocab);
+        if (r.LogitRows > 1 || (r.LogitRows == 1 && NeedsPromptLogprobs(r))) FillPromptLogprobs(r, logits);
+        bool samples = s.SamplesThisStep;
+        s.NumComputed += s.Chunk;
+        s.Chunk = 0;
+        _blocks.CommitComputed(s);
+        if (!samples) return;
+
+        var p = s.Params;
+        int n = Math.Min(p.TopNTokens, _vocab);
+        if (_topIds.Length < n) { _topIds = new int[n]; _topLogprobs = new float[n]; }
+        int id = _sampler.Sample(logits[^_vocab..], p, r.Sampler, out float logprob, _topIds.AsSpan(0, n), _topLogprobs.AsSpan(0, n));
+        s.Tokens.Add(id);
+        r.Sampler.Accept(id);
+        var top = n == 0 ? [] : new TokenInfo[n];
+        for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
+        string delta = r.Streamer.Next(s.Tokens);
+        r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta));
+
+        // TGI's order: length, then EOS, then stop sequences.
+        if (s.NumGenerated >= p.MaxNewTokens) Finish(r, FinishReason.Length);
+        else if (!p.IgnoreEos && _eos.Contains(id)) Finish(r, FinishReason.EosToken);
+        else if (r.Streamer.StopAt >= 0) Finish(r, FinishReason.StopSequence);
+    }
+
+    /// <summary>Row j holds the logits at position NumComputed + j, which score the prompt token after it.</summary>
+    void FillPromptLogprobs(RequestState r, ReadOnlySpan<float> logits)
+    {
+        var s = r.Seq;
+        for (int j = 0; j < r.LogitRows; j++)
+        {
+            int target = s.NumComputed + j + 1;
+            if (target >= s.PromptLength || !float.IsNaN(r.Prefill[target].Logprob)) continue;
+            r.Prefill[target] = r.Prefill[target] with { Logprob = _sampler.LogProb(logits.Slice(j * _vocab, _vocab), s.Tokens[target]) };
+        }
+    }
+
+    TokenInfo Info(int id, float logprob) =>
+        id < 0 ? new TokenInfo(id, "", logprob, false) : new TokenInfo(id, _tokenizer.TokenText(id), logprob, _tokenizer.IsSpecial(id) || _eos.Contains(id));
+
+    static int[] Grow(int[] a, int n) => a.Length >= n ? a : new int[Math.Max(n, a.Length * 2)];
+}

@@ -1,0 +1,181 @@
+using System.Threading.Channels;
+using Quanta.IO;
+
+namespace Quanta.Engine;
+
+/// <summary>
+/// The continuous-batching engine. One dedicated thread owns the scheduler, block manager, runner and
+/// sampler; requests come in through a channel and each request's events go out on its own channel.
+/// </summary>
+public sealed partial class LlmEngine : IEngine
+{
+    readonly IModelRunner _runner;
+    readonly ITokenizer _tokenizer;
+    readonly BlockManager _blocks;
+    readonly Scheduler _scheduler;
+    readonly Sampler _sampler;
+    readonly HashSet<int> _eos;
+    readonly int _vocab;
+    readonly Channel<RequestState> _incoming = Channel.CreateUnbounded<RequestState>(new() { SingleReader = true });
+    readonly Dictionary<long, RequestState> _requests = [];
+    readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly Thread _thread;
+    long _nextId;
+    int _pending;
+    volatile bool _healthy = true;
+    volatile EngineStats _stats;
+
+    public LlmEngine(IModelRunner runner, ITokenizer tokenizer, EngineOptions options)
+    {
+        if (options.MaxBatchPrefillTokens < 1) throw new ArgumentException($"max_batch_prefill_tokens must be at least 1, got {options.MaxBatchPrefillTokens}");
+        if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
+        if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
+        _runner = runner;
+        _tokenizer = tokenizer;
+        _vocab = runner.Config.VocabSize;
+        _blocks = new BlockManager(runner.NumBlocks, runner.BlockSize, options.PrefixCaching);
+        _scheduler = new Scheduler(_blocks, options);
+        _sampler = new Sampler(_vocab);
+        _eos = [.. runner.Config.EosTokenIds, tokenizer.EosId];
+        _stats = MakeStats();
+        _thread = new Thread(Loop) { IsBackground = true, Name = "quanta-engine" };
+        _thread.Start();
+    }
+
+    public int MaxBatchTotalTokens => _blocks.NumBlocks * _blocks.BlockSize;
+    public EngineStats Stats => _stats;
+    public bool Healthy => _healthy && _thread.IsAlive;
+
+    public ChannelReader<GenerationEvent> Submit(GenerationRequest request)
+    {
+        var events = Channel.CreateUnbounded<GenerationEvent>(new() { SingleReader = true, SingleWriter = true });
+        if (Validate(request) is { } error) return Fail(events, error, "validation");
+        var p = request.Params;
+        var seq = new Sequence(Interlocked.Increment(ref _nextId), request.PromptIds, p) { NoPrefixCache = request.PromptLogprobs };
+        var prefill = new TokenInfo[request.PromptIds.Length];
+        for (int i = 0; i < prefill.Length; i++)
+        {
+            int id = request.PromptIds[i];
+            prefill[i] = new TokenInfo(id, _tokenizer.TokenText(id), float.NaN, _tokenizer.IsSpecial(id));
+        }
+        var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
+                                     new TextStreamer(_tokenizer, seq.PromptLength, p.Stop), events, prefill);
+        Interlocked.Increment(ref _pending);
+        if (_incoming.Writer.TryWrite(state)) return events.Reader;
+        Interlocked.Decrement(ref _pending);
+        return Fail(events, "the engine is shutting down", "generation");
+    }
+
+    /// <summary>Stops taking requests, finishes the queued and in-flight ones, then ends the engine thread.</summary>
+    public Task DrainAsync()
+    {
+        _incoming.Writer.TryComplete();
+        return _stopped.Task;
+    }
+
+    public async ValueTask DisposeAsync() => await DrainAsync();
+
+    string? Validate(GenerationRequest r)
+    {
+        var p = r.Params;
+        if (r.PromptIds.Length == 0) return "the prompt is empty: at least one input token is required";
+        foreach (int id in r.PromptIds)
+            if ((uint)id >= (uint)_vocab) return $"input token id {id} is outside the vocabulary (size {_vocab})";
+        if (p.MaxNewTokens < 1) return $"max_new_tokens must be strictly positive, got {p.MaxNewTokens}";
+        long total = (long)r.PromptIds.Length + p.MaxNewTokens;
+        if (total > MaxBatchTotalTokens)
+            return $"input tokens ({r.PromptIds.Length}) + max_new_tokens ({p.MaxNewTokens}) = {total} exceeds the KV cache " +
+                   $"capacity of {MaxBatchTotalTokens} tokens (max_batch_total_tokens)";
+        return null;
+    }
+
+    static ChannelReader<GenerationEvent> Fail(Channel<GenerationEvent> events, string error, string type)
+    {
+        events.Writer.TryWrite(new GenerationFailed(error, type));
+        events.Writer.TryComplete();
+        return events.Reader;
+    }
+
+    void Loop()
+    {
+        try
+        {
+            while (true)
+            {
+                while (_incoming.Reader.TryRead(out var r))
+                {
+                    Interlocked.Decrement(ref _pending);
+                    _requests[r.Seq.Id] = r;
+                    _scheduler.Add(r.Seq);
+                }
+                DropCancelled();
+                if (_requests.Count == 0)
+                {
+                    _stats = MakeStats();
+                    if (!_incoming.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) break;
+                    continue;
+                }
+                Step();
+                _stats = MakeStats();
+            }
+        }
+        catch (Exception e)
+        {
+            _healthy = false;
+            foreach (var r in _requests.Values.ToList()) FailRequest(r, "engine failure: " + e.Message);
+        }
+        finally
+        {
+            _stats = MakeStats();
+            _stopped.TrySetResult();
+        }
+    }
+
+    void DropCancelled()
+    {
+        DropCancelled(_scheduler.Running);
+        DropCancelled(_scheduler.Waiting);
+    }
+
+    void DropCancelled(List<Sequence> list)
+    {
+        for (int i = list.Count - 1; i >= 0; i--)
+        {
+            if (i >= list.Count) continue;
+            var r = _requests[list[i].Id];
+            if (r.Request.Cancellation.IsCancellationRequested) Finish(r, FinishReason.Cancelled);
+        }
+    }
+
+    void Finish(RequestState r, FinishReason reason)
+    {
+        var seq = r.Seq;
+        _scheduler.Remove(seq);
+        _requests.Remove(seq.Id);
+        bool stopped = reason == FinishReason.StopSequence;
+        if (!stopped) r.Streamer.Flush(seq.Tokens);
+        var now = DateTime.UtcNow;
+        var first = r.FirstScheduledUtc ?? now;
+        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
+                                                       stopped ? r.Streamer.GeneratedText : r.Streamer.Text,
+                                                       r.Prefill, first - r.Request.ArrivalUtc, now - first));
+        r.Events.Writer.TryComplete();
+    }
+
+    void FailRequest(RequestState r, string error)
+    {
+        _scheduler.Remove(r.Seq);
+        _requests.Remove(r.Seq.Id);
+        r.Events.Writer.TryWrite(new GenerationFailed(error, "generation"));
+        r.Events.Writer.TryComplete();
+    }
+
+    EngineStats MakeStats()
+    {
+        int batchTokens = 0;
+        foreach (var s in _scheduler.Running) batchTokens += s.Count;
+        return new EngineStats(_scheduler.Running.Count, _scheduler.Waiting.Count + Volatile.Read(ref _pending), batchTokens,
+                               _blocks.NumBlocks, _blocks.UsedBlocks, _blocks.BlockSize,
+                               _blocks.PrefixQueries, _blocks.PrefixHits, _scheduler.Preemptions);
+    }
+}

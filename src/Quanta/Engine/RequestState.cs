@@ -1,0 +1,19 @@
+using System.Threading.Channels;
+
+namespace Quanta.Engine;
+
+/// <summary>Engine-side state of one request: its sequence, sampler, detokenizer and event channel.</summary>
+internal sealed class RequestState(GenerationRequest request, Sequence seq, SamplerState sampler, TextStreamer streamer,
+                                   Channel<GenerationEvent> events, TokenInfo[] prefill)
+{
+    public GenerationRequest Request { get; } = request;
+    public Sequence Seq { get; } = seq;
+    public SamplerState Sampler { get; } = sampler;
+    public TextStreamer Streamer { get; } = streamer;
+    public Channel<GenerationEvent> Events { get; } = events;
+    /// <summary>[prompt] prompt tokens; logprobs filled in during prefill when asked.</summary>
+    public TokenInfo[] Prefill { get; } = prefill;
+    public DateTime? FirstScheduledUtc { get; set; }
+    /// <summary>Output rows of this step's logits: first row and count.</summary>
+    public int LogitRow, LogitRows;
+}

@@ -1,0 +1,30 @@
+namespace Quanta.Engine;
+
+/// <summary>What the sampler remembers about one sequence: its PRNG and the ids that penalties look at.</summary>
+public sealed class SamplerState
+{
+    public ulong Seed { get; }
+    internal Xoshiro256 Rng;
+    /// <summary>Every id of prompt + generated (repetition penalty).</summary>
+    internal readonly HashSet<int> Seen = [];
+    /// <summary>Generated id -> count (frequency and presence penalties).</summary>
+    internal readonly Dictionary<int, int> GeneratedCounts = [];
+    readonly bool _trackSeen, _trackCounts;
+
+    /// <param name="seed">null = a random seed, reported back through <see cref="Seed"/>.</param>
+    public SamplerState(SamplingParams p, ReadOnlySpan<int> promptIds, ulong? seed = null)
+    {
+        Seed = seed ?? p.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
+        Rng = new Xoshiro256(Seed);
+        _trackSeen = p.RepetitionPenalty != 1f;
+        _trackCounts = p.FrequencyPenalty != 0f || p.PresencePenalty != 0f;
+        if (_trackSeen) foreach (var id in promptIds) Seen.Add(id);
+    }
+
+    /// <summary>Records a generated token.</summary>
+    public void Accept(int id)
+    {
+        if (_trackSeen) Seen.Add(id);
+        if (_trackCounts) GeneratedCounts[id] = GeneratedCounts.GetValueOrDefault(id) + 1;
+    }
+}

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using Quanta.Model;
+
+namespace Quanta.Quantization;
+
+/// <summary>Options of one quantization run.</summary>
+public sealed record QuantizeOptions(QuantSpec Spec, bool Gptq = true, bool TrueSequential = true);
+
+/// <summary>Output error of one linear layer on its calibration inputs: ‖(W − Ŵ)X‖² for this method and for RTN.</summary>
+public sealed record LinearReport(string Name, int Rows, int Columns, double Error, double RtnError, double Seconds);
+
+/// <summary>The quantized model: every linear layer by its Hugging Face name (without ".weight").</summary>
+public sealed class QuantizedModel
+{
+    public required int PaddedIntermediate { get; init; }
+    public required Dictionary<string, QuantizedMatrix> Linears { get; init; }
+    public required List<LinearReport> Reports { get; init; }
+}
+
+/// <summary>Layer-by-layer GPTQ (or RTN) of a loaded, unquantized Llama model on the CPU.</summary>
+public static class ModelQuantizer
+{
+    static readonly (LinearInput Input, string[] Names)[] Subsets =
+    [
+        (LinearInput.Attn, ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]),
+        (LinearInput.O, ["self_attn.o_proj"]),
+        (LinearInput.Mlp, ["mlp.gate_proj", "mlp.up_proj"]),
+        (LinearInput.Down, ["mlp.down_proj"]),
+    ];
+
+    /// <param name="samples">calibration token windows (unused by RTN).</param>
+    /// <param name="progress">(layers done, total layers) after each layer.</param>
+    public static QuantizedModel Run(LoadedModel model, QuantizeOptions opt, int[][] samples, Action<string> log,
+                                     Action<int, int>? progress = null, CancellationToken ct = default)
+    {
+        var c = model.Config;
+        int ffnPadded = QuantLayout.Check(model, opt.Spec, log);
+        var linears = new Dictionary<string, QuantizedMatrix>();
+        var reports = new List<LinearReport>();
+        var fwd = new DenseForward(c);
+        var states = opt.Gptq ? Embed(model, samples) : [];                   // per sample [tokens, hidden]
+        for (int li = 0; li < c.NumLayers; li++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var layer = DenseWeights.Layer(model, li, ffnPadded);
+            Dictionary<LinearInput, Hessian>? all = null;
+            if (opt.Gptq && !opt.TrueSequential) all = Collect(fwd, layer, states, samples, ffnPadded, null);
+            foreach (var (input, names) in Subsets)
+            {
+                Hessian? h = null;
+                if (opt.Gptq) h = all?[input] ?? Collect(fwd, layer, states, samples, ffnPadded, input)[input];
+                foreach (var name in names)
+                {
+                    var sw = Stopwatch.StartNew();
+                    ref float[] w = ref Field(layer, name);
+                    int cols = Width(c, input, ffnPadded), rows = w.Length / cols;
+                    var wd = Array.ConvertAll(w, v => (double)v);
+                    var rtn = Gptq.RoundToNearest(wd, rows, cols, opt.Spec);
+                    var q = opt.Gptq ? Gptq.Quantize(wd, rows, cols, h!.Scaled(), opt.Spec) : rtn;
+                    string full = $"model.layers.{li}.{name}";
+                    linears[full] = q;
+                    var deq = q.Dequantize();
+                    if (h is not null)
+                        reports.Add(new LinearReport(full, rows, cols, h.OutputError(Delta(wd, deq), rows),
+                                                     h.OutputError(Delta(wd, rtn.Dequantize()), rows), sw.Elapsed.TotalSeconds));
+                    w = deq;
+                }
+            }
+            if (opt.Gptq)
+                Parallel.For(0, states.Length, s => fwd.Layer(layer, states[s], samples[s].Length, ffnPadded, null));
+            progress?.Invoke(li + 1, c.NumLayers);
+        }
+        return new QuantizedModel { PaddedIntermediate = ffnPadded, Linears = linears, Reports = reports };
+    }
+
+    static Dictionary<LinearInput, Hessian> Collect(DenseForward fwd, DenseLayer layer, float[][] states, int[][] samples,
+                                                    int ffn, LinearInput? only)
+    {
+        var hs = new Dictionary<LinearInput, Hessian>();
+        int hidden = layer.AttnNorm.Length;
+        foreach (var (input, _) in Subsets)
+            if (only is null || only == input)
+                hs[input] = new Hessian(input switch { LinearInput.O => layer.O.Length / hidden, LinearInput.Down => ffn, _ => hidden });
+        for (int s = 0; s < states.Length; s++)
+        {
+            var x = only is null ? (float[])states[s].Clone() : states[s];
+            fwd.Layer(layer, x, samples[s].Length, ffn, (at, inp) => { if (hs.TryGetValue(at, out var h)) h.Add(inp, samples[s].Length); }, only);
+        }
+        return hs;
+    }
+
+    static float[][] Embed(LoadedModel model, int[][] samples)
+    {
+        int hidden = model.Config.HiddenSize;
+        var emb = DenseWeights.ToFloat(model.Weights.Embedding);             // [vocab, hidden]
+        return samples.Select(ids =>
+        {
+            var x = new float[ids.Length * hidden];
+            for (int t = 0; t < ids.Length; t++) emb.AsSpan(ids[t] * hidden, hidden).CopyTo(x.AsSpan(t * hidden));
+            return x;
+        }).ToArray();
+    }
+
+    static int Width(LlamaConfig c, LinearInput input, int ffn) => input switch
+    {
+        LinearInput.O => c.NumHeads * DenseWeights.HeadDim(c),
+        LinearInput.Down => ffn,
+        _ => c.HiddenSize,
+    };
+
+    static ref float[] Field(DenseLayer l, string name)
+    {
+        switch (name)
+        {
+            case "self_attn.q_proj": return ref l.Q;
+            case "self_attn.k_proj": return ref l.K;
+            case "self_attn.v_proj": return ref l.V;
+            case "self_attn.o_proj": return ref l.O;
+            case "mlp.gate_proj": return ref l.Gate;
+            case "mlp.up_proj": return ref l.Up;
+            default: return ref l.Down;
+        }
+    }
+
+    static double[] Delta(double[] w, float[] deq)
+    {
+        var d = new double[w.Length];
+        for (int i = 0; i < d.Length; i++) d[i] = w[i] - deq[i];
+        return d;
+    }
+}

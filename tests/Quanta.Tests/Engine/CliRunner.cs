@@ -1,0 +1,35 @@
+using System.CommandLine;
+using Quanta.Cli;
+
+namespace Quanta.Tests.Engine;
+
+[CollectionDefinition("Console", DisableParallelization = true)]
+public sealed class ConsoleCollection;
+
+/// <summary>Runs the quanta command line in-process and captures stdout and stderr (Console.Error too, for CommandGuard).</summary>
+internal static class CliRunner
+{
+    public static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var root = new RootCommand("quanta");
+        CliCommands.AddAll(root);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var saved = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            int code = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error },
+                                                          TestContext.Current.CancellationToken);
+            return (code, output.ToString(), error.ToString());
+        }
+        finally { Console.SetError(saved); }
+    }
+
+    /// <summary>Skips while another area's piece (tokenizer, backend) is still a stub in this branch.</summary>
+    public static void SkipIfPending(string err)
+    {
+        if (err.Contains("NotImplementedException", StringComparison.Ordinal))
+            Assert.Skip("a dependency is not implemented yet in this branch: " + err.Trim());
+    }
+}

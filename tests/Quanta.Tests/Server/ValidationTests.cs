@@ -1,0 +1,98 @@
+using static Quanta.Tests.Server.TestCt;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace Quanta.Tests.Server;
+
+public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
+{
+    TestServer S => fx.S;
+
+    public static TheoryData<string, string> BadParameters => new()
+    {
+        { """{"temperature": 0}""", "`temperature` must be strictly positive" },
+        { """{"temperature": -1}""", "`temperature` must be strictly positive" },
+        { """{"repetition_penalty": 0}""", "`repetition_penalty` must be strictly positive" },
+        { """{"frequency_penalty": 3}""", "`frequency_penalty` must be >= -2.0 and <= 2.0" },
+        { """{"top_p": 1.0}""", "`top_p` must be > 0.0 and < 1.0" },
+        { """{"top_p": 0}""", "`top_p` must be > 0.0 and < 1.0" },
+        { """{"typical_p": 1.5}""", "`typical_p` must be > 0.0 and < 1.0" },
+        { """{"top_k": 0}""", "`top_k` must be strictly positive" },
+        { """{"max_new_tokens": 0}""", "`max_new_tokens` must be strictly positive" },
+        { """{"max_new_tokens": 600}""", "`inputs` tokens + `max_new_tokens` must be <= 512. Given: 3 `inputs` tokens and 600 `max_new_tokens`" },
+        { """{"stop": ["a","b","c","d","e"]}""", "`stop` supports up to 4 stop sequences. Given: 5" },
+        { """{"best_of": 2}""", "you must use sampling when `best_of` is > 1" },
+        { """{"best_of": 3, "do_sample": true}""", "`best_of` must be > 0 and <= 2. Given: 3" },
+        { """{"best_of": 2, "do_sample": true, "seed": 1}""", "`seed` must not be set when `best_of` > 1" },
+        { """{"top_n_tokens": 6}""", "`top_n_tokens` must be >= 0 and <= 5. Given: 6" },
+        { """{"truncate": 0}""", "`truncate` must be strictly positive and less than 511. Given: 0" },
+        { """{"truncate": 1000}""", "`truncate` must be strictly positive and less than 511. Given: 1000" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadParameters))]
+    public async Task Invalid_parameters_get_422_naming_the_field(string parameters, string message)
+    {
+        var body = $$"""{"inputs": "ab", "parameters": {{parameters}}}""";
+        using var res = await S.Client.PostAsync("/generate", new StringContent(body, Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
+        var json = await res.JsonAsync();
+        Assert.Equal(message, json.GetProperty("error").GetString());
+        Assert.Equal("validation", json.GetProperty("error_type").GetString());
+    }
+
+    [Fact]
+    public async Task Long_inputs_and_stream_only_rules_are_rejected()
+    {
+        var r1 = await S.PostAsync("/generate", new { inputs = new string('a', 600), parameters = new { max_new_tokens = 1 } });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, r1.StatusCode);
+        Assert.Contains("must be <= 512", (await r1.JsonAsync()).GetProperty("error").GetString());
+        var r2 = await S.PostAsync("/generate", new { inputs = "", parameters = new { max_new_tokens = 1 } });
+        Assert.Equal("`inputs` cannot be empty", (await r2.JsonAsync()).GetProperty("error").GetString());
+        var r3 = await S.PostAsync("/generate_stream", new { inputs = "a", parameters = new { decoder_input_details = true } });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, r3.StatusCode);
+        Assert.Equal("`decoder_input_details` == true is not supported when streaming tokens", (await r3.JsonAsync()).GetProperty("error").GetString());
+        var r4 = await S.PostAsync("/generate_stream", new { inputs = "a", parameters = new { best_of = 2, do_sample = true } });
+        Assert.Equal("`best_of` != 1 is not supported when streaming tokens", (await r4.JsonAsync()).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Truncate_keeps_the_last_tokens()
+    {
+        var json = await S.PostJsonAsync("/generate", new { inputs = "0123456789", parameters = new { truncate = 4, max_new_tokens = 2, details = true, decoder_input_details = true } });
+        var prefill = json.GetProperty("details").GetProperty("prefill");
+        Assert.Equal("6789", string.Concat(prefill.EnumerateArray().Select(t => t.GetProperty("text").GetString())));
+    }
+
+    [Theory]
+    [InlineData("{not json", 400, null)]
+    [InlineData("""{"parameters": {}}""", 422, "inputs")]
+    [InlineData("""{"inputs": 5}""", 422, "inputs")]
+    [InlineData("""{"inputs": "a", "parameters": {"top_k": "many"}}""", 422, "parameters.top_k")]
+    [InlineData("""{"inputs": "a", "parameters": {"max_new_tokens": -3.5}}""", 422, "parameters.max_new_tokens")]
+    [InlineData("null", 422, null)]
+    public async Task Malformed_bodies_get_the_error_shape(string body, int status, string? field)
+    {
+        foreach (var path in new[] { "/generate", "/generate_stream", "/", "/tokenize" })
+        {
+            using var res = await S.Client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"), Ct);
+            Assert.Equal(status, (int)res.StatusCode);
+            var json = await res.JsonAsync();
+            Assert.Equal("validation", json.GetProperty("error_type").GetString());
+            if (field is not null) Assert.Contains(field, json.GetProperty("error").GetString());
+        }
+        // The server is unharmed.
+        var ok = await S.PostJsonAsync("/generate", new { inputs = "still fine", parameters = new { max_new_tokens = 2 } });
+        Assert.Equal(HashRunner.Reference("still fine", 2, out _), ok.GetProperty("generated_text").GetString());
+    }
+
+    [Fact]
+    public async Task Failures_are_counted_in_metrics()
+    {
+        double before = await S.MetricAsync("tgi_request_count");
+        using var _ = await S.PostAsync("/generate", new { inputs = "a", parameters = new { top_k = -1 } });
+        Assert.True(await S.MetricAsync("tgi_request_count") > before);
+        Assert.Contains("tgi_request_failure{err=\"validation\"}", await S.Client.GetStringAsync("/metrics", Ct));
+    }
+}
