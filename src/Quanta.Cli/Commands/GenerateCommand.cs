@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Text;
 using Quanta.Cli.Commands;
 using Quanta.Engine;
 using Quanta.IO;
@@ -90,11 +91,36 @@ namespace Quanta.Cli.Commands
             };
         }
 
+        /// <summary>
+        /// Writes the text that cannot be part of a stop sequence: up to the first stop found, and never the
+        /// last longest-stop-minus-one characters (a stop may still complete there).
+        /// </summary>
+        static int PrintSafe(TextWriter output, StringBuilder text, int printed, IReadOnlyList<string> stops, int holdBack)
+        {
+            int safe = text.Length - holdBack;
+            if (stops.Count > 0)
+            {
+                int from = Math.Max(0, printed - holdBack);
+                string tail = text.ToString(from, text.Length - from);
+                foreach (var stop in stops)
+                {
+                    int at = tail.IndexOf(stop, StringComparison.Ordinal);
+                    if (at >= 0) safe = Math.Min(safe, from + at);
+                }
+            }
+            if (safe > 0 && char.IsHighSurrogate(text[safe - 1])) safe--;
+            if (safe <= printed) return printed;
+            output.Write(text.ToString(printed, safe - printed));
+            return safe;
+        }
+
         static async Task<int> Run(IEngine engine, GenerationRequest request, bool json, TextWriter output, TextWriter log)
         {
             var tokens = new List<TokenInfo>();
             GenerationFinished? finished = null;
-            long firstTick = 0, lastTick = 0;
+            long startTick = Stopwatch.GetTimestamp(), firstTick = 0, lastTick = 0;
+            var text = new StringBuilder();
+            int printed = 0, holdBack = Math.Max(0, request.Params.Stop.Select(s => s.Length).DefaultIfEmpty(0).Max() - 1);
             await foreach (var e in engine.Submit(request).ReadAllAsync())
             {
                 switch (e)
@@ -103,7 +129,8 @@ namespace Quanta.Cli.Commands
                         lastTick = Stopwatch.GetTimestamp();
                         if (tokens.Count == 0) firstTick = lastTick;
                         tokens.Add(t.Token);
-                        if (!json && t.TextDelta.Length > 0) output.Write(t.TextDelta);
+                        text.Append(t.TextDelta);
+                        if (!json) printed = PrintSafe(output, text, printed, request.Params.Stop, holdBack);
                         break;
                     case GenerationFinished f: finished = f; break;
                     case GenerationFailed f: throw new InvalidOperationException(f.Error);
@@ -111,12 +138,13 @@ namespace Quanta.Cli.Commands
             }
             if (finished is null || finished.Reason == FinishReason.Cancelled) throw new OperationCanceledException();
             if (json) output.WriteLine(GenerateJson.Response(finished, tokens, request.Params.DoSample));
-            else output.WriteLine();
+            else output.WriteLine(finished.GeneratedText.Length > printed ? finished.GeneratedText[printed..] : "");
             output.Flush();
 
             double decodeSeconds = Stopwatch.GetElapsedTime(firstTick, lastTick).TotalSeconds;
             string rate = tokens.Count > 1 && decodeSeconds > 0 ? $"{(tokens.Count - 1) / decodeSeconds:F1} tok/s" : "n/a";
             log.WriteLine($"prompt tokens: {request.PromptIds.Length}, generated tokens: {tokens.Count}, decode: {rate}, " +
+                          $"first token: {Stopwatch.GetElapsedTime(startTick, firstTick).TotalMilliseconds:F1} ms, " +
                           $"inference: {finished.InferenceTime.TotalMilliseconds:F1} ms, finish: {GenerateJson.Reason(finished.Reason)}");
             return 0;
         }

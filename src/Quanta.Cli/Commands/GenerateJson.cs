@@ -19,7 +19,7 @@ internal static class GenerateJson
     public static string Response(GenerationFinished f, IReadOnlyList<TokenInfo> tokens, bool sampled)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("generated_text", f.GeneratedText);

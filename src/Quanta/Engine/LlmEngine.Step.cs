@@ -5,6 +5,7 @@ namespace Quanta.Engine;
 public sealed partial class LlmEngine
 {
     readonly ForwardBatch _batch = new();
+    readonly List<Sequence> _single = new(1);
     float[] _logits = [];          // [logit rows, vocab] fp32
     int[] _topIds = [];            // [top_n]
     float[] _topLogprobs = [];     // [top_n]
@@ -14,17 +15,38 @@ public sealed partial class LlmEngine
     {
         var seqs = _scheduler.Schedule();
         if (seqs.Count == 0) { Thread.Sleep(1); return; }
+        if (TryForward(seqs, out var error)) PostprocessAll(seqs);
+        else if (seqs.Count == 1) FailRequest(_requests[seqs[0].Id], $"forward pass failed: {error}");
+        else
+            // Find the culprit: each sequence alone (same slots, same values: a batch-invariant rerun).
+            foreach (var s in seqs.ToList())
+            {
+                _single.Clear();
+                _single.Add(s);
+                if (TryForward(_single, out error)) PostprocessAll(_single);
+                else FailRequest(_requests[s.Id], $"forward pass failed: {error}");
+            }
+    }
+
+    bool TryForward(IReadOnlyList<Sequence> seqs, out string error)
+    {
         int rows = BuildBatch(seqs);
         if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows * _vocab, _logits.Length * 2)];
         try
         {
             _runner.Forward(_batch, _logits.AsSpan(0, rows * _vocab));
+            error = "";
+            return true;
         }
         catch (Exception e)
         {
-            foreach (var s in seqs.ToList()) FailRequest(_requests[s.Id], $"forward pass failed: {e.Message}");
-            return;
+            error = $"{e.GetType().Name}: {e.Message}";
+            return false;
         }
+    }
+
+    void PostprocessAll(IReadOnlyList<Sequence> seqs)
+    {
         foreach (var s in seqs)
         {
             var r = _requests[s.Id];
@@ -100,7 +122,7 @@ public sealed partial class LlmEngine
         r.Sampler.Accept(id);
         var top = n == 0 ? [] : new TokenInfo[n];
         for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
-        string delta = r.Streamer.Next(s.Tokens);
+        string delta = r.Streamer.Next(id);
         r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta));
 
         // TGI's order: length, then EOS, then stop sequences.

@@ -9,6 +9,7 @@ namespace Quanta.Engine;
 /// </summary>
 public sealed partial class LlmEngine : IEngine
 {
+    const int PromptLogitsPerStep = 1 << 24;   // floats of prompt logits one request may ask for per step
     readonly IModelRunner _runner;
     readonly ITokenizer _tokenizer;
     readonly BlockManager _blocks;
@@ -51,7 +52,11 @@ public sealed partial class LlmEngine : IEngine
         var events = Channel.CreateUnbounded<GenerationEvent>(new() { SingleReader = true, SingleWriter = true });
         if (Validate(request) is { } error) return Fail(events, error, "validation");
         var p = request.Params;
-        var seq = new Sequence(Interlocked.Increment(ref _nextId), request.PromptIds, p) { NoPrefixCache = request.PromptLogprobs };
+        var seq = new Sequence(Interlocked.Increment(ref _nextId), request.PromptIds, p)
+        {
+            NoPrefixCache = request.PromptLogprobs,
+            MaxChunk = request.PromptLogprobs ? Math.Max(16, PromptLogitsPerStep / _vocab) : int.MaxValue,
+        };
         var prefill = new TokenInfo[request.PromptIds.Length];
         for (int i = 0; i < prefill.Length; i++)
         {
@@ -59,7 +64,7 @@ public sealed partial class LlmEngine : IEngine
             prefill[i] = new TokenInfo(id, _tokenizer.TokenText(id), float.NaN, _tokenizer.IsSpecial(id));
         }
         var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
-                                     new TextStreamer(_tokenizer, seq.PromptLength, p.Stop), events, prefill);
+                                     new TextStreamer(_tokenizer, request.PromptIds, p.Stop), events, prefill);
         Interlocked.Increment(ref _pending);
         if (_incoming.Writer.TryWrite(state)) return events.Reader;
         Interlocked.Decrement(ref _pending);
@@ -153,7 +158,8 @@ public sealed partial class LlmEngine : IEngine
         _scheduler.Remove(seq);
         _requests.Remove(seq.Id);
         bool stopped = reason == FinishReason.StopSequence;
-        if (!stopped) r.Streamer.Flush(seq.Tokens);
+        if (!stopped) r.Streamer.Flush();
+        _stats = MakeStats();                           // a client that sees its end sees its blocks freed
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
         r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
@@ -166,6 +172,7 @@ public sealed partial class LlmEngine : IEngine
     {
         _scheduler.Remove(r.Seq);
         _requests.Remove(r.Seq.Id);
+        _stats = MakeStats();
         r.Events.Writer.TryWrite(new GenerationFailed(error, "generation"));
         r.Events.Writer.TryComplete();
     }

@@ -47,7 +47,7 @@ public sealed class Scheduler
         {
             var s = Running[i];
             int remaining = s.Count - s.NumComputed;
-            int chunk = remaining == 1 ? 1 : Math.Min(remaining, budget);
+            int chunk = remaining == 1 ? 1 : Math.Min(Math.Min(remaining, budget), s.MaxChunk);
             if (chunk == 0) { s.Chunk = 0; continue; }
             if (!EnsureBlocks(s, s.NumComputed + chunk)) break;   // s itself was preempted: it was the newest
             if (remaining > 1) budget -= chunk;
@@ -112,7 +112,7 @@ public sealed class Scheduler
             Waiting.RemoveAt(0);
             s.Status = SequenceStatus.Running;
             Running.Add(s);
-            s.Chunk = Math.Min(s.Count - s.NumComputed, budget);
+            s.Chunk = Math.Min(Math.Min(s.Count - s.NumComputed, budget), s.MaxChunk);
             budget -= s.Chunk;
             _scheduled.Add(s);
             admitted++;

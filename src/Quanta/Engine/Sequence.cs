@@ -12,6 +12,8 @@ public sealed class Sequence
     public SamplingParams Params { get; }
     /// <summary>Prefix-cache lookups are skipped (prompt logprobs need every prompt position computed).</summary>
     public bool NoPrefixCache { get; init; }
+    /// <summary>Most prompt tokens computed in one step (bounds the logits rows of prompt-logprob requests).</summary>
+    public int MaxChunk { get; init; } = int.MaxValue;
     /// <summary>Physical KV block of each logical block.</summary>
     public List<int> BlockTable { get; } = [];
     /// <summary>Chain hash of each full block whose KV is computed (prefix caching).</summary>

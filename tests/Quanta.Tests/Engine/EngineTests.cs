@@ -113,6 +113,24 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task TopTokensComeWithEachGreedyToken()
+    {
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
+        var (tokens, _) = await Collect(e, Req(Prompt(7, 8), 6, new SamplingParams { TopNTokens = 3 }));
+        Assert.All(tokens, t =>
+        {
+            Assert.Equal(3, t.TopTokens.Count);
+            Assert.Equal(t.Token.Id, t.TopTokens[0].Id);
+            Assert.Equal(t.Token.Logprob, t.TopTokens[0].Logprob);
+            Assert.True(t.TopTokens[0].Logprob >= t.TopTokens[1].Logprob && t.TopTokens[1].Logprob >= t.TopTokens[2].Logprob);
+        });
+        var stats = e.Stats;
+        Assert.Equal((64, 16, 0, 0), (stats.KvBlocksTotal, stats.BlockSize, stats.Running, stats.Waiting));
+        Assert.Equal(8, stats.PrefixCacheQueries);
+        Assert.Equal(1024, e.MaxBatchTotalTokens);
+    }
+
+    [Fact]
     public async Task EosEndsGeneration()
     {
         var runner = new FakeRunner(64) { AllowEos = true };
@@ -170,6 +188,26 @@ public class EngineTests
         runner.ThrowOnToken = -1;
         Assert.IsType<GenerationFinished>((await Collect(e, Req([1, 4, 5], 5))).Last);
         Assert.Equal(0, e.Stats.KvBlocksUsed);
+    }
+
+    [Fact]
+    public async Task AFailingSequenceInABatchFailsAloneAndTheOthersFinish()
+    {
+        var good = Enumerable.Range(0, 6).Select(i => Prompt(i, 10)).ToArray();
+        var expected = new List<int[]>();
+        foreach (var p in good) expected.Add(await Solo(p, 12));
+        var runner = new FakeRunner(256) { ThrowOnToken = 63 };
+        await using var e = new LlmEngine(runner, Tok, new EngineOptions { WaitingServedRatio = 0 });
+        runner.Gate.Reset();                           // the first request's step waits while the rest queue up
+        var first = Collect(e, Req(good[0], 12));
+        Assert.True(runner.Entered.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var bad = Collect(e, Req([1, 4, 63, 5], 12));
+        var rest = good.Skip(1).Select(p => Collect(e, Req(p, 12))).ToList();
+        runner.Gate.Set();
+        var results = await Task.WhenAll([first, .. rest]);
+        Assert.Equal("generation", Assert.IsType<GenerationFailed>((await bad).Last).ErrorType);
+        for (int i = 0; i < good.Length; i++) Assert.Equal(expected[i], results[i].Tokens.Select(t => t.Token.Id));
+        Assert.Equal(7, runner.ThrewInBatchOf);
     }
 
     [Fact]

@@ -19,6 +19,12 @@ internal sealed class FakeRunner : IModelRunner
     /// <summary>Forward throws when a batch contains this token id.</summary>
     public int ThrowOnToken { get; set; } = -1;
     public bool AllowEos { get; set; }
+    /// <summary>Forward waits for this (to line requests up in one batch); set by default.</summary>
+    public ManualResetEventSlim Gate { get; } = new(true);
+    /// <summary>Set when a Forward call has started.</summary>
+    public ManualResetEventSlim Entered { get; } = new(false);
+    /// <summary>Largest batch (sequences) in which Forward threw.</summary>
+    public int ThrewInBatchOf { get; private set; }
 
     public FakeRunner(int numBlocks, int blockSize = 16)
     {
@@ -40,10 +46,16 @@ internal sealed class FakeRunner : IModelRunner
 
     public void Forward(ForwardBatch batch, Span<float> logits)
     {
+        Entered.Set();
+        Gate.Wait();
         lock (Steps) Steps.Add((batch.NumTokens, batch.NumSeqs));
         for (int t = 0; t < batch.NumTokens; t++)
         {
-            if (batch.TokenIds[t] == ThrowOnToken) throw new InvalidOperationException("fake runner failure");
+            if (batch.TokenIds[t] == ThrowOnToken)
+            {
+                ThrewInBatchOf = Math.Max(ThrewInBatchOf, batch.NumSeqs);
+                throw new InvalidOperationException("fake runner failure");
+            }
             _kvToken[batch.SlotMapping[t]] = batch.TokenIds[t];
             _kvPos[batch.SlotMapping[t]] = batch.Positions[t];
         }
@@ -71,7 +83,7 @@ internal sealed class FakeRunner : IModelRunner
         }
     }
 
-    public void Dispose() { }
+    public void Dispose() { Gate.Dispose(); Entered.Dispose(); }
 }
 
 /// <summary>Ids 0-2 are specials; 3-28 'a'-'z'; 29 ' '; 30 '\n'; 31/32 the two bytes of 'é'; the rest letters again.</summary>

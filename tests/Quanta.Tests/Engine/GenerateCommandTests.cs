@@ -42,6 +42,29 @@ public class GenerateCommandTests
         Assert.Matches(@"prompt tokens: \d+, generated tokens: \d+, decode: [\d.]+ tok/s", err);
     }
 
+    public static TheoryData<string, int> FixtureCases => new()
+    {
+        { "tiny-llama-f16", 0 }, { "tiny-llama-gptq-chan", 1 }, { "tiny-llama-gptq-g128", 2 }, { "tiny-llama-gptq-g32-act", 3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FixtureCases))]
+    public async Task FixtureGreedy24ThroughTheCommand(string fixture, int index)
+    {
+        var dir = TestPaths.Fixture(fixture);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        var c = doc.RootElement.GetProperty("cases")[index];
+        var (code, output, err) = await CliRunner.Run("generate", "--model-id", dir, "--prompt", c.GetProperty("prompt").GetString()!,
+                                                      "--max-new-tokens", "24", "--json");
+        CliRunner.SkipIfPending(err);
+        Assert.True(code == 0, err);
+        var details = JsonDocument.Parse(output).RootElement.GetProperty("details");
+        Assert.Equal(c.GetProperty("greedy_24").EnumerateArray().Select(e => e.GetInt32()),
+                     details.GetProperty("tokens").EnumerateArray().Select(t => t.GetProperty("id").GetInt32()));
+        string text = JsonDocument.Parse(output).RootElement.GetProperty("generated_text").GetString()!;
+        Assert.Equal(c.GetProperty("greedy_24_text").GetString(), text.TrimStart(' '));
+    }
+
     [Fact]
     public async Task PromptFromStdinGivesTheSameText()
     {
@@ -84,6 +107,7 @@ public class GenerateCommandTests
         var prefill = details.GetProperty("prefill").EnumerateArray().ToList();
         Assert.Equal(Stories().Tokenizer.Encode("The cat", true), prefill.Select(p => p.GetProperty("id").GetInt32()));
         Assert.Equal(JsonValueKind.Null, prefill[0].GetProperty("logprob").ValueKind);
+        Assert.Contains("\"text\":\"<s>\"", output, StringComparison.Ordinal);   // readable, not \u003C-escaped
         Assert.All(prefill.Skip(1), p => Assert.True(p.GetProperty("logprob").GetDouble() < 0));
         var (_, streamed, _) = await CliRunner.Run("generate", "--prompt", "The cat", "--max-new-tokens", "12");
         Assert.Equal(streamed[..^1], root.GetProperty("generated_text").GetString());
@@ -116,6 +140,8 @@ public class GenerateCommandTests
         var root = JsonDocument.Parse(cut).RootElement;
         Assert.Equal(text[..text.IndexOf("Lily", StringComparison.Ordinal)], root.GetProperty("generated_text").GetString());
         Assert.Equal("stop_sequence", root.GetProperty("details").GetProperty("finish_reason").GetString());
+        var (_, streamed, _) = await CliRunner.Run("generate", "--prompt", "Once upon a time", "--max-new-tokens", "40", "--stop", "Lily");
+        Assert.Equal(text[..text.IndexOf("Lily", StringComparison.Ordinal)] + "\n", streamed);
     }
 
     static async Task FailsWithOneLine(string modelDir, params string[] mentions)

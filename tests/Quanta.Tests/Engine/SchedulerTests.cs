@@ -42,6 +42,19 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void MaxChunkBoundsAPromptsStepsBelowTheBudget()
+    {
+        var bm = new BlockManager(64, 16);
+        var sch = new Scheduler(bm, new EngineOptions());
+        var s = new Sequence(1, Enumerable.Range(3, 12).ToArray(), new SamplingParams()) { MaxChunk = 5 };
+        sch.Add(s);
+        Assert.Equal([(1L, 5)], Step(sch, bm));
+        Assert.Equal([(1L, 5)], Step(sch, bm));
+        Assert.Equal([(1L, 2)], Step(sch, bm));
+        Assert.Equal([(1L, 1)], Step(sch, bm));
+    }
+
+    [Fact]
     public void DecodesRunFirstAndNewPromptsShareTheRemainingBudget()
     {
         var bm = new BlockManager(64, 16);

@@ -7,9 +7,8 @@ public class TextStreamerTests
     [Fact]
     public void MultiByteCharacterIsReleasedWhenComplete()
     {
-        var tokens = new List<int> { 1, 3 };           // "<s>a"
-        var s = new TextStreamer(new FakeTokenizer(), tokens.Count, []);
-        string Add(int id) { tokens.Add(id); return s.Next(tokens); }
+        var s = new TextStreamer(new FakeTokenizer(), [1, 3], []);   // after "<s>a"
+        string Add(int id) => s.Next(id);
         Assert.Equal("b", Add(4));
         Assert.Equal("", Add(31));                     // first byte of é
         Assert.Equal("é", Add(32));
@@ -21,12 +20,10 @@ public class TextStreamerTests
     [Fact]
     public void StopSequenceSpanningTokensIsFoundAndCut()
     {
-        var tokens = new List<int> { 1 };
-        var s = new TextStreamer(new FakeTokenizer(), 1, ["cd"]);
-        foreach (int id in new[] { 3, 4, 5 }) { tokens.Add(id); s.Next(tokens); }
+        var s = new TextStreamer(new FakeTokenizer(), [1], ["cd"]);
+        foreach (int id in new[] { 3, 4, 5 }) s.Next(id);
         Assert.Equal(-1, s.StopAt);
-        tokens.Add(6);
-        s.Next(tokens);
+        s.Next(6);
         Assert.Equal(2, s.StopAt);
         Assert.Equal("ab", s.GeneratedText);
     }
