@@ -16,6 +16,7 @@ namespace Quanta.Server;
 public sealed class QuantaServer : IAsyncDisposable
 {
     public const string Version = "0.1.0";
+    static readonly TimeSpan DrainTimeout = TimeSpan.FromMinutes(10);
 
     readonly WebApplication _app;
     readonly ServerState _state;
@@ -44,7 +45,7 @@ public sealed class QuantaServer : IAsyncDisposable
         var state = new ServerState(options, model);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(10));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = DrainTimeout);
         builder.WebHost.UseUrls($"http://{HostForUrl(options.Hostname)}:{options.Port}");
         var app = builder.Build();
         app.Use((ctx, next) => Guard(ctx, next, state));
@@ -63,12 +64,13 @@ public sealed class QuantaServer : IAsyncDisposable
         return tcs.Task;
     }
 
-    /// <summary>Drains: refuses new requests, lets in-flight ones finish, then stops Kestrel and the engine.</summary>
+    /// <summary>Drains: refuses new requests, lets in-flight ones finish (up to 10 minutes), then stops Kestrel and the engine.</summary>
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         _state.StartDraining();
-        while (_state.InFlight > 0) await Task.Delay(20);
+        var deadline = DateTime.UtcNow + DrainTimeout;
+        while (_state.InFlight > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
         await _app.StopAsync();
         await _app.DisposeAsync();
         await _state.Model.Engine.DisposeAsync();

@@ -36,9 +36,10 @@ internal static partial class CliCommands
         var blockSize = new Option<int>("--block-size") { Description = "KV cache block size in tokens", DefaultValueFactory = _ => 16 };
         var chatTemplate = new Option<string>("--chat-template") { Description = "auto | llama2 | chatml", DefaultValueFactory = _ => "auto" };
         var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
+        var cudaFraction = new Option<double>("--cuda-memory-fraction") { Description = "CUDA: share of the GPU memory left after warm-up that becomes KV cache", DefaultValueFactory = _ => 0.9 };
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
             maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
-            apiKey, blockSize, chatTemplate, noPrefixCache];
+            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction];
         foreach (var o in all) cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -54,6 +55,7 @@ internal static partial class CliCommands
                 MaxBatchPrefillTokens = pr.GetValue(maxPrefill),
                 MaxBatchSize = pr.GetValue(maxBatchSize),
                 PrefixCaching = !pr.GetValue(noPrefixCache),
+                CudaMemoryFraction = pr.GetValue(cudaFraction),
                 Server = new ServerOptions
                 {
                     Hostname = pr.GetValue(hostname)!,
@@ -96,6 +98,7 @@ internal sealed record ServeArgs
     public int? MaxBatchPrefillTokens { get; init; }
     public int MaxBatchSize { get; init; } = 256;
     public bool PrefixCaching { get; init; } = true;
+    public double CudaMemoryFraction { get; init; } = 0.9;
     public ServerOptions Server { get; init; } = new();
 }
 
@@ -116,7 +119,8 @@ internal static class ServeSetup
         {
             if (a.Quantize == "gptq" && model.Config.Quantization is null)
                 log.WriteLine($"warning: --quantize gptq but {model.Path} is not a GPTQ checkpoint; serving its weights as stored");
-            runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log);
+            runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log,
+                                          a.MaxBatchPrefillTokens, a.CudaMemoryFraction);
             int capacity = runner.NumBlocks * runner.BlockSize;
             int total = a.Server.MaxTotalTokens ?? Math.Min(model.Config.MaxPositionEmbeddings, capacity);
             int input = a.Server.MaxInputTokens ?? total - 1;

@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
@@ -21,6 +22,7 @@ internal static class Json
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         RespectNullableAnnotations = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,   // `top_p`, <, > as written (bodies are JSON, never HTML)
         Converters = { new StringOrListConverter() },
     };
 
@@ -54,8 +56,21 @@ internal static class Json
         var msg = e.Message;
         int cut = msg.IndexOf(" Path: ", StringComparison.Ordinal);
         if (cut >= 0) msg = msg[..cut];
+        if (msg.StartsWith("The JSON value could not be converted to ", StringComparison.Ordinal))
+            msg = "invalid type: expected " + Expected(msg["The JSON value could not be converted to ".Length..].TrimEnd('.'));
         return path is null ? msg : $"{path}: {msg}";
     }
+
+    static string Expected(string type) => type switch
+    {
+        _ when type.Contains("Int32") => "an integer",
+        _ when type.Contains("UInt64") => "a non-negative integer",
+        _ when type.Contains("Single") || type.Contains("Double") => "a number",
+        _ when type.Contains("Boolean") => "a boolean",
+        _ when type.Contains("List") => "a string or an array of strings",
+        _ when type.Contains("String") => "a string",
+        _ => "an object",
+    };
 
     /// <summary>NaN/infinite logprobs become null (as serde_json writes them).</summary>
     public static float? Finite(float v) => float.IsFinite(v) ? v : null;

@@ -6,6 +6,7 @@ internal sealed record InfoResponse(
     string? ModelSha,
     string ModelDtype,
     string ModelDeviceType,
+    string Device,
     string ModelPipelineTag,
     int MaxConcurrentRequests,
     int MaxBestOf,
@@ -31,7 +32,7 @@ internal sealed record InfoResponse(
     {
         var o = s.Options;
         return new InfoResponse(
-            s.Model.ModelId, null, o.Dtype, s.Model.DeviceName, "text-generation",
+            s.Model.ModelId, null, o.Dtype, s.ComputeType.StartsWith("gpu") ? "cuda" : "cpu", s.Model.DeviceName, "text-generation",
             o.MaxConcurrentRequests, s.Limits.MaxBestOf, s.Limits.MaxStopSequences,
             s.Limits.MaxInputTokens, s.Limits.MaxInputTokens, s.Limits.MaxTotalTokens,
             s.Model.Engine.MaxBatchTotalTokens, o.MaxBatchPrefillTokens, o.WaitingServedRatio, o.MaxWaitingTokens,

@@ -21,7 +21,7 @@ public class ServeCommandTests
         Assert.Empty(pr.Errors);
         var more = root.Parse("serve --max-input-tokens 100 --max-total-tokens 200 --max-batch-prefill-tokens 300 --max-stop-sequences 2 " +
                               "--max-best-of 1 --waiting-served-ratio 1.2 --max-waiting-tokens 10 --dtype float16 --device cpu " +
-                              "--api-key k --block-size 32 --chat-template chatml");
+                              "--api-key k --block-size 32 --chat-template chatml --cuda-memory-fraction 0.5 --disable-prefix-caching --max-batch-size 8");
         Assert.Empty(more.Errors);
     }
 
@@ -37,7 +37,7 @@ public class ServeCommandTests
     public async Task Bad_flags_fail_with_one_line()
     {
         foreach (var (args, needle) in new[] { ("serve --sharded true", "--sharded"), ("serve --device tpu --port 0", "--device"),
-                                               ("serve --max-input-tokens 600 --port 0", "--max-input-tokens") })
+                                               ("serve --max-input-tokens 600 --port 0 --max-batch-total-tokens 4096", "--max-input-tokens") })
         {
             using var p = Start(args);
             var err = await p.StandardError.ReadToEndAsync(Ct);
@@ -64,16 +64,16 @@ public class ServeCommandTests
         Assert.True(address is not null, log.ToString());
         Assert.Contains("max_batch_total_tokens=4096", log.ToString());
         using var client = new HttpClient { BaseAddress = new Uri(address) };
-        var body = JsonSerializer.Serialize(new { inputs = "Once upon a time", parameters = new { max_new_tokens = 300, ignore_eos = true } });
+        var body = JsonSerializer.Serialize(new { inputs = "Once upon a time", parameters = new { max_new_tokens = 500, ignore_eos = true } });
         using var res = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/generate_stream")
         { Content = new StringContent(body, Encoding.UTF8, "application/json") }, HttpCompletionOption.ResponseHeadersRead, Ct);
         var reader = new StreamReader(await res.Content.ReadAsStreamAsync(Ct));
         Assert.StartsWith("data:", await reader.ReadLineAsync(Ct));
         using (var kill = Process.Start("kill", $"-TERM {p.Id}")) await kill.WaitForExitAsync(Ct);
         var events = await TestServer.ReadEventsAsync(reader, Ct);
-        Assert.Equal(299, events.Count);
+        Assert.Equal(499, events.Count);
         var last = JsonDocument.Parse(events[^1]).RootElement;
-        Assert.Equal(300, last.GetProperty("index").GetInt32());
+        Assert.Equal(500, last.GetProperty("index").GetInt32());
         Assert.Equal(JsonValueKind.String, last.GetProperty("generated_text").ValueKind);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(20));

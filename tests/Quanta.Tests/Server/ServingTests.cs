@@ -53,11 +53,10 @@ public class ServingTests
         Assert.True(await s.MetricAsync("quanta_kv_cache_blocks_used") >= 7);   // 101 prompt tokens = 7 blocks
         cts.Cancel();
         res.Dispose();
+        string[] gauges = ["quanta_kv_cache_blocks_used", "tgi_batch_current_size", "quanta_requests_in_flight"];
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (await s.MetricAsync("quanta_kv_cache_blocks_used") > 0 && DateTime.UtcNow < deadline) await Task.Delay(20, Ct);
-        Assert.Equal(0, await s.MetricAsync("quanta_kv_cache_blocks_used"));
-        Assert.Equal(0, await s.MetricAsync("tgi_batch_current_size"));
-        Assert.Equal(0, await s.MetricAsync("quanta_requests_in_flight"));
+        while (DateTime.UtcNow < deadline && (await Task.WhenAll(gauges.Select(s.MetricAsync))).Any(v => v > 0)) await Task.Delay(20, Ct);
+        foreach (var g in gauges) Assert.Equal(0, await s.MetricAsync(g));
     }
 
     [Fact]
@@ -79,8 +78,8 @@ public class ServingTests
     [Fact]
     public async Task A_kv_budget_too_small_for_all_requests_still_completes_them_all()
     {
-        // 12 blocks x 16 = 192 KV tokens; 8 requests of ~20 + 60 tokens need ~5 blocks each.
-        await using var s = await TestServer.StartAsync(numBlocks: 12);
+        // 12 blocks x 16 = 192 KV tokens; 8 requests of ~20 + 60 tokens need ~5 blocks each. Slow steps keep them overlapping.
+        await using var s = await TestServer.StartAsync(numBlocks: 12, stepDelayMs: 5);
         var prompts = Enumerable.Range(0, 8).Select(i => $"preempt me please #{i:00}!").ToList();
         var results = await Task.WhenAll(prompts.Select(async p =>
             (await s.PostJsonAsync("/generate", Greedy(p, 60))).GetProperty("generated_text").GetString()));

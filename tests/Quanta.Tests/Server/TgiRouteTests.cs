@@ -144,6 +144,8 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Equal(512, info.GetProperty("max_total_tokens").GetInt32());
         Assert.Equal(511, info.GetProperty("max_input_tokens").GetInt32());
         Assert.Equal(QuantaVersion, info.GetProperty("version").GetString());
+        Assert.Equal("cpu", info.GetProperty("model_device_type").GetString());
+        Assert.Equal("cpu (fake)", info.GetProperty("device").GetString());
         foreach (var f in new[] { "max_concurrent_requests", "max_best_of", "max_stop_sequences", "validation_workers", "model_device_type" })
             Assert.True(info.TryGetProperty(f, out _), f);
 
