@@ -44,7 +44,6 @@ internal sealed unsafe class CudaScratch
         _qDim = c.NumHeads * headDim; _kvDim = c.NumKvHeads * headDim; _ffn = c.IntermediateSize; _vocab = c.VocabSize;
     }
 
-    public int Capacity => _cap;
     /// <summary>Changes whenever a buffer moves (captured graphs hold addresses).</summary>
     public int Generation { get; private set; }
 
