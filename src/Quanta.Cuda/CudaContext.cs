@@ -117,8 +117,6 @@ public sealed unsafe class CudaContext : IDisposable
 
     public void Upload(ulong dst, void* src, long bytes) => Cu.Check(Cu.cuMemcpyHtoD(dst, src, (nuint)bytes), "cuMemcpyHtoD");
     public void Download(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoH(dst, src, (nuint)bytes), "cuMemcpyDtoH");
-    public void UploadAsync(ulong dst, void* src, long bytes) => Cu.Check(Cu.cuMemcpyHtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyHtoDAsync");
-    public void DownloadAsync(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoHAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoHAsync");
     public void CopyAsync(ulong dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
     public void ZeroAsync(ulong dst, long bytes) => Cu.Check(Cu.cuMemsetD8Async(dst, 0, (nuint)bytes, Stream), "cuMemsetD8Async");
     public void Synchronize() => Cu.Check(Cu.cuStreamSynchronize(Stream), "cuStreamSynchronize");
@@ -138,9 +136,6 @@ public sealed unsafe class CudaContext : IDisposable
         fixed (T* d = r) Download(d, src, (long)count * sizeof(T));
         return r;
     }
-
-    /// <summary>Frees every allocation made through this context (used by runners and tests).</summary>
-    public void FreeAll(IEnumerable<ulong> ptrs) { foreach (var p in ptrs) Free(p); }
 
     public void Dispose()
     {

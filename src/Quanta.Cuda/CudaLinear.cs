@@ -13,7 +13,7 @@ internal sealed unsafe class CudaLinear
 {
     /// <summary>Up to this many rows use the fused GEMV (in passes of 16); more use dequantise + GEMM (QUANTA_GEMV_MAX_ROWS).</summary>
     public static int GemvMaxRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 16;
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 8;
 
     readonly DeviceArena _mem;
     readonly Kernels _k;
@@ -132,11 +132,12 @@ internal sealed unsafe class CudaLinear
     public long ScratchBytes(int rows)
         => (Perm != 0 ? 2L * rows * In : 0) + (IsQuantized && rows > GemvMaxRows ? 2L * In * Out : 0);
 
-    /// <summary>y [rows, out] f32 = x [rows, in] f16 · Wᵀ; scratch holds <see cref="ScratchBytes"/>.</summary>
-    public void Forward(ulong x, ulong y, int rows, ulong scratch)
+    /// <summary>y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ; scratch holds <see cref="ScratchBytes"/>.</summary>
+    public void Forward(ulong x, ulong y, int rows, ulong scratch, int ldy = 0)
     {
         if (rows == 0) return;
-        if (!IsQuantized) { Gemm(Dense, Cublas.OpT, In, x, y, rows); return; }
+        if (ldy == 0) ldy = Out;
+        if (!IsQuantized) { Gemm(Dense, Cublas.OpT, In, x, y, rows, ldy); return; }
         if (Perm != 0)
         {
             _k.PermuteCols(x, Perm, scratch, In, rows);
@@ -148,19 +149,19 @@ internal sealed unsafe class CudaLinear
             for (int r = 0; r < rows; r += 16)
             {
                 int m = Math.Min(16, rows - r);
-                _k.GptqGemv(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * Out), In, Out, GroupSize, m);
+                _k.GptqGemv(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * ldy), In, Out, GroupSize, m, ldy);
             }
             return;
         }
         _k.GptqDequant(QWeight, QZeros, Scales, scratch, In, Out, GroupSize);
-        Gemm(scratch, Cublas.OpN, Out, x, y, rows);
+        Gemm(scratch, Cublas.OpN, Out, x, y, rows, ldy);
     }
 
     /// <summary>cuBLAS: column-major C [out, rows] = op(A) [out, in] · B [in, rows], with B = x row-major [rows, in].</summary>
-    void Gemm(ulong a, int opA, int lda, ulong x, ulong y, int rows)
+    void Gemm(ulong a, int opA, int lda, ulong x, ulong y, int rows, int ldy)
     {
         float alpha = 1f, beta = 0f;
         Cublas.Check(Cublas.GemmEx(_mem.Ctx.Cublas, opA, Cublas.OpN, Out, rows, In, &alpha, a, Cublas.R16F, lda,
-            x, Cublas.R16F, In, &beta, y, Cublas.R32F, Out, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
+            x, Cublas.R16F, In, &beta, y, Cublas.R32F, ldy, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
     }
 }

@@ -27,7 +27,8 @@ public sealed unsafe class CudaModelRunner : IModelRunner
     readonly DecodeGraphs _graphs;
     readonly BlasAttention _blas;
     readonly Dictionary<string, double>? _prof = Environment.GetEnvironmentVariable("QUANTA_CUDA_PROFILE") == "1" ? [] : null;
-    long _profLast;
+    readonly List<(string Phase, nint Event)> _profEvents = [];
+    int _profUsed;
 
     public CudaModelRunner(LoadedModel model, KvCacheOptions kv, CudaRunnerOptions? options = null)
         : this(model.Config, model.Weights, kv, options) { }
@@ -115,7 +116,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         _s.Ensure(T);
         int maxCtx = 0;
         for (int t = 0; t < T; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
-        int splits = T <= CudaScratch.SplitTokens && maxCtx > 512 ? Math.Min(CudaScratch.MaxSplits, (maxCtx + 511) / 512) : 1;
+        int splits = T <= CudaScratch.SplitTokens ? Splits(T, maxCtx) : 1;
         bool graph = DecodeGraphs.Enabled && _prof is null && T == b.NumSeqs && T <= CudaScratch.LogitRows
             && T <= CudaLinear.GemvMaxRows && _w.AllQuantized;
         int maxb = graph ? (b.MaxBlocksPerSeq + 63) / 64 * 64 : b.MaxBlocksPerSeq;
@@ -126,6 +127,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
         var m = _s.UploadMeta(b, maxb, tiles);
         int first = Math.Min(n, CudaScratch.LogitRows);
+        Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null);
         if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
         else Layers(m, T, maxb, plan, first);
@@ -139,12 +141,23 @@ public sealed unsafe class CudaModelRunner : IModelRunner
             fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
         }
         if (n == 0) _ctx.Synchronize();
+        BookProfile();
     }
 
     /// <summary>
     /// Embedding, every layer, the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
     /// attention as <paramref name="plan"/> says.
     /// </summary>
+    /// <summary>
+    /// Split-K for paged attention: enough blocks to cover the GPU twice, each split at least 16 keys
+    /// (so a short decode still spreads over several blocks per head), at most MaxSplits.
+    /// </summary>
+    int Splits(int tokens, int maxCtx)
+    {
+        int want = Math.Max(1, 2 * _ctx.Multiprocessors / Math.Max(1, tokens * _c.NumHeads));
+        return Math.Clamp(Math.Min(want, maxCtx / 16), 1, CudaScratch.MaxSplits);
+    }
+
     /// <summary>How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits.</summary>
     readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts);
 
@@ -160,14 +173,13 @@ public sealed unsafe class CudaModelRunner : IModelRunner
             Mark("other");
             _k.AddRmsNorm(s.X, pending, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
-            L[0].Forward(s.Xn, s.Q, T, s.Linear);
-            L[1].Forward(s.Xn, s.K, T, s.Linear);
-            L[2].Forward(s.Xn, s.V, T, s.Linear);
+            int ld = _qDim + 2 * _kvDim, off = 0;
+            foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld); off += p.Out; }
             Mark("qkv_proj");
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
             bool blas = plan.PromptStarts is not null;
-            _k.RopeKv(s.Q, s.K, s.V, s.Qh, kc, vc, m.Pos, m.Slot, _invFreq, _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T,
-                blas ? s.Kh : 0, blas ? s.Vh : 0);
+            _k.RopeKv(s.Qkv, s.Qkv + 4UL * (ulong)_qDim, s.Qkv + 4UL * (ulong)(_qDim + _kvDim), s.Qh, kc, vc, m.Pos, m.Slot, _invFreq,
+                _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T, ld, blas ? s.Kh : 0, blas ? s.Vh : 0);
             Mark("rope_kv");
             if (plan.PromptStarts is { } starts)
                 for (int q = 0; q + 1 < starts.Length; q++)
@@ -182,16 +194,16 @@ public sealed unsafe class CudaModelRunner : IModelRunner
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.Splits, T);
             Mark("attention");
-            L[3].Forward(s.Att, s.O, T, s.Linear);
+            L.O.Forward(s.Att, s.O, T, s.Linear);
             Mark("o_proj");
             _k.AddRmsNorm(s.X, s.O, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
-            L[4].Forward(s.Xn, s.Gate, T, s.Linear);
-            L[5].Forward(s.Xn, s.Up, T, s.Linear);
+            off = 0;
+            foreach (var p in L.GateUp) { p.Forward(s.Xn, s.GateUp + 4UL * (ulong)off, T, s.Linear, 2 * _ffn); off += p.Out; }
             Mark("gate_up_proj");
-            _k.SiluMul(s.Gate, s.Up, s.Act, (long)T * _ffn);
+            _k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
             Mark("silu_mul");
-            L[6].Forward(s.Act, s.O, T, s.Linear);
+            L.Down.Forward(s.Act, s.O, T, s.Linear);
             Mark("down_proj");
             pending = s.O;
         }
@@ -200,23 +212,39 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         Mark("other");
     }
 
-    /// <summary>With QUANTA_CUDA_PROFILE=1: synchronizes and books the time since the last mark to <paramref name="phase"/>.</summary>
+    /// <summary>With QUANTA_CUDA_PROFILE=1: records an event; the GPU time since the previous one is booked to <paramref name="phase"/>.</summary>
     void Mark(string phase)
     {
         if (_prof is null) return;
-        _ctx.Synchronize();
-        long now = System.Diagnostics.Stopwatch.GetTimestamp();
-        _prof[phase] = _prof.GetValueOrDefault(phase) + System.Diagnostics.Stopwatch.GetElapsedTime(_profLast, now).TotalMilliseconds;
-        _profLast = now;
+        if (_profUsed == _profEvents.Count)
+        {
+            Native.Cu.Check(Native.Cu.cuEventCreate(out var e, 0), "cuEventCreate");
+            _profEvents.Add((phase, e));
+        }
+        var ev = _profEvents[_profUsed].Event;
+        _profEvents[_profUsed++] = (phase, ev);
+        Native.Cu.Check(Native.Cu.cuEventRecord(ev, _ctx.Stream), "cuEventRecord");
     }
 
-    /// <summary>Milliseconds per phase since the last call (QUANTA_CUDA_PROFILE=1 only; null otherwise), then resets.</summary>
+    /// <summary>Books the recorded events' intervals (call after the stream is synchronized).</summary>
+    void BookProfile()
+    {
+        if (_prof is null) return;
+        for (int i = 1; i < _profUsed; i++)
+        {
+            Native.Cu.Check(Native.Cu.cuEventElapsedTime(out float ms, _profEvents[i - 1].Event, _profEvents[i].Event), "cuEventElapsedTime");
+            var phase = _profEvents[i].Phase;
+            _prof[phase] = _prof.GetValueOrDefault(phase) + ms;
+        }
+        _profUsed = 0;
+    }
+
+    /// <summary>GPU milliseconds per phase since the last call (QUANTA_CUDA_PROFILE=1 only, graphs off; null otherwise), then resets.</summary>
     public string? TakeProfile()
     {
         if (_prof is null) return null;
-        var r = string.Join(", ", _prof.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:F1}"));
+        var r = string.Join(", ", _prof.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:F2}"));
         _prof.Clear();
-        _profLast = System.Diagnostics.Stopwatch.GetTimestamp();
         return r;
     }
 
@@ -225,6 +253,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         if (_mem is null) return;
         _ctx.Synchronize();
         _graphs.Dispose();
+        foreach (var (_, e) in _profEvents) Native.Cu.cuEventDestroy(e);
         _mem.Dispose();
     }
 }

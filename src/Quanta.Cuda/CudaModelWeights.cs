@@ -2,13 +2,19 @@ using Quanta.Model;
 
 namespace Quanta.Cuda;
 
+/// <summary>A layer's linears: q/k/v and gate/up fused where possible (outputs side by side, in that order).</summary>
+internal sealed record LayerLinears(CudaLinear[] Qkv, CudaLinear O, CudaLinear[] GateUp, CudaLinear Down)
+{
+    public IEnumerable<CudaLinear> All => [.. Qkv, O, .. GateUp, Down];
+}
+
 /// <summary>A model's weights on the GPU: norms f32, embedding and dense layers f16, GPTQ packed as stored.</summary>
 internal sealed unsafe class CudaModelWeights
 {
     public readonly ulong Embedding;              // [vocab, hidden] f16
     public readonly ulong[] AttnNorm, FfnNorm;    // [layers] -> [hidden] f32
     public readonly ulong FinalNorm;              // [hidden] f32
-    public readonly CudaLinear[][] Layers;        // [layers][q, k, v, o, gate, up, down]
+    public readonly LayerLinears[] Layers;        // [layers]
     public readonly CudaLinear LmHead;            // [vocab, hidden]
     public readonly long Bytes;
 
@@ -23,12 +29,13 @@ internal sealed unsafe class CudaModelWeights
         FfnNorm = [.. w.Layers.Select(l => Floats(ctx, l.FfnNorm, hidden))];
         FinalNorm = Floats(ctx, w.FinalNorm, hidden);
         Bytes += 4L * hidden * (2 * w.Layers.Length + 1);
-        Layers = new CudaLinear[w.Layers.Length][];
+        Layers = new LayerLinears[w.Layers.Length];
         for (int i = 0; i < w.Layers.Length; i++)
         {
             var l = w.Layers[i];
-            Layers[i] = [.. new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down }.Select(x => CudaLinear.Upload(ctx, k, x))];
-            Bytes += Layers[i].Sum(x => x.DeviceBytes);
+            Layers[i] = new LayerLinears(Group(ctx, k, [l.Q, l.K, l.V]), CudaLinear.Upload(ctx, k, l.O),
+                Group(ctx, k, [l.Gate, l.Up]), CudaLinear.Upload(ctx, k, l.Down));
+            Bytes += Layers[i].All.Sum(x => x.DeviceBytes);
         }
         if (w.LmHead is DenseLinear d && d.Weight.Data == w.Embedding.Data)
             LmHead = CudaLinear.Shared(ctx, k, hidden, c.VocabSize, Embedding);
@@ -40,10 +47,14 @@ internal sealed unsafe class CudaModelWeights
     }
 
     /// <summary>Every layer's linears are GPTQ on the fused path (no cuBLAS inside a captured decode step).</summary>
-    public bool AllQuantized => Layers.All(l => l.All(x => x.IsQuantized));
+    public bool AllQuantized => Layers.All(l => l.All.All(x => x.IsQuantized));
 
     /// <summary>Bytes the decode step reads per token for weights (all layers + lm_head; embedding rows are negligible).</summary>
-    public long DecodeReadBytes => Layers.Sum(l => l.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
+    public long DecodeReadBytes => Layers.Sum(l => l.All.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
+
+    /// <summary>One fused layer when the parts can share a matrix, else one per part.</summary>
+    static CudaLinear[] Group(DeviceArena mem, Kernels k, LinearWeights[] parts)
+        => LinearFusion.Fuse(mem, k, parts) is { } f ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
 
     static ulong Floats(DeviceArena ctx, TensorView t, int n)
     {

@@ -21,12 +21,11 @@ internal sealed unsafe class CudaScratch
 
     public ulong X;      // [T, hidden] f32 residual stream
     public ulong Xn;     // [T, hidden] f16 normed input of q/k/v and gate/up; final norm output
-    public ulong Q;      // [T, q_dim] f32
-    public ulong K, V;   // [T, kv_dim] f32
+    public ulong Qkv;    // [T, q_dim + 2 kv_dim] f32 q | k | v
     public ulong Qh;     // [T, q_dim] f16 rotated q
     public ulong Att;    // [T, q_dim] f16 attention output
     public ulong O;      // [T, hidden] f32 o_proj / down_proj output
-    public ulong Gate, Up; // [T, ffn] f32
+    public ulong GateUp; // [T, 2 ffn] f32 gate | up
     public ulong Act;    // [T, ffn] f16 silu(gate) * up
     public ulong Final;  // [min(T, LogitRows), hidden] f16 rows whose logits are wanted
     public ulong Logits; // [min(T, LogitRows), vocab] f32
@@ -45,7 +44,6 @@ internal sealed unsafe class CudaScratch
         _qDim = c.NumHeads * headDim; _kvDim = c.NumKvHeads * headDim; _ffn = c.IntermediateSize; _vocab = c.VocabSize;
     }
 
-    public int Capacity => _cap;
     /// <summary>Changes whenever a buffer moves (captured graphs hold addresses).</summary>
     public int Generation { get; private set; }
 
@@ -56,13 +54,13 @@ internal sealed unsafe class CudaScratch
         _bufs.Clear();
         int T = tokens, n = Math.Min(T, LogitRows);
         X = A(4L * T * _hidden, "x"); Xn = A(2L * T * _hidden, "xn");
-        Q = A(4L * T * _qDim, "q"); K = A(4L * T * _kvDim, "k"); V = A(4L * T * _kvDim, "v");
+        Qkv = A(4L * T * (_qDim + 2 * _kvDim), "qkv");
         Qh = A(2L * T * _qDim, "qh"); Att = A(2L * T * _qDim, "att"); O = A(4L * T * _hidden, "o");
-        Gate = A(4L * T * _ffn, "gate"); Up = A(4L * T * _ffn, "up"); Act = A(2L * T * _ffn, "act");
+        GateUp = A(8L * T * _ffn, "gate_up"); Act = A(2L * T * _ffn, "act");
         Final = A(2L * n * _hidden, "final"); Logits = A(4L * n * _vocab, "logits");
         Part = A(4L * SplitTokens * _heads * MaxSplits * (_headDim + 2), "attention partials");
         long lin = _w.LmHead.ScratchBytes(n);
-        foreach (var l in _w.Layers) foreach (var x in l) lin = Math.Max(lin, x.ScratchBytes(T));
+        foreach (var l in _w.Layers) foreach (var x in l.All) lin = Math.Max(lin, x.ScratchBytes(T));
         Linear = A(lin, "linear scratch");
         Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
         BlasTokens = T > SplitTokens ? Math.Min(T, BlasAttention.MaxTokens) : 0;

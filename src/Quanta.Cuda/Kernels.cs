@@ -22,7 +22,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void AddRmsNorm(ulong x, ulong delta, ulong w, ulong output, int n, float eps, int rows)
     {
         void** a = stackalloc void*[] { &x, &delta, &w, &output, &n, &eps };
-        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), Threads, a);
+        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), 1024, a);
     }
 
     /// <summary>dst[r, :] = src[idx[r], :]; f16 rows of n.</summary>
@@ -32,19 +32,19 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "gather_rows", ((uint)rows, 1, 1), Threads, a);
     }
 
-    /// <summary>out = silu(g) * u; g, u [count] f32, out [count] f16.</summary>
-    public void SiluMul(ulong g, ulong u, ulong output, long count)
+    /// <summary>out [rows, n] f16 = silu(g) * u; g, u rows of stride ld f32.</summary>
+    public void SiluMul(ulong g, ulong u, ulong output, int n, int ld, int rows)
     {
-        void** a = stackalloc void*[] { &g, &u, &output, &count };
-        Go("elementwise", "silu_mul", (Blocks(count, Threads), 1, 1), Threads, a);
+        void** a = stackalloc void*[] { &g, &u, &output, &n, &ld };
+        Go("elementwise", "silu_mul", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
     }
 
     /// <summary>RoPE on q [T, H*D] f32 -> qh f16 and k; K/V [T, KH*D] f32 into the layer's caches [slots, KH*D] f16.</summary>
-    /// <remarks>kh, vh (0 = none): contiguous [T, KH*D] f16 copies of the rotated K and of V.</remarks>
+    /// <remarks>q, k, v rows have stride ld floats; kh, vh (0 = none): contiguous [T, KH*D] f16 copies of the rotated K and of V.</remarks>
     public void RopeKv(ulong q, ulong k, ulong v, ulong qh, ulong kc, ulong vc, ulong pos, ulong slot, ulong invFreq,
-        int heads, int kvHeads, int headDim, int style, int tokens, ulong kh = 0, ulong vh = 0)
+        int heads, int kvHeads, int headDim, int style, int tokens, int ld, ulong kh = 0, ulong vh = 0)
     {
-        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style, &kh, &vh };
+        void** a = stackalloc void*[] { &q, &k, &v, &qh, &kc, &vc, &pos, &slot, &invFreq, &heads, &kvHeads, &headDim, &style, &kh, &vh, &ld };
         Go("elementwise", "rope_kv", ((uint)tokens, (uint)(heads + kvHeads), 1), 64, a);
     }
 
@@ -62,18 +62,18 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "permute_cols", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
     }
 
-    /// <summary>y [m, out] f32 = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 16.</summary>
-    public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m)
+    /// <summary>y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 16.</summary>
+    public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m, int ldy)
     {
-        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs };
-        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 31) / 32), 1, 1), 256, a);
+        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs, &ldy };
+        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 15) / 16), 1, 1), 256, a);
     }
 
     /// <summary>wd [in, out] f16 = dequant(W).</summary>
     public void GptqDequant(ulong qw, ulong qz, ulong sc, ulong wd, int inF, int outF, int gs)
     {
         void** a = stackalloc void*[] { &qw, &qz, &sc, &wd, &inF, &outF, &gs };
-        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * outF, Threads), 1, 1), Threads, a);
+        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * (outF / 2), Threads), 1, 1), Threads, a);
     }
 
     /// <summary>Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and merges them.</summary>

@@ -65,19 +65,27 @@ public class KernelTests
         Gpu.Close(got, want, 2e-3, "rmsnorm");
     }
 
+    /// <summary>gate and up side by side in rows of 2n, as the fused projection writes them.</summary>
     [Theory]
-    [InlineData(1000)]
-    [InlineData(12345)]
-    public void SiluMulMatchesReference(int n)
+    [InlineData(1000, 1)]
+    [InlineData(11008, 3)]
+    [InlineData(77, 5)]
+    public void SiluMulMatchesReference(int n, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
-        var g = Gpu.Random(_rng, n, 6f);
-        var u = Gpu.Random(_rng, n, 2f);
-        ulong o = mem.Alloc(2L * n, "out");
-        new Kernels(ctx).SiluMul(mem.Upload<float>(g, "g"), mem.Upload<float>(u, "u"), o, n);
-        var got = Gpu.Float(ctx.Download<ushort>(o, n));
-        Gpu.Close(got, [.. g.Select((a, i) => a / (1 + Math.Exp(-a)) * u[i])], 2e-3, "silu*mul");
+        var gu = Gpu.Random(_rng, rows * 2 * n, 6f);
+        ulong o = mem.Alloc(2L * n * rows, "out"), d = mem.Upload<float>(gu, "gate_up");
+        new Kernels(ctx).SiluMul(d, d + 4UL * (ulong)n, o, n, 2 * n, rows);
+        var got = Gpu.Float(ctx.Download<ushort>(o, n * rows));
+        var want = new double[n * rows];
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++)
+            {
+                double a = gu[r * 2 * n + i];
+                want[r * n + i] = a / (1 + Math.Exp(-a)) * gu[r * 2 * n + n + i];
+            }
+        Gpu.Close(got, want, 2e-3, "silu*mul");
     }
 
     [Theory]
@@ -89,14 +97,22 @@ public class KernelTests
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
-        int T = 5, slots = 64, qd = heads * d, kvd = kvHeads * d;
-        var q = Gpu.Random(_rng, T * qd); var k = Gpu.Random(_rng, T * kvd); var v = Gpu.Random(_rng, T * kvd);
+        int T = 5, slots = 64, qd = heads * d, kvd = kvHeads * d, ld = qd + 2 * kvd;
+        var qkv = Gpu.Random(_rng, T * ld);
+        var q = new float[T * qd]; var k = new float[T * kvd]; var v = new float[T * kvd];
+        for (int t = 0; t < T; t++)
+        {
+            Array.Copy(qkv, t * ld, q, t * qd, qd);
+            Array.Copy(qkv, t * ld + qd, k, t * kvd, kvd);
+            Array.Copy(qkv, t * ld + qd + kvd, v, t * kvd, kvd);
+        }
         var pos = Enumerable.Range(0, T).Select(_ => _rng.Next(3000)).ToArray();
         var slot = Enumerable.Range(0, slots).OrderBy(_ => _rng.Next()).Take(T).ToArray();
         var inv = RopeTables.InverseFrequencies(10000f, d, null);
         ulong qh = mem.Alloc(2L * T * qd, "qh"), kc = mem.Alloc(2L * slots * kvd, "kc"), vc = mem.Alloc(2L * slots * kvd, "vc");
-        new Kernels(ctx).RopeKv(mem.Upload<float>(q, "q"), mem.Upload<float>(k, "k"), mem.Upload<float>(v, "v"), qh, kc, vc,
-            mem.Upload<int>(pos, "pos"), mem.Upload<int>(slot, "slot"), mem.Upload<double>(inv, "inv"), heads, kvHeads, d, style, T);
+        ulong qkvd = mem.Upload<float>(qkv, "qkv");
+        new Kernels(ctx).RopeKv(qkvd, qkvd + 4UL * (ulong)qd, qkvd + 4UL * (ulong)(qd + kvd), qh, kc, vc,
+            mem.Upload<int>(pos, "pos"), mem.Upload<int>(slot, "slot"), mem.Upload<double>(inv, "inv"), heads, kvHeads, d, style, T, ld);
         var gq = Gpu.Float(ctx.Download<ushort>(qh, T * qd));
         var gk = Gpu.Float(ctx.Download<ushort>(kc, slots * kvd));
         var gv = Gpu.Float(ctx.Download<ushort>(vc, slots * kvd));

@@ -49,6 +49,38 @@ public class LinearTests
         Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
     }
 
+    /// <summary>q/k/v-like parts joined into one matrix; outputs side by side in a wider row (ldy).</summary>
+    [Theory]
+    [InlineData(true, 3)]
+    [InlineData(true, 20)]
+    [InlineData(false, 2)]
+    public void FusedPartsMatchEachReference(bool gptq, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int inF = 256;
+        int[] outs = [128, 64, 64];
+        var w = new float[outs.Length][];
+        LinearWeights[] parts = gptq
+            ? [.. outs.Select((o, i) => (LinearWeights)TestTensors.Gptq(_rng, "p" + i, o, inF, 64, false, true, out w[i]))]
+            : [.. outs.Select((o, i) => (LinearWeights)TestTensors.DenseLinear(_rng, "p" + i, DType.F16, o, inF, out w[i]))];
+        var fused = LinearFusion.Fuse(mem, new Kernels(ctx), parts);
+        Assert.NotNull(fused);
+        Assert.Equal(256, fused.Out);
+        var all = new float[256 * inF];
+        for (int i = 0, at = 0; i < outs.Length; at += w[i].Length, i++) w[i].CopyTo(all, at);
+        Check(ctx, mem, fused, all, inF, 256, rows, 3e-3);
+    }
+
+    [Fact]
+    public void PartsWithDifferentGroupsAreNotFused()
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        LinearWeights[] parts = [TestTensors.Gptq(_rng, "a", 64, 128, 32, true, false, out _), TestTensors.Gptq(_rng, "b", 64, 128, 32, true, false, out _)];
+        Assert.Null(LinearFusion.Fuse(mem, new Kernels(ctx), parts));
+    }
+
     [Fact]
     public void UnevenGroupsFallBackToFp16()
     {

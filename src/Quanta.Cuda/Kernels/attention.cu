@@ -35,6 +35,7 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
         acc[e] = 0.f;
     }
     float m = NEG_INF, l = 0.f;
+#pragma unroll 4
     for (int j = j0 + w; j < j1; j += 4)
     {
         long sl_ = (long)table[j / bs] * bs + j % bs;

@@ -8,21 +8,34 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __re
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
 }
 
-// Residual add + RMSNorm, one block per row. x: [rows, n] f32 (x += delta when delta != 0);
-// delta: [rows, n] f32 or null; w: [n] f32; out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
-extern "C" __global__ void add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta, const float* __restrict__ w,
-                                       half_t* __restrict__ out, int n, float eps)
+// Residual add + RMSNorm, one block per row (1024 threads, 4 elements each per pass, n % 4 == 0 or scalar).
+// x: [rows, n] f32 (x += delta when delta != 0); delta: [rows, n] f32 or null; w: [n] f32;
+// out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
+extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta,
+    const float* __restrict__ w, half_t* __restrict__ out, int n, float eps)
 {
     __shared__ float sh[32];
     long row = blockIdx.x;
     float* xr = x + row * n;
     float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
+    if ((n & 3) == 0)
     {
-        float v = xr[i];
-        if (delta) { v += delta[row * n + i]; xr[i] = v; }
-        ss += v * v;
+        float4* x4 = (float4*)xr;
+        const float4* d4 = delta ? (const float4*)(delta + row * n) : nullptr;
+        for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x)
+        {
+            float4 v = x4[i];
+            if (d4) { float4 d = d4[i]; v.x += d.x; v.y += d.y; v.z += d.z; v.w += d.w; x4[i] = v; }
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
     }
+    else
+        for (int i = threadIdx.x; i < n; i += blockDim.x)
+        {
+            float v = xr[i];
+            if (delta) { v += delta[row * n + i]; xr[i] = v; }
+            ss += v * v;
+        }
     float total = block_sum(ss, sh);
     float r = 1.0f / sqrtf(total / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = f2h(xr[i] * r * w[i]);
@@ -36,25 +49,27 @@ extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int
     for (int i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = src[s * n + i];
 }
 
-// out = silu(g) * u     g, u: [count] f32; out: [count] f16
-extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, long count)
+// out[r, i] = silu(g[r, i]) * u[r, i]     g, u: rows of stride ld f32 (n used); out: [rows, n] f16. grid (blocks, rows)
+extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, int n, int ld)
 {
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count; i += (long)gridDim.x * blockDim.x)
+    long r = blockIdx.y;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
     {
-        float a = g[i];
-        out[i] = f2h(a / (1.0f + expf(-a)) * u[i]);
+        float a = g[r * ld + i];
+        out[r * n + i] = f2h(a / (1.0f + expf(-a)) * u[r * ld + i]);
     }
 }
 
 // RoPE on q and k, then K and V written into the paged cache. One block per (token, head of q then k).
-// q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32; kc, vc: [slots, KH*D] f16 (one layer);
+// q: [T, H*D] f32 -> qh: [T, H*D] f16 rotated; k, v: [T, KH*D] f32 (q, k, v rows of stride ld floats);
+// kc, vc: [slots, KH*D] f16 (one layer);
 // pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
 // The angle is reduced modulo 2*pi in double, then sin/cos in float. kh, vh: [T, KH*D] f16 contiguous
 // copies of the rotated K and of V (for attention through GEMMs), or null.
 extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                    half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
                                    const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
-                                   int H, int KH, int D, int style, half_t* __restrict__ kh_out, half_t* __restrict__ vh_out)
+                                   int H, int KH, int D, int style, half_t* __restrict__ kh_out, half_t* __restrict__ vh_out, int ld)
 {
     long t = blockIdx.x;
     int h = blockIdx.y, hd2 = D / 2;
@@ -62,8 +77,8 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
     long s = slot[t];
     const float* src;
     half_t* dst;
-    if (h < H) { src = q + (t * H + h) * D; dst = qh + (t * H + h) * D; }
-    else { int kh = h - H; src = k + (t * KH + kh) * D; dst = kc + (s * KH + kh) * D; }
+    if (h < H) { src = q + t * ld + h * D; dst = qh + (t * H + h) * D; }
+    else { int kh = h - H; src = k + t * ld + kh * D; dst = kc + (s * KH + kh) * D; }
     for (int j = threadIdx.x; j < hd2; j += blockDim.x)
     {
         double a = p * inv_freq[j];
@@ -83,7 +98,7 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
         int kh = h - H;
         for (int i = threadIdx.x; i < D; i += blockDim.x)
         {
-            half_t x = f2h(v[(t * KH + kh) * D + i]);
+            half_t x = f2h(v[t * ld + kh * D + i]);
             vc[(s * KH + kh) * D + i] = x;
             if (vh_out) vh_out[(t * KH + kh) * D + i] = x;
         }

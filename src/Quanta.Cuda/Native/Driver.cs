@@ -20,16 +20,11 @@ internal static unsafe partial class Cu
     [LibraryImport(L)] public static partial int cuDeviceGetAttribute(out int value, int attribute, int device);
     [LibraryImport(L)] public static partial int cuDevicePrimaryCtxRetain(out nint ctx, int device);
     [LibraryImport(L)] public static partial int cuCtxSetCurrent(nint ctx);
-    [LibraryImport(L)] public static partial int cuCtxSynchronize();
     [LibraryImport(L, EntryPoint = "cuMemGetInfo_v2")] public static partial int cuMemGetInfo(out nuint free, out nuint total);
     [LibraryImport(L, EntryPoint = "cuMemAlloc_v2")] public static partial int cuMemAlloc(out ulong ptr, nuint bytes);
     [LibraryImport(L, EntryPoint = "cuMemFree_v2")] public static partial int cuMemFree(ulong ptr);
-    [LibraryImport(L, EntryPoint = "cuMemAllocHost_v2")] public static partial int cuMemAllocHost(out nint ptr, nuint bytes);
-    [LibraryImport(L)] public static partial int cuMemFreeHost(nint ptr);
     [LibraryImport(L, EntryPoint = "cuMemcpyHtoD_v2")] public static partial int cuMemcpyHtoD(ulong dst, void* src, nuint bytes);
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoH_v2")] public static partial int cuMemcpyDtoH(void* dst, ulong src, nuint bytes);
-    [LibraryImport(L, EntryPoint = "cuMemcpyHtoDAsync_v2")] public static partial int cuMemcpyHtoDAsync(ulong dst, void* src, nuint bytes, nint stream);
-    [LibraryImport(L, EntryPoint = "cuMemcpyDtoHAsync_v2")] public static partial int cuMemcpyDtoHAsync(void* dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoDAsync_v2")] public static partial int cuMemcpyDtoDAsync(ulong dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemsetD8Async")] public static partial int cuMemsetD8Async(ulong dst, byte value, nuint count, nint stream);
     [LibraryImport(L)] public static partial int cuModuleLoadData(out nint module, void* image);
