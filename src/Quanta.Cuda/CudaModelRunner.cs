@@ -57,7 +57,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         {
             _ctx.Kernels.LoadAll();
             _w = new CudaModelWeights(_mem, _k, _c, weights);
-            _invFreq = _mem.Upload<double>(RopeTables.InverseFrequencies(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
+            _invFreq = _mem.Upload<double>(RotaryFrequencies.Inverse(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
             _s = new CudaScratch(_mem, _c, _headDim, _w);
             int warm = Math.Max(1, o.MaxPrefillTokens);
             _s.Ensure(warm);
@@ -109,7 +109,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
     public void Forward(ForwardBatch b, Span<float> logits)
     {
         int T = b.NumTokens, V = _c.VocabSize, n = b.NumLogits;
-        CudaBatch.Validate(b, BlockSize, NumBlocks, V);
+        b.Validate(BlockSize, NumBlocks, V);
         if (logits.Length < (long)n * V) throw new ArgumentException($"logits: {logits.Length} floats, need {n} x {V}");
         if (T == 0) return;
         _ctx.MakeCurrent();

@@ -1,4 +1,5 @@
 using Quanta.Cuda;
+using Quanta.Model;
 
 namespace Quanta.Cuda.Tests;
 
@@ -108,7 +109,7 @@ public class KernelTests
         }
         var pos = Enumerable.Range(0, T).Select(_ => _rng.Next(3000)).ToArray();
         var slot = Enumerable.Range(0, slots).OrderBy(_ => _rng.Next()).Take(T).ToArray();
-        var inv = RopeTables.InverseFrequencies(10000f, d, null);
+        var inv = RotaryFrequencies.Inverse(10000f, d, null);
         ulong qh = mem.Alloc(2L * T * qd, "qh"), kc = mem.Alloc(2L * slots * kvd, "kc"), vc = mem.Alloc(2L * slots * kvd, "vc");
         ulong qkvd = mem.Upload<float>(qkv, "qkv");
         new Kernels(ctx).RopeKv(qkvd, qkvd + 4UL * (ulong)qd, qkvd + 4UL * (ulong)(qd + kvd), qh, kc, vc,
