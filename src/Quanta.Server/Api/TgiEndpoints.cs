@@ -42,12 +42,12 @@ internal static class TgiEndpoints
         var f = best.Finished;
         s.Generator.Succeeded(clock, f);
 
-        var text = r.ReturnFullText ? r.Inputs + f.GeneratedText : f.GeneratedText;
+        var text = r.ReturnFullText ? r.Inputs + best.TgiText : best.TgiText;
         DetailsDto? details = null;
         if (r.Details)
         {
             var others = results.Skip(1).Select(c => new BestOfSequenceDto(
-                c.Finished.GeneratedText, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
+                c.TgiText, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
                 Seed(r, c.Finished), Prefill(r, c.Finished), Tokens(c), TopTokens(r, c))).ToList();
             details = new DetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f),
                 Prefill(r, f), Tokens(best), r.BestOf > 1 ? others : null, TopTokens(r, best));
@@ -57,14 +57,31 @@ internal static class TgiEndpoints
         await Results.Json(wrapInArray ? new[] { response } : (object)response, Json.Options).ExecuteAsync(ctx);
     }
 
+    /// <summary>
+    /// TGI's /generate_stream: a body that parses always gets a 200 event stream; a validation error or an overload
+    /// (no free slot) is its one event, {"error", "error_type"}. Draining and an unhealthy engine stay HTTP 503.
+    /// </summary>
     static async Task Stream(HttpContext ctx, ServerState s, GenerateRequest body)
     {
         var clock = new RequestClock();
         s.Metrics.RequestCount.Inc();
-        using var slot = s.Acquire();
-        var r = s.Validator.Validate(body.Inputs, body.Parameters, stream: true);
-        clock.Validated();
         ctx.Response.Headers["x-compute-type"] = s.ComputeType;
+        ServerState.Slot? slot = null;
+        ValidRequest r;
+        try
+        {
+            slot = s.Acquire();
+            r = s.Validator.Validate(body.Inputs, body.Parameters, stream: true);
+        }
+        catch (ApiException e) when (e.ErrorType is "validation" or "overloaded")
+        {
+            slot?.Dispose();
+            s.Metrics.Failure(e.ErrorType);
+            await Sse.Start(ctx.Response, "data:").WriteAsync(new ErrorResponse(e.Message, e.ErrorType), ctx.RequestAborted);
+            return;
+        }
+        using var _ = slot;
+        clock.Validated();
         var sse = Sse.Start(ctx.Response, "data:");
         try
         {
@@ -76,7 +93,7 @@ internal static class TgiEndpoints
                 StreamResponse ev = f is null
                     ? new StreamResponse(item.Index, ToDto(t.Token), tops, null, null)
                     : new StreamResponse(item.Index, ToDto(t.Token), tops,
-                        r.ReturnFullText ? r.Inputs + f.GeneratedText : f.GeneratedText,
+                        r.ReturnFullText ? r.Inputs + item.TgiText : item.TgiText,
                         r.Details ? new StreamDetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
                 await sse.WriteAsync(ev, ctx.RequestAborted);
                 if (f is not null) s.Generator.Succeeded(clock, f);

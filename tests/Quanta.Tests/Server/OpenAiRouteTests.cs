@@ -33,6 +33,17 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task Completions_leave_the_stop_sequence_out()
+    {
+        var full = HashRunner.Reference("stop test", 20, out _);
+        var stop = full.Substring(5, 2);
+        var json = await S.PostJsonAsync("/v1/completions", new { prompt = "stop test", max_tokens = 20, temperature = 0, stop });
+        var choice = json.GetProperty("choices")[0];
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        Assert.Equal(full[..full.IndexOf(stop, StringComparison.Ordinal)], choice.GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Completions_stream_ends_with_done()
     {
         var events = await S.PostSseAsync("/v1/completions", new { prompt = "Once", max_tokens = 6, temperature = 0, stream = true });

@@ -35,6 +35,9 @@ public class ServingTests
         var json = await res.JsonAsync();
         Assert.Equal("Model is overloaded", json.GetProperty("error").GetString());
         Assert.Equal("overloaded", json.GetProperty("error_type").GetString());
+        var streamed = JsonExt.Parse(Assert.Single(await s.PostSseAsync("/generate_stream", Greedy("stream too many", 2))));
+        Assert.Equal("Model is overloaded", streamed.GetProperty("error").GetString());
+        Assert.Equal("overloaded", streamed.GetProperty("error_type").GetString());
         foreach (var b in busy) using (var r = await b) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         using var after = await s.PostAsync("/generate", Greedy("room again", 2));
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);

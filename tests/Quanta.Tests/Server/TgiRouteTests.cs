@@ -50,10 +50,13 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
 
         var full = HashRunner.Reference("stop test", 20, out _);
         var stop = full.Substring(5, 2);
-        var expected = full[..full.IndexOf(stop, StringComparison.Ordinal)];
+        int end = full.IndexOf(stop, StringComparison.Ordinal) + stop.Length;   // TGI keeps the stop sequence
         var s = await S.PostJsonAsync("/generate", new { inputs = "stop test", parameters = new { max_new_tokens = 20, stop = new[] { stop }, details = true } });
         Assert.Equal("stop_sequence", s.GetProperty("details").GetProperty("finish_reason").GetString());
-        Assert.Equal(expected, s.GetProperty("generated_text").GetString());
+        Assert.Equal(full[..end], s.GetProperty("generated_text").GetString());
+        Assert.Equal(end, s.GetProperty("details").GetProperty("generated_tokens").GetInt32());
+        var compat = await S.PostJsonAsync("/", new { inputs = "stop test", parameters = new { max_new_tokens = 20, stop = new[] { stop }, return_full_text = true } });
+        Assert.Equal("stop test" + full[..end], compat[0].GetProperty("generated_text").GetString());
 
         var f = await S.PostJsonAsync("/generate", new
         {
@@ -121,8 +124,28 @@ public class TgiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         var stop = full.Substring(6, 1);
         var events = (await S.PostSseAsync("/generate_stream", new { inputs = "stops", parameters = new { max_new_tokens = 20, stop = new[] { stop } } }))
             .Select(JsonExt.Parse).ToList();
-        Assert.Equal(full[..full.IndexOf(stop, StringComparison.Ordinal)], events[^1].GetProperty("generated_text").GetString());
-        Assert.Equal(full.IndexOf(stop, StringComparison.Ordinal) + 1, events.Count);
+        int end = full.IndexOf(stop, StringComparison.Ordinal) + 1;
+        Assert.Equal(full[..end], events[^1].GetProperty("generated_text").GetString());
+        Assert.Equal(end, events.Count);
+        Assert.Equal(stop, events[^1].GetProperty("token").GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task Best_of_sequences_keep_the_stop_sequence()
+    {
+        var full = HashRunner.Reference("best stop", 20, out _);
+        var stop = full.Substring(3, 2);
+        var expected = full[..(full.IndexOf(stop, StringComparison.Ordinal) + 2)];
+        // temperature 0.5 on the fake model's logits (10 on one token) is greedy in all but ~1e-6 of draws.
+        var json = await S.PostJsonAsync("/generate", new
+        {
+            inputs = "best stop", parameters = new { max_new_tokens = 20, best_of = 2, do_sample = true, temperature = 0.5, stop = new[] { stop }, details = true },
+        });
+        Assert.Equal(expected, json.GetProperty("generated_text").GetString());
+        var other = json.GetProperty("details").GetProperty("best_of_sequences")[0];
+        Assert.Equal("stop_sequence", other.GetProperty("finish_reason").GetString());
+        Assert.Equal(expected, other.GetProperty("generated_text").GetString());
+        Assert.Equal(expected, string.Concat(other.GetProperty("tokens").EnumerateArray().Select(t => t.GetProperty("text").GetString())));
     }
 
     [Fact]

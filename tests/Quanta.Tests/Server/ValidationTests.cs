@@ -50,11 +50,25 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Contains("must be <= 512", (await r1.JsonAsync()).GetProperty("error").GetString());
         var r2 = await S.PostAsync("/generate", new { inputs = "", parameters = new { max_new_tokens = 1 } });
         Assert.Equal("`inputs` cannot be empty", (await r2.JsonAsync()).GetProperty("error").GetString());
-        var r3 = await S.PostAsync("/generate_stream", new { inputs = "a", parameters = new { decoder_input_details = true } });
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, r3.StatusCode);
-        Assert.Equal("`decoder_input_details` == true is not supported when streaming tokens", (await r3.JsonAsync()).GetProperty("error").GetString());
-        var r4 = await S.PostAsync("/generate_stream", new { inputs = "a", parameters = new { best_of = 2, do_sample = true } });
-        Assert.Equal("`best_of` != 1 is not supported when streaming tokens", (await r4.JsonAsync()).GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("/generate_stream", """{"decoder_input_details": true}""", "`decoder_input_details` == true is not supported when streaming tokens")]
+    [InlineData("/generate_stream", """{"best_of": 2, "do_sample": true}""", "`best_of` != 1 is not supported when streaming tokens")]
+    [InlineData("/generate_stream", """{"top_k": 0}""", "`top_k` must be strictly positive")]
+    [InlineData("/generate_stream", """{"max_new_tokens": 600}""", "`inputs` tokens + `max_new_tokens` must be <= 512. Given: 2 `inputs` tokens and 600 `max_new_tokens`")]
+    [InlineData("/", """{"temperature": 0}""", "`temperature` must be strictly positive")]
+    public async Task Stream_validation_errors_are_one_sse_event_as_tgi_sends(string path, string parameters, string message)
+    {
+        var before = await S.MetricAsync("tgi_request_count");
+        var body = JsonDocument.Parse($$"""{"inputs": "a", "stream": true, "parameters": {{parameters}}}""").RootElement;
+        var events = await S.PostSseAsync(path, body);   // HTTP 200, text/event-stream
+        var json = JsonExt.Parse(Assert.Single(events));
+        Assert.Equal(["error", "error_type"], json.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(message, json.GetProperty("error").GetString());
+        Assert.Equal("validation", json.GetProperty("error_type").GetString());
+        Assert.True(await S.MetricAsync("tgi_request_count") > before);
+        Assert.Equal(0, await S.MetricAsync("quanta_requests_in_flight"));
     }
 
     [Fact]
