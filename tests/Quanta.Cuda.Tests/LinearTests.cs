@@ -36,21 +36,24 @@ public class LinearTests
         Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
     }
 
-    /// <summary>The one-block-per-16-columns GEMV (QUANTA_GEMV_SPLITK=0) stays right.</summary>
+    /// <summary>The one-block-per-16-columns GEMV (QUANTA_GEMV_SPLITK=0) at any rows, and split-K at one row and other chunks.</summary>
     [Theory]
-    [InlineData(40, 64, 32, true, 1)]
-    [InlineData(264, 320, 64, false, 8)]
-    [InlineData(1000, 1024, 128, true, 3)]
-    public void GptqWithoutSplitKMatchesDequantisedReference(int outF, int inF, int gs, bool actOrder, int rows)
+    [InlineData(false, 64, 40, 64, 32, true, 1)]
+    [InlineData(false, 64, 264, 320, 64, false, 8)]
+    [InlineData(false, 64, 1000, 1024, 128, true, 3)]
+    [InlineData(true, 64, 4096, 4096, 128, false, 1)]
+    [InlineData(true, 32, 384, 2816, 128, false, 1)]
+    [InlineData(true, 128, 1000, 1024, 128, true, 2)]
+    public void GptqGemvVariantsMatchDequantisedReference(bool splitK, int chunk, int outF, int inF, int gs, bool actOrder, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, true, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        bool was = CudaLinear.SplitKGemv;
-        CudaLinear.SplitKGemv = false;
+        (bool was, int minRows, int wasChunk) = (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk);
+        (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (splitK, 1, chunk);
         try { Check(ctx, mem, lin, w, inF, outF, rows, 3e-3); }
-        finally { CudaLinear.SplitKGemv = was; }
+        finally { (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (was, minRows, wasChunk); }
     }
 
     [Theory]
