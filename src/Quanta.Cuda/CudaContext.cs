@@ -119,6 +119,9 @@ public sealed unsafe class CudaContext : IDisposable
     public void Download(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoH(dst, src, (nuint)bytes), "cuMemcpyDtoH");
     public void CopyAsync(ulong dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
     public void ZeroAsync(ulong dst, long bytes) => Cu.Check(Cu.cuMemsetD8Async(dst, 0, (nuint)bytes, Stream), "cuMemsetD8Async");
+    /// <summary>Zeroes <paramref name="rows"/> runs of <paramref name="width"/> floats, <paramref name="pitch"/> floats apart.</summary>
+    public void ZeroFloatsAsync(ulong dst, int width, int pitch, int rows)
+        => Cu.Check(Cu.cuMemsetD2D32Async(dst, (nuint)(4L * pitch), 0, (nuint)width, (nuint)rows, Stream), "cuMemsetD2D32Async");
     public void Synchronize() => Cu.Check(Cu.cuStreamSynchronize(Stream), "cuStreamSynchronize");
 
     public ulong Upload<T>(ReadOnlySpan<T> data, string what) where T : unmanaged

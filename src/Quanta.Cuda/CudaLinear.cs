@@ -15,6 +15,13 @@ internal sealed unsafe class CudaLinear
     public static int GemvMaxRows { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 8;
 
+    /// <summary>Passes of <see cref="SplitKMinRows"/>..8 rows use the split-K GEMV; false = one block per 16 columns (QUANTA_GEMV_SPLITK=0).</summary>
+    public static bool SplitKGemv { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_SPLITK") != "0";
+
+    /// <summary>Fewest rows for the split-K GEMV (QUANTA_GEMV_SPLITK_MIN_ROWS); at 1 row its zeroing and atomics cost more than they save.</summary>
+    public static int SplitKMinRows { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_SPLITK_MIN_ROWS"), out var k) && k >= 1 ? k : 2;
+
     readonly DeviceArena _mem;
     readonly Kernels _k;
     public readonly int In, Out, GroupSize;
@@ -149,6 +156,12 @@ internal sealed unsafe class CudaLinear
             for (int r = 0; r < rows; r += 16)
             {
                 int m = Math.Min(16, rows - r);
+                if (SplitKGemv && m >= SplitKMinRows && m <= 8)
+                {
+                    _mem.Ctx.ZeroFloatsAsync(y + (ulong)(4L * r * ldy), Out, ldy, m);
+                    _k.GptqGemvSplitK(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * ldy), In, Out, GroupSize, m, ldy);
+                    continue;
+                }
                 _k.GptqGemv(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * ldy), In, Out, GroupSize, m, ldy);
             }
             return;

@@ -69,6 +69,18 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 15) / 16), 1, 1), 256, a);
     }
 
+    /// <summary>Packed rows per split-K block, a multiple of 8 (chunk/8 per warp; QUANTA_GEMV_CHUNK).</summary>
+    public static int GemvChunk { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_CHUNK"), out var c) && c >= 8 && c % 8 == 0 ? c : 64;
+
+    /// <summary>As <see cref="GptqGemv"/> for 1 &lt;= m &lt;= 8, split over packed-row chunks; adds into y, which must be zero.</summary>
+    public void GptqGemvSplitK(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m, int ldy)
+    {
+        int chunk = GemvChunk;
+        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs, &ldy, &chunk };
+        Go("gptq", "gptq_gemv_splitk_" + m, ((uint)((outF + 127) / 128), (uint)((inF / 8 + chunk - 1) / chunk), 1), 256, a);
+    }
+
     /// <summary>wd [in, out] f16 = dequant(W).</summary>
     public void GptqDequant(ulong qw, ulong qz, ulong sc, ulong wd, int inF, int outF, int gs)
     {

@@ -20,6 +20,7 @@ public class LinearTests
         { 128, 256, -1, false, false, 33 },
         { 4096, 4096, 128, false, true, 1 },
         { 1000, 1024, 128, true, false, 7 },
+        { 384, 2816, 128, false, false, 2 }, // 352 packed rows: 5.5 split-K chunks
     };
 
     [Theory]
@@ -33,6 +34,26 @@ public class LinearTests
         Assert.True(lin.IsQuantized);
         Assert.Equal(actOrder, lin.Perm != 0);
         Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
+    }
+
+    /// <summary>The one-block-per-16-columns GEMV (QUANTA_GEMV_SPLITK=0) at any rows, and split-K at one row and other chunks.</summary>
+    [Theory]
+    [InlineData(false, 64, 40, 64, 32, true, 1)]
+    [InlineData(false, 64, 264, 320, 64, false, 8)]
+    [InlineData(false, 64, 1000, 1024, 128, true, 3)]
+    [InlineData(true, 64, 4096, 4096, 128, false, 1)]
+    [InlineData(true, 32, 384, 2816, 128, false, 1)]
+    [InlineData(true, 128, 1000, 1024, 128, true, 2)]
+    public void GptqGemvVariantsMatchDequantisedReference(bool splitK, int chunk, int outF, int inF, int gs, bool actOrder, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, true, out var w);
+        var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        (bool was, int minRows, int wasChunk) = (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk);
+        (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (splitK, 1, chunk);
+        try { Check(ctx, mem, lin, w, inF, outF, rows, 3e-3); }
+        finally { (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (was, minRows, wasChunk); }
     }
 
     [Theory]

@@ -115,6 +115,104 @@ extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x,
 GEMV(1) GEMV(2) GEMV(3) GEMV(4) GEMV(5) GEMV(6) GEMV(7) GEMV(8)
 GEMV(9) GEMV(10) GEMV(11) GEMV(12) GEMV(13) GEMV(14) GEMV(15) GEMV(16)
 
+// Split-K GEMV for M <= 8 rows; y must be zero on entry (partial sums are added atomically).
+// Block of 256 threads = 8 warps over 128 output columns: lane owns 4 adjacent columns, so one warp-wide
+// 16-byte load reads 512 contiguous bytes of a packed row. blockIdx.y picks a chunk of packed rows, warp w
+// a run of chunk/8 of them, read U at a time; scales/zeros per group as in gemv above.
+template <int M>
+__device__ __forceinline__ void gemv_splitk(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
+                                            const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy, int chunk)
+{
+    __shared__ __align__(16) float red[8][M][128];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int col0 = blockIdx.x * 128 + lane * 4;
+    int rows = in >> 3, rpg = gs >> 3, per = chunk >> 3;
+    int r0 = blockIdx.y * chunk + warp * per, r1 = min(rows, r0 + per);
+    float acc[M][4];
+#pragma unroll
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
+
+    if (col0 < out)
+    {
+        int gend = -1;
+        u32 s2[4], z2[4];
+        for (int r = r0; r < r1; r += U)
+        {
+            uint4 q[U];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
+#pragma unroll
+            for (int u = 0; u < U; u++)
+            {
+                if (r + u >= r1) break;
+                if (r + u >= gend)
+                {
+                    int g = (r + u) / rpg;
+                    gend = (g + 1) * rpg;
+                    uint2 sv = __ldg((const uint2*)(sc + (long)g * out + col0));
+                    u32 sb[4] = {sv.x & 0xffff, sv.x >> 16, sv.y & 0xffff, sv.y >> 16};
+                    u32 zw = __ldg(qz + (long)g * (out >> 3) + (col0 >> 3)) >> ((col0 & 7) * 4);
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                    {
+                        s2[j] = sb[j] | (sb[j] << 16);
+                        u32 zb = 0x6400u + ((zw >> (4 * j)) & 15) + 1;
+                        z2[j] = zb | (zb << 16);
+                    }
+                }
+                u32 qv[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
+                u32 w[4][4];
+#pragma unroll
+                for (int cc = 0; cc < 4; cc++)
+#pragma unroll
+                    for (int k = 0; k < 4; k++)
+                        w[cc][k] = hmul2(hsub2(((qv[cc] >> (4 * k)) & 0x000F000Fu) | 0x64006400u, z2[cc]), s2[cc]);
+#pragma unroll
+                for (int m = 0; m < M; m++)
+                {
+                    uint4 xv = __ldg((const uint4*)(x + (long)m * in + ((r + u) << 3)));
+                    u32 xp[4] = {__byte_perm(xv.x, xv.z, 0x5410), __byte_perm(xv.x, xv.z, 0x7632),
+                                 __byte_perm(xv.y, xv.w, 0x5410), __byte_perm(xv.y, xv.w, 0x7632)};
+#pragma unroll
+                    for (int cc = 0; cc < 4; cc++)
+                    {
+                        u32 a = 0;
+#pragma unroll
+                        for (int k = 0; k < 4; k++) a = hfma2(xp[k], w[cc][k], a);
+                        acc[m][cc] += hsum2(a);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < M; m++)
+    {
+        float4 v;
+        v.x = acc[m][0]; v.y = acc[m][1]; v.z = acc[m][2]; v.w = acc[m][3];
+        *(float4*)&red[warp][m][lane * 4] = v;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < M * 128; i += blockDim.x)
+    {
+        int m = i >> 7, col = i & 127;
+        int o = blockIdx.x * 128 + col;
+        if (o >= out) continue;
+        float t = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++) t += red[k][m][col];
+        atomicAdd(y + (long)m * ldy + o, t);
+    }
+}
+
+#define GEMV_SPLITK(M) \
+extern "C" __global__ void __launch_bounds__(256) gptq_gemv_splitk_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs, int ldy, int chunk) \
+{ gemv_splitk<M>(x, qw, qz, sc, y, in, out, gs, ldy, chunk); }
+GEMV_SPLITK(1) GEMV_SPLITK(2) GEMV_SPLITK(3) GEMV_SPLITK(4) GEMV_SPLITK(5) GEMV_SPLITK(6) GEMV_SPLITK(7) GEMV_SPLITK(8)
+
 // Dequantise to fp16 for the GEMM path. wd: [in, out] f16 row-major. One thread per (packed row, column pair):
 // two u32 read, eight half2 written (out % 8 == 0).
 extern "C" __global__ void gptq_dequant(const u32* __restrict__ qw, const u32* __restrict__ qz, const half_t* __restrict__ sc,

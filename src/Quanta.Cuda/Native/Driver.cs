@@ -27,6 +27,7 @@ internal static unsafe partial class Cu
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoH_v2")] public static partial int cuMemcpyDtoH(void* dst, ulong src, nuint bytes);
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoDAsync_v2")] public static partial int cuMemcpyDtoDAsync(ulong dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemsetD8Async")] public static partial int cuMemsetD8Async(ulong dst, byte value, nuint count, nint stream);
+    [LibraryImport(L)] public static partial int cuMemsetD2D32Async(ulong dst, nuint pitchBytes, uint value, nuint width, nuint height, nint stream);
     [LibraryImport(L)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(L)] public static partial int cuModuleGetFunction(out nint fn, nint module, byte* name);
     [LibraryImport(L)] public static partial int cuFuncSetAttribute(nint fn, int attribute, int value);
