@@ -22,19 +22,7 @@ internal static class DenseWeights
     public static float[] ToFloat(TensorView t)
     {
         var dst = new float[t.ElementCount];
-        switch (t.DType)
-        {
-            case DType.F32: t.Span<float>().CopyTo(dst); break;
-            case DType.F16:
-                var h = t.Span<Half>();
-                for (int i = 0; i < dst.Length; i++) dst[i] = (float)h[i];
-                break;
-            case DType.BF16:
-                var b = t.Span<ushort>();
-                for (int i = 0; i < dst.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(b[i] << 16);
-                break;
-            default: throw new InvalidDataException($"{t.Name}: dtype {t.DType} is not a float type");
-        }
+        GptqFormat.ToFloat(t, 0, dst);
         return dst;
     }
 
