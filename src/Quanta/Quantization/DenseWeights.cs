@@ -37,7 +37,7 @@ internal static class DenseWeights
     {
         var c = model.Config;
         var l = model.Weights.Layers[i];
-        int hd = HeadDim(c), ffn = c.IntermediateSize, hidden = c.HiddenSize;
+        int hd = c.EffectiveHeadDim, ffn = c.IntermediateSize, hidden = c.HiddenSize;
         var q = Linear(l.Q);
         var k = Linear(l.K);
         if (c.RopeStyle == RopeStyle.Interleaved)
@@ -53,8 +53,6 @@ internal static class DenseWeights
             Down = PadColumns(Linear(l.Down), hidden, ffn, ffnPadded),
         };
     }
-
-    public static int HeadDim(LlamaConfig c) => c.HeadDim > 0 ? c.HeadDim : c.HiddenSize / c.NumHeads;
 
     /// <summary>
     /// Reorders the rows of a q/k projection [heads*head_dim, in] so that rotate-half RoPE pairs (j, j+hd/2)
