@@ -48,7 +48,8 @@ public sealed record GenerationFinished(
     string GeneratedText,                  // stop sequence excluded
     IReadOnlyList<TokenInfo> Prefill,      // prompt tokens (logprob NaN for the first / when not asked)
     TimeSpan QueueTime,                    // arrival -> first scheduled
-    TimeSpan InferenceTime)                // first scheduled -> finished
+    TimeSpan InferenceTime,                // first scheduled -> finished
+    string Text)                           // all text released, stop sequence kept (TGI's generated_text)
     : GenerationEvent;
 
 public sealed record GenerationFailed(string Error, string ErrorType) : GenerationEvent;
