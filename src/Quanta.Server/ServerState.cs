@@ -23,8 +23,7 @@ internal sealed class ServerState
         Limits = Limits.Resolve(options, model);
         Validator = new Validator(Limits, model.Tokenizer);
         Metrics = new ServerMetrics(model.Engine, () => Volatile.Read(ref _inFlight));
-        var eos = new HashSet<int>(model.Config.EosTokenIds) { model.Tokenizer.EosId };
-        Generator = new Generator(model.Engine, Metrics, eos);
+        Generator = new Generator(model.Engine, Metrics);
         Chat = ChatTemplate.Select(options.ChatTemplate, model.Config.ChatTemplate);
         ComputeType = model.DeviceName.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? "gpu+optimized" : "cpu+optimized";
     }

@@ -27,7 +27,7 @@ internal sealed class RequestClock
 }
 
 /// <summary>Runs validated requests through the engine; the only place that reads engine events.</summary>
-internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnlySet<int> eosIds)
+internal sealed class Generator(IEngine engine, ServerMetrics metrics)
 {
     ChannelReader<GenerationEvent> Submit(ValidRequest r, CancellationToken ct)
     {
@@ -83,14 +83,14 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnly
                     held = null;
                     index++;
                     bool mayBeLast = index >= r.Params.MaxNewTokens || r.Params.Stop.Count > 0
-                                     || (!r.Params.IgnoreEos && eosIds.Contains(t.Token.Id));
+                                     || (!r.Params.IgnoreEos && engine.EosIds.Contains(t.Token.Id));
                     if (mayBeLast) held = t;
                     else yield return new StreamItem(index, t, null);
                     break;
                 case GenerationFinished f:
                     if (held is not null) { yield return new StreamItem(index, held, f); yield break; }
                     // The engine finished after a token already sent: close with an empty special token.
-                    var closing = new TokenGenerated(new TokenInfo(eosIds.FirstOrDefault(), "", 0f, true), [], "");
+                    var closing = new TokenGenerated(new TokenInfo(engine.EosIds.FirstOrDefault(), "", 0f, true), [], "");
                     yield return new StreamItem(index + 1, closing, f);
                     yield break;
                 case GenerationFailed e:

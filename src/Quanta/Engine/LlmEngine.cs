@@ -44,6 +44,7 @@ public sealed partial class LlmEngine : IEngine
     }
 
     public int MaxBatchTotalTokens => _blocks.NumBlocks * _blocks.BlockSize;
+    public IReadOnlySet<int> EosIds => _eos;
     public EngineStats Stats => _stats;
     public bool Healthy => _healthy && _thread.IsAlive;
 

@@ -68,4 +68,6 @@ public interface IEngine : IAsyncDisposable
     EngineStats Stats { get; }
     bool Healthy { get; }
     int MaxBatchTotalTokens { get; }
+    /// <summary>Token ids that end a generation (EosToken): the config's EOS ids and the tokenizer's.</summary>
+    IReadOnlySet<int> EosIds { get; }
 }
