@@ -22,7 +22,7 @@ internal sealed class ServerState
         Model = model;
         Limits = Limits.Resolve(options, model);
         Validator = new Validator(Limits, model.Tokenizer);
-        Metrics = new ServerMetrics(model.Engine, () => Volatile.Read(ref _inFlight));
+        Metrics = new ServerMetrics(model.Engine, () => InFlight);
         Generator = new Generator(model.Engine, Metrics);
         Chat = ChatTemplate.Select(options.ChatTemplate, model.Config.ChatTemplate);
         ComputeType = model.DeviceName.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? "gpu+optimized" : "cpu+optimized";
