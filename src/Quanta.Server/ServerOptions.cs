@@ -28,6 +28,13 @@ public sealed record ServerOptions
     /// <summary>"auto" (from the model), "llama2" or "chatml".</summary>
     public string ChatTemplate { get; init; } = "auto";
     public string Dtype { get; init; } = "float32";
+
+    /// <summary>max_total_tokens and max_input_tokens with the defaults above applied.</summary>
+    public (int Total, int Input) ResolveTokens(int maxPositionEmbeddings, int maxBatchTotalTokens)
+    {
+        int total = MaxTotalTokens ?? Math.Min(maxPositionEmbeddings, maxBatchTotalTokens);
+        return (total, MaxInputTokens ?? total - 1);
+    }
 }
 
 /// <summary>What the server serves: the engine plus the model facts the API reports.</summary>
@@ -48,8 +55,7 @@ internal sealed record Limits(int MaxInputTokens, int MaxTotalTokens, int MaxBes
     public static Limits Resolve(ServerOptions o, ServedModel m)
     {
         int batchTotal = m.Engine.MaxBatchTotalTokens;
-        int total = o.MaxTotalTokens ?? Math.Min(m.Config.MaxPositionEmbeddings, batchTotal);
-        int input = o.MaxInputTokens ?? total - 1;
+        var (total, input) = o.ResolveTokens(m.Config.MaxPositionEmbeddings, batchTotal);
         if (input < 1) throw new ArgumentException($"--max-input-tokens must be positive, not {input}");
         if (input >= total)
             throw new ArgumentException($"--max-input-tokens ({input}) must be < --max-total-tokens ({total})");

@@ -22,9 +22,8 @@ internal sealed class ServerState
         Model = model;
         Limits = Limits.Resolve(options, model);
         Validator = new Validator(Limits, model.Tokenizer);
-        Metrics = new ServerMetrics(model.Engine, () => Volatile.Read(ref _inFlight));
-        var eos = new HashSet<int>(model.Config.EosTokenIds) { model.Tokenizer.EosId };
-        Generator = new Generator(model.Engine, Metrics, eos);
+        Metrics = new ServerMetrics(model.Engine, () => InFlight);
+        Generator = new Generator(model.Engine, Metrics);
         Chat = ChatTemplate.Select(options.ChatTemplate, model.Config.ChatTemplate);
         ComputeType = model.DeviceName.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) ? "gpu+optimized" : "cpu+optimized";
     }

@@ -22,7 +22,7 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
         {
             if (File.Exists(Path.Combine(path, "tokenizer.json")) || File.Exists(Path.Combine(path, "tokenizer.model")))
                 return TokenizerFactory.FromModelDirectory(path);
-            return ModelLoader.Load(path).Tokenizer;
+            return TokenizerOf(path);
         }
         if (!File.Exists(path)) throw new FileNotFoundException($"--tokenizer {path}: no such file or folder", path);
         var name = Path.GetFileName(path);
@@ -30,7 +30,14 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
             return TokenizerFactory.FromModelDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (name.StartsWith("tok", StringComparison.OrdinalIgnoreCase) && name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase))
             return TokenizerFactory.FromLlama2cFile(path, Llama2cVocabSize(path));
-        return ModelLoader.Load(path).Tokenizer;
+        return TokenizerOf(path);
+    }
+
+    /// <summary>The tokenizer of a checkpoint; its mapped weights are released at once.</summary>
+    static ITokenizer TokenizerOf(string path)
+    {
+        using var model = ModelLoader.Load(path);
+        return model.Tokenizer;
     }
 
     /// <summary>Entries in a llama2.c tokenizer file: int32 max length, then (float score, int32 len, bytes) to the end.</summary>

@@ -121,9 +121,7 @@ internal static class ServeSetup
                 log.WriteLine($"warning: --quantize gptq but {model.Path} is not a GPTQ checkpoint; serving its weights as stored");
             runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log,
                                           a.MaxBatchPrefillTokens, a.CudaMemoryFraction);
-            int capacity = runner.NumBlocks * runner.BlockSize;
-            int total = a.Server.MaxTotalTokens ?? Math.Min(model.Config.MaxPositionEmbeddings, capacity);
-            int input = a.Server.MaxInputTokens ?? total - 1;
+            var (_, input) = a.Server.ResolveTokens(model.Config.MaxPositionEmbeddings, runner.NumBlocks * runner.BlockSize);
             int prefill = a.MaxBatchPrefillTokens ?? Math.Max(4096, input + 50);
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
             {

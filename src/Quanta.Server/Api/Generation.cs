@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Quanta.Engine;
@@ -11,16 +10,12 @@ namespace Quanta.Server.Api;
 internal sealed record Completed(List<TokenGenerated> Tokens, GenerationFinished Finished)
 {
     public double SumLogprob => Tokens.Sum(t => float.IsFinite(t.Token.Logprob) ? t.Token.Logprob : 0f);
-
-    /// <summary>TGI's generated_text (stop sequence kept).</summary>
-    public string TgiText => Generator.TgiText(Finished, () => string.Concat(Tokens.Select(t => t.TextDelta)));
 }
 
 /// <summary>
-/// One streamed token; <see cref="Finished"/> and <see cref="TgiText"/> (TGI's generated_text, stop sequence kept)
-/// are set on the last one only.
+/// One streamed token; <see cref="Finished"/> is set on the last one only.
 /// </summary>
-internal sealed record StreamItem(int Index, TokenGenerated Token, GenerationFinished? Finished, string? TgiText = null);
+internal sealed record StreamItem(int Index, TokenGenerated Token, GenerationFinished? Finished);
 
 /// <summary>Per-request clock for TGI's timing headers and histograms.</summary>
 internal sealed class RequestClock
@@ -32,7 +27,7 @@ internal sealed class RequestClock
 }
 
 /// <summary>Runs validated requests through the engine; the only place that reads engine events.</summary>
-internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnlySet<int> eosIds)
+internal sealed class Generator(IEngine engine, ServerMetrics metrics)
 {
     ChannelReader<GenerationEvent> Submit(ValidRequest r, CancellationToken ct)
     {
@@ -77,7 +72,6 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnly
     public async IAsyncEnumerable<StreamItem> StreamAsync(ValidRequest r, [EnumeratorCancellation] CancellationToken ct)
     {
         var events = Submit(r, ct);
-        var text = r.Params.Stop.Count > 0 ? new StringBuilder() : null;   // deltas so far, for TgiText
         TokenGenerated? held = null;
         int index = 0;
         await foreach (var ev in events.ReadAllAsync(ct))
@@ -85,21 +79,19 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnly
             switch (ev)
             {
                 case TokenGenerated t:
-                    text?.Append(t.TextDelta);
                     if (held is not null) yield return new StreamItem(index, held, null);
                     held = null;
                     index++;
                     bool mayBeLast = index >= r.Params.MaxNewTokens || r.Params.Stop.Count > 0
-                                     || (!r.Params.IgnoreEos && eosIds.Contains(t.Token.Id));
+                                     || (!r.Params.IgnoreEos && engine.EosIds.Contains(t.Token.Id));
                     if (mayBeLast) held = t;
                     else yield return new StreamItem(index, t, null);
                     break;
                 case GenerationFinished f:
-                    string tgiText = TgiText(f, () => text?.ToString() ?? f.GeneratedText);
-                    if (held is not null) { yield return new StreamItem(index, held, f, tgiText); yield break; }
+                    if (held is not null) { yield return new StreamItem(index, held, f); yield break; }
                     // The engine finished after a token already sent: close with an empty special token.
-                    var closing = new TokenGenerated(new TokenInfo(eosIds.FirstOrDefault(), "", 0f, true), [], "");
-                    yield return new StreamItem(index + 1, closing, f, tgiText);
+                    var closing = new TokenGenerated(new TokenInfo(engine.EosIds.FirstOrDefault(), "", 0f, true), [], "");
+                    yield return new StreamItem(index + 1, closing, f);
                     yield break;
                 case GenerationFailed e:
                     throw Failed(e);
@@ -107,14 +99,6 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics, IReadOnly
         }
         throw Incomplete();
     }
-
-    /// <summary>
-    /// TGI's generated_text, the decode of every generated token: unlike <see cref="GenerationFinished.GeneratedText"/>
-    /// (OpenAI's text) it keeps a stop sequence. The engine cuts the stop sequence only when it stops on one, and then
-    /// has released no text beyond the token deltas, so those joined (<paramref name="joinedDeltas"/>) are the whole text.
-    /// </summary>
-    public static string TgiText(GenerationFinished f, Func<string> joinedDeltas)
-        => f.Reason == FinishReason.StopSequence ? joinedDeltas() : f.GeneratedText;
 
     public void Succeeded(RequestClock clock, GenerationFinished f)
     {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -16,12 +17,36 @@ internal sealed class Sse(HttpResponse response, string prefix)
         return new Sse(response, prefix);
     }
 
-    public Task WriteAsync<T>(T payload, CancellationToken ct)
-        => WriteRawAsync(JsonSerializer.Serialize(payload, Json.Options), ct);
+    readonly byte[] _prefix = Encoding.UTF8.GetBytes(prefix);
+    readonly ArrayBufferWriter<byte> _event = new();    // one event's bytes, reused
+    Utf8JsonWriter? _json;
 
-    public async Task WriteRawAsync(string data, CancellationToken ct)
+    public Task WriteAsync<T>(T payload, CancellationToken ct)
     {
-        await response.Body.WriteAsync(Encoding.UTF8.GetBytes(prefix + data + "\n\n"), ct);
+        Begin();
+        _json ??= new Utf8JsonWriter(_event, new JsonWriterOptions { Encoder = Json.Options.Encoder });
+        _json.Reset(_event);
+        JsonSerializer.Serialize(_json, payload, Json.Options);
+        return EndAsync(ct);
+    }
+
+    public Task WriteRawAsync(string data, CancellationToken ct)
+    {
+        Begin();
+        Encoding.UTF8.GetBytes(data, _event);
+        return EndAsync(ct);
+    }
+
+    void Begin()
+    {
+        _event.ResetWrittenCount();
+        _event.Write(_prefix);
+    }
+
+    async Task EndAsync(CancellationToken ct)
+    {
+        _event.Write("\n\n"u8);
+        await response.Body.WriteAsync(_event.WrittenMemory, ct);
         await response.Body.FlushAsync(ct);
     }
 }

@@ -42,12 +42,12 @@ internal static class TgiEndpoints
         var f = best.Finished;
         s.Generator.Succeeded(clock, f);
 
-        var text = r.ReturnFullText ? r.Inputs + best.TgiText : best.TgiText;
+        var text = r.ReturnFullText ? r.Inputs + f.Text : f.Text;
         DetailsDto? details = null;
         if (r.Details)
         {
             var others = results.Skip(1).Select(c => new BestOfSequenceDto(
-                c.TgiText, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
+                c.Finished.Text, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
                 Seed(r, c.Finished), Prefill(r, c.Finished), Tokens(c), TopTokens(r, c))).ToList();
             details = new DetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f),
                 Prefill(r, f), Tokens(best), r.BestOf > 1 ? others : null, TopTokens(r, best));
@@ -93,7 +93,7 @@ internal static class TgiEndpoints
                 StreamResponse ev = f is null
                     ? new StreamResponse(item.Index, ToDto(t.Token), tops, null, null)
                     : new StreamResponse(item.Index, ToDto(t.Token), tops,
-                        r.ReturnFullText ? r.Inputs + item.TgiText : item.TgiText,
+                        r.ReturnFullText ? r.Inputs + f.Text : f.Text,
                         r.Details ? new StreamDetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
                 await sse.WriteAsync(ev, ctx.RequestAborted);
                 if (f is not null) s.Generator.Succeeded(clock, f);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Quanta.Cpu.Kernels;
 using Quanta.Engine;
+using Quanta.IO.Safetensors;
 using Quanta.Model;
 
 namespace Quanta.Cpu;
@@ -39,7 +40,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
     {
         _c = config;
         _hidden = _c.HiddenSize;
-        _headDim = _c.HeadDim > 0 ? _c.HeadDim : _c.HiddenSize / _c.NumHeads;
+        _headDim = _c.EffectiveHeadDim;
         if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
             throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
         if (_headDim % 2 != 0) throw new ModelLoadException($"config: head_dim {_headDim} must be even for RoPE");
@@ -51,7 +52,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
 
         var w = weights;
         _embedding = w.Embedding;
-        if (_embedding.DType is not (DType.F32 or DType.F16 or DType.BF16))
+        if (!DTypes.IsFloat(_embedding.DType))
             throw new ModelLoadException($"{_embedding.Name}: dtype {_embedding.DType} is not supported by the cpu backend (f32, f16, bf16)");
         if (_embedding.Shape.Length != 2 || _embedding.Shape[1] != _hidden || _embedding.Shape[0] < _c.VocabSize)
             throw new ModelLoadException($"{_embedding.Name}: shape [{string.Join(", ", _embedding.Shape)}], expected [{_c.VocabSize}, {_hidden}]");
@@ -90,7 +91,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         int half = _headDim / 2;
         float* cos = _cos.Get((long)T * half), sin = _sin.Get((long)T * half);
 
-        int es = _embedding.DType == DType.F32 ? 4 : 2;
+        int es = DTypes.Size(_embedding.DType);
         for (int t = 0; t < T; t++)
             Vec.ToFloat(_embedding.DType, (byte*)_embedding.Data + (long)b.TokenIds[t] * _hidden * es, x + (long)t * _hidden, _hidden);
         _rope.Tables(b.Positions.AsSpan(0, T), cos, sin);

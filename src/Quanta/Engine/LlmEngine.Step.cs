@@ -83,7 +83,7 @@ public sealed partial class LlmEngine
             var table = b.BlockTables.AsSpan(i * maxBlocks, maxBlocks);
             table.Fill(-1);
             CollectionsMarshal.AsSpan(s.BlockTable).CopyTo(table);
-            bool allRows = NeedsPromptLogprobs(r);
+            bool allRows = r.PromptLogitRows = NeedsPromptLogprobs(r);
             r.LogitRow = rows;
             r.LogitRows = allRows ? s.Chunk : s.SamplesThisStep ? 1 : 0;
             for (int j = 0; j < s.Chunk; j++, t++)
@@ -107,7 +107,7 @@ public sealed partial class LlmEngine
     {
         var s = r.Seq;
         var logits = _logits.AsSpan(r.LogitRow * _vocab, r.LogitRows * _vocab);
-        if (r.LogitRows > 1 || (r.LogitRows == 1 && NeedsPromptLogprobs(r))) FillPromptLogprobs(r, logits);
+        if (r.PromptLogitRows) FillPromptLogprobs(r, logits);
         bool samples = s.SamplesThisStep;
         s.NumComputed += s.Chunk;
         s.Chunk = 0;

@@ -44,6 +44,7 @@ public sealed partial class LlmEngine : IEngine
     }
 
     public int MaxBatchTotalTokens => _blocks.NumBlocks * _blocks.BlockSize;
+    public IReadOnlySet<int> EosIds => _eos;
     public EngineStats Stats => _stats;
     public bool Healthy => _healthy && _thread.IsAlive;
 
@@ -162,9 +163,10 @@ public sealed partial class LlmEngine : IEngine
         _stats = MakeStats();                           // a client that sees its end sees its blocks freed
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
+        string text = r.Streamer.Text;
         r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
-                                                       stopped ? r.Streamer.GeneratedText : r.Streamer.Text,
-                                                       r.Prefill, first - r.Request.ArrivalUtc, now - first));
+                                                       stopped ? r.Streamer.GeneratedText : text,
+                                                       r.Prefill, first - r.Request.ArrivalUtc, now - first, text));
         r.Events.Writer.TryComplete();
     }
 

@@ -16,4 +16,6 @@ internal sealed class RequestState(GenerationRequest request, Sequence seq, Samp
     public DateTime? FirstScheduledUtc { get; set; }
     /// <summary>Output rows of this step's logits: first row and count.</summary>
     public int LogitRow, LogitRows;
+    /// <summary>This step's rows are every chunk position's logits, for prompt logprobs.</summary>
+    public bool PromptLogitRows;
 }

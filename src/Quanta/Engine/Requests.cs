@@ -48,7 +48,8 @@ public sealed record GenerationFinished(
     string GeneratedText,                  // stop sequence excluded
     IReadOnlyList<TokenInfo> Prefill,      // prompt tokens (logprob NaN for the first / when not asked)
     TimeSpan QueueTime,                    // arrival -> first scheduled
-    TimeSpan InferenceTime)                // first scheduled -> finished
+    TimeSpan InferenceTime,                // first scheduled -> finished
+    string Text)                           // all text released, stop sequence kept (TGI's generated_text)
     : GenerationEvent;
 
 public sealed record GenerationFailed(string Error, string ErrorType) : GenerationEvent;
@@ -67,4 +68,6 @@ public interface IEngine : IAsyncDisposable
     EngineStats Stats { get; }
     bool Healthy { get; }
     int MaxBatchTotalTokens { get; }
+    /// <summary>Token ids that end a generation (EosToken): the config's EOS ids and the tokenizer's.</summary>
+    IReadOnlySet<int> EosIds { get; }
 }

@@ -31,10 +31,15 @@ public sealed partial class Sampler
     public int Sample(ReadOnlySpan<float> logits, SamplingParams p, SamplerState state, out float logprob,
                       Span<int> topIds, Span<float> topLogprobs)
     {
-        var w = _work.AsSpan(0, _vocab);
-        logits[.._vocab].CopyTo(w);
-        ApplyPenalties(w, p, state);
-        if (p.DoSample) Warp(w, p);
+        ReadOnlySpan<float> w = logits[.._vocab];
+        if (p.DoSample || p.RepetitionPenalty != 1f || p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
+        {
+            var work = _work.AsSpan(0, _vocab);     // greedy without penalties reads the logits in place
+            w.CopyTo(work);
+            ApplyPenalties(work, p, state);
+            if (p.DoSample) Warp(work, p);
+            w = work;
+        }
 
         float max = TensorPrimitives.Max(w);
         var e = _exps.AsSpan(0, _vocab);

@@ -14,6 +14,7 @@ public sealed class TextStreamer
     readonly IReadOnlyList<string> _stops;
     readonly int _maxStop;
     readonly StringBuilder _text = new();
+    char[] _window = [];                // [max stop + delta] tail of _text searched for stop sequences
 
     /// <summary>Index in <see cref="Text"/> where a stop sequence starts, or -1.</summary>
     public int StopAt { get; private set; } = -1;
@@ -41,12 +42,15 @@ public sealed class TextStreamer
         int from = Math.Max(0, _text.Length - _maxStop + 1);
         _text.Append(delta);
         if (_stops.Count == 0 || StopAt >= 0) return delta;
-        string window = _text.ToString(from, _text.Length - from);
+        int length = _text.Length - from;
+        if (_window.Length < length) _window = new char[Math.Max(length, _window.Length * 2)];
+        _text.CopyTo(from, _window, length);
+        var window = _window.AsSpan(0, length);
         int best = -1;
         foreach (var stop in _stops)
         {
             if (stop.Length == 0) continue;
-            int i = window.IndexOf(stop, StringComparison.Ordinal);
+            int i = window.IndexOf(stop.AsSpan());
             if (i >= 0 && (best < 0 || i < best)) best = i;
         }
         if (best >= 0) StopAt = from + best;

@@ -34,7 +34,10 @@ public sealed record LlamaConfig
     public required int NumHeads { get; init; }
     public required int NumKvHeads { get; init; }
     public required int VocabSize { get; init; }
+    /// <summary>0 = hidden_size / num_attention_heads; read <see cref="EffectiveHeadDim"/>.</summary>
     public int HeadDim { get; init; }
+    /// <summary>The head dimension in use: <see cref="HeadDim"/>, or hidden_size / num_attention_heads when it is 0.</summary>
+    public int EffectiveHeadDim => HeadDim > 0 ? HeadDim : HiddenSize / NumHeads;
     public int MaxPositionEmbeddings { get; init; } = 2048;
     public float RmsNormEps { get; init; } = 1e-5f;
     public float RopeTheta { get; init; } = 10000f;

@@ -12,9 +12,9 @@ internal enum LinearInput { Attn, O, Mlp, Down }
 /// </summary>
 internal sealed class DenseForward(LlamaConfig config)
 {
-    readonly int hidden = config.HiddenSize, heads = config.NumHeads, kvHeads = config.NumKvHeads, hd = DenseWeights.HeadDim(config);
+    readonly int hidden = config.HiddenSize, heads = config.NumHeads, kvHeads = config.NumKvHeads, hd = config.EffectiveHeadDim;
     readonly float eps = config.RmsNormEps;
-    readonly float[] invFreq = RopeFrequencies(config);   // [head_dim/2]
+    readonly float[] invFreq = Array.ConvertAll(RotaryFrequencies.Inverse(config.RopeTheta, config.EffectiveHeadDim, config.RopeScaling), f => (float)f);   // [head_dim/2]
 
     /// <summary>
     /// Runs layer <paramref name="w"/> on x [tokens, hidden] in place; <paramref name="hook"/> sees each linear input
@@ -110,29 +110,5 @@ internal sealed class DenseForward(LlamaConfig config)
             }
         });
         return outp;
-    }
-
-    static float[] RopeFrequencies(LlamaConfig c)
-    {
-        int hd = DenseWeights.HeadDim(c);
-        var f = new float[hd / 2];
-        for (int j = 0; j < f.Length; j++)
-        {
-            double inv = 1.0 / Math.Pow(c.RopeTheta, 2.0 * j / hd);
-            if (c.RopeScaling is { Type: "linear" } lin) inv /= lin.Factor;
-            else if (c.RopeScaling is { Type: "llama3" } s)
-            {
-                double lowWave = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor;
-                double highWave = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor, wave = 2 * Math.PI / inv;
-                if (wave > lowWave) inv /= s.Factor;
-                else if (wave >= highWave)
-                {
-                    double smooth = (s.OriginalMaxPositionEmbeddings / wave - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
-                    inv = (1 - smooth) * inv / s.Factor + smooth * inv;
-                }
-            }
-            f[j] = (float)inv;
-        }
-        return f;
     }
 }

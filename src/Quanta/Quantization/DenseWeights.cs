@@ -22,19 +22,7 @@ internal static class DenseWeights
     public static float[] ToFloat(TensorView t)
     {
         var dst = new float[t.ElementCount];
-        switch (t.DType)
-        {
-            case DType.F32: t.Span<float>().CopyTo(dst); break;
-            case DType.F16:
-                var h = t.Span<Half>();
-                for (int i = 0; i < dst.Length; i++) dst[i] = (float)h[i];
-                break;
-            case DType.BF16:
-                var b = t.Span<ushort>();
-                for (int i = 0; i < dst.Length; i++) dst[i] = BitConverter.Int32BitsToSingle(b[i] << 16);
-                break;
-            default: throw new InvalidDataException($"{t.Name}: dtype {t.DType} is not a float type");
-        }
+        GptqFormat.ToFloat(t, 0, dst);
         return dst;
     }
 
@@ -49,7 +37,7 @@ internal static class DenseWeights
     {
         var c = model.Config;
         var l = model.Weights.Layers[i];
-        int hd = HeadDim(c), ffn = c.IntermediateSize, hidden = c.HiddenSize;
+        int hd = c.EffectiveHeadDim, ffn = c.IntermediateSize, hidden = c.HiddenSize;
         var q = Linear(l.Q);
         var k = Linear(l.K);
         if (c.RopeStyle == RopeStyle.Interleaved)
@@ -65,8 +53,6 @@ internal static class DenseWeights
             Down = PadColumns(Linear(l.Down), hidden, ffn, ffnPadded),
         };
     }
-
-    public static int HeadDim(LlamaConfig c) => c.HeadDim > 0 ? c.HeadDim : c.HiddenSize / c.NumHeads;
 
     /// <summary>
     /// Reorders the rows of a q/k projection [heads*head_dim, in] so that rotate-half RoPE pairs (j, j+hd/2)

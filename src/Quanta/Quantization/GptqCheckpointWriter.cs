@@ -10,7 +10,7 @@ public static class GptqCheckpointWriter
 {
     static readonly string[] LinearNames =
         ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
-    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public static void Write(string dir, LoadedModel model, QuantizedModel q, QuantizeOptions opt, Action<string> log)
     {

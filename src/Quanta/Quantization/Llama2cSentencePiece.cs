@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Quanta.Model;
 
@@ -52,7 +51,7 @@ internal static class Llama2cSentencePiece
             ["tokenizer_class"] = "LlamaTokenizer", ["bos_token"] = "<s>", ["eos_token"] = "</s>", ["unk_token"] = "<unk>",
             ["add_bos_token"] = true, ["add_eos_token"] = false, ["model_max_length"] = config.MaxPositionEmbeddings,
         };
-        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), tc.ToJsonString(GptqCheckpointWriter.Indented));
     }
 
     static (string Text, float Score)[] Read(string path, int vocab)

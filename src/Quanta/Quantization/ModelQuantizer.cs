@@ -103,7 +103,7 @@ public static class ModelQuantizer
 
     static int Width(LlamaConfig c, LinearInput input, int ffn) => input switch
     {
-        LinearInput.O => c.NumHeads * DenseWeights.HeadDim(c),
+        LinearInput.O => c.NumHeads * c.EffectiveHeadDim,
         LinearInput.Down => ffn,
         _ => c.HiddenSize,
     };

@@ -16,7 +16,7 @@ public static class QuantLayout
         if (spec.GroupSize == 0 || spec.GroupSize < -1)
             throw new ArgumentException($"--group-size {spec.GroupSize}: must be -1 (per channel) or a positive number of input columns");
         if (!(spec.Damp > 0 && spec.Damp < 1)) throw new ArgumentException($"--damp {spec.Damp}: must be in (0, 1)");
-        int hd = DenseWeights.HeadDim(c);
+        int hd = c.EffectiveHeadDim;
         (string What, int Size)[] fixedIn = [("hidden_size (q/k/v/gate/up_proj in_features)", c.HiddenSize), ("num_attention_heads*head_dim (o_proj in_features)", c.NumHeads * hd)];
         foreach (var (what, size) in fixedIn)
         {

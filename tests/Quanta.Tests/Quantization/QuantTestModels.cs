@@ -3,6 +3,7 @@ using Quanta.Engine;
 using Quanta.IO;
 using Quanta.Model;
 using Quanta.Quantization;
+using Quanta.Tests.Cpu;
 
 namespace Quanta.Tests.Quantization;
 
@@ -28,16 +29,8 @@ internal static class QuantTestModels
     /// <summary>Logits [tokens, vocab] of the whole sequence through <paramref name="runner"/> (one prefill).</summary>
     public static float[] RunnerLogits(IModelRunner runner, int[] ids)
     {
-        int n = ids.Length, bs = runner.BlockSize, blocks = (n + bs - 1) / bs, vocab = runner.Config.VocabSize;
-        var batch = new ForwardBatch
-        {
-            NumTokens = n, TokenIds = ids, Positions = Enumerable.Range(0, n).ToArray(), SlotMapping = Enumerable.Range(0, n).ToArray(),
-            NumSeqs = 1, QueryStart = [0, n], ContextLens = [n], MaxBlocksPerSeq = blocks, BlockTables = Enumerable.Range(0, blocks).ToArray(),
-            LogitIndices = Enumerable.Range(0, n).ToArray(), NumLogits = n,
-        };
-        var logits = new float[n * vocab];
-        runner.Forward(batch, logits);
-        return logits;
+        int blocks = (ids.Length + runner.BlockSize - 1) / runner.BlockSize;
+        return Batches.Run(runner, Batches.Build(runner.BlockSize, new SeqStep(Enumerable.Range(0, blocks).ToArray(), 0, ids, AllLogits: true)));
     }
 
     public static CpuModelRunner Runner(LoadedModel m, int tokens = 256) => new(m.Config, m.Weights, new KvCacheOptions(16, (tokens + 15) / 16), threads: 1);

@@ -56,17 +56,6 @@ internal static unsafe class Vec
         return s;
     }
 
-    /// <summary>y += a * x over n floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    public static void Axpy(float a, float* x, float* y, int n)
-    {
-        var va = Vector256.Create(a);
-        int i = 0;
-        for (; i <= n - W; i += W)
-            Vector256.FusedMultiplyAdd(va, Vector256.Load(x + i), Vector256.Load(y + i)).Store(y + i);
-        for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(a, x[i], y[i]);
-    }
-
     /// <summary>Converts n stored values of <paramref name="dtype"/> at src to fp32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToFloat(Model.DType dtype, void* src, float* dst, int n)

@@ -26,8 +26,6 @@ internal sealed class JsonFile
 
     public JsonFile Sub(JsonElement e) => new(Path, e);
 
-    public bool Has(string key) => Root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
-
     public JsonElement? Get(string key) => Root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 
     public int Int(string key) => IntOr(key, null) ?? throw Error(key, "is required");
