@@ -39,7 +39,7 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         var o = options ?? new CudaRunnerOptions();
         _c = config;
         _hidden = _c.HiddenSize;
-        _headDim = _c.HeadDim > 0 ? _c.HeadDim : _c.HiddenSize / _c.NumHeads;
+        _headDim = _c.EffectiveHeadDim;
         if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
             throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
         if (_headDim % 2 != 0 || _headDim > 256) throw new ModelLoadException($"config: head_dim {_headDim} must be even and at most 256 on CUDA");

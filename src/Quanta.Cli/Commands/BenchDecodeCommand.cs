@@ -47,7 +47,7 @@ internal static class DecodeBench
         var cuda = runner as CudaModelRunner;
         double bandwidth = cuda is not null ? CudaBench.CopyBandwidth() : HostBandwidth();
         long weightBytes = cuda?.DecodeWeightBytes ?? WeightBytes(w);
-        int hd = c.HeadDim > 0 ? c.HeadDim : c.HiddenSize / c.NumHeads;
+        int hd = c.EffectiveHeadDim;
         long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);
         Console.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
         Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");

@@ -145,7 +145,7 @@ namespace Quanta.Cli.Commands
             string rate = tokens.Count > 1 && decodeSeconds > 0 ? $"{(tokens.Count - 1) / decodeSeconds:F1} tok/s" : "n/a";
             log.WriteLine($"prompt tokens: {request.PromptIds.Length}, generated tokens: {tokens.Count}, decode: {rate}, " +
                           $"first token: {Stopwatch.GetElapsedTime(startTick, firstTick).TotalMilliseconds:F1} ms, " +
-                          $"inference: {finished.InferenceTime.TotalMilliseconds:F1} ms, finish: {GenerateJson.Reason(finished.Reason)}");
+                          $"inference: {finished.InferenceTime.TotalMilliseconds:F1} ms, finish: {finished.Reason.TgiName()}");
             return 0;
         }
     }

@@ -8,23 +8,15 @@ namespace Quanta.Cli.Commands;
 /// <summary>TGI's /generate response body with details, as printed by <c>quanta generate --json</c>.</summary>
 internal static class GenerateJson
 {
-    public static string Reason(FinishReason r) => r switch
-    {
-        FinishReason.Length => "length",
-        FinishReason.EosToken => "eos_token",
-        FinishReason.StopSequence => "stop_sequence",
-        _ => "cancelled",
-    };
-
     public static string Response(GenerationFinished f, IReadOnlyList<TokenInfo> tokens, bool sampled)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteString("generated_text", f.GeneratedText);
+            w.WriteString("generated_text", f.Text);        // TGI keeps a matched stop sequence
             w.WriteStartObject("details");
-            w.WriteString("finish_reason", Reason(f.Reason));
+            w.WriteString("finish_reason", f.Reason.TgiName());
             w.WriteNumber("generated_tokens", f.GeneratedTokens);
             if (sampled) w.WriteNumber("seed", f.Seed); else w.WriteNull("seed");
             w.WriteStartArray("prefill");
@@ -45,7 +37,7 @@ internal static class GenerateJson
         w.WriteStartObject();
         w.WriteNumber("id", t.Id);
         w.WriteString("text", t.Text);
-        if (float.IsNaN(t.Logprob)) w.WriteNull("logprob"); else w.WriteNumber("logprob", t.Logprob);
+        if (!float.IsFinite(t.Logprob)) w.WriteNull("logprob"); else w.WriteNumber("logprob", t.Logprob);
         if (special) w.WriteBoolean("special", t.Special);
         w.WriteEndObject();
     }

@@ -45,7 +45,7 @@ internal static class RunnerFactory
     /// <summary>A quarter of the machine's memory for KV (fp32 K and V), capped at 1M tokens.</summary>
     static int DefaultCpuTokens(LlamaConfig c)
     {
-        long perToken = 2L * c.NumLayers * c.NumKvHeads * (c.HeadDim > 0 ? c.HeadDim : c.HiddenSize / c.NumHeads) * sizeof(float);
+        long perToken = 2L * c.NumLayers * c.NumKvHeads * c.EffectiveHeadDim * sizeof(float);
         long budget = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4;
         return (int)Math.Clamp(budget / perToken, 1024, 1 << 20);
     }

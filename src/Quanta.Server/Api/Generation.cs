@@ -118,10 +118,4 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics)
     static ApiException Incomplete()
         => new(StatusCodes.Status500InternalServerError, "incomplete_generation", "Incomplete generation");
 
-    public static string FinishReasonText(FinishReason r) => r switch
-    {
-        FinishReason.EosToken => "eos_token",
-        FinishReason.StopSequence => "stop_sequence",
-        _ => "length",
-    };
 }

@@ -47,9 +47,9 @@ internal static class TgiEndpoints
         if (r.Details)
         {
             var others = results.Skip(1).Select(c => new BestOfSequenceDto(
-                c.Finished.Text, Generator.FinishReasonText(c.Finished.Reason), c.Finished.GeneratedTokens,
+                c.Finished.Text, c.Finished.Reason.TgiName(), c.Finished.GeneratedTokens,
                 Seed(r, c.Finished), Prefill(r, c.Finished), Tokens(c), TopTokens(r, c))).ToList();
-            details = new DetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f),
+            details = new DetailsDto(f.Reason.TgiName(), f.GeneratedTokens, Seed(r, f),
                 Prefill(r, f), Tokens(best), r.BestOf > 1 ? others : null, TopTokens(r, best));
         }
         SetTimingHeaders(ctx.Response, s, clock, r, f);
@@ -94,7 +94,7 @@ internal static class TgiEndpoints
                     ? new StreamResponse(item.Index, ToDto(t.Token), tops, null, null)
                     : new StreamResponse(item.Index, ToDto(t.Token), tops,
                         r.ReturnFullText ? r.Inputs + f.Text : f.Text,
-                        r.Details ? new StreamDetailsDto(Generator.FinishReasonText(f.Reason), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
+                        r.Details ? new StreamDetailsDto(f.Reason.TgiName(), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
                 await sse.WriteAsync(ev, ctx.RequestAborted);
                 if (f is not null) s.Generator.Succeeded(clock, f);
             }

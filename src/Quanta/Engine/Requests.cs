@@ -22,6 +22,18 @@ public sealed record SamplingParams
 
 public enum FinishReason { Length, EosToken, StopSequence, Cancelled }
 
+public static class FinishReasonNames
+{
+    /// <summary>TGI's finish_reason: "length", "eos_token", "stop_sequence" ("cancelled" never reaches a client).</summary>
+    public static string TgiName(this FinishReason r) => r switch
+    {
+        FinishReason.Length => "length",
+        FinishReason.EosToken => "eos_token",
+        FinishReason.StopSequence => "stop_sequence",
+        _ => "cancelled",
+    };
+}
+
 /// <summary>One token as reported to clients (TGI's Token).</summary>
 public sealed record TokenInfo(int Id, string Text, float Logprob, bool Special);
 
