@@ -8,29 +8,15 @@ __device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.f16x2 %0, %
 __device__ __forceinline__ u32 hfma2(u32 a, u32 b, u32 c) { u32 d; asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
 __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff)) + h2f((half_t)(a >> 16)); }
 
-// Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
-// Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
-// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
-// Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
-// half2 ((q - z) * s, exact up to the product's rounding) and used for all M rows; the 8 products of a
-// row and column are summed in half2, then in fp32. Slices are summed by warp shuffles, warps in shared memory.
 #define U 8
+// Accumulates packed rows [r0, r1) of the 4 columns at col0 into acc[m][0..3] for the M rows of x:
+// U 16-byte loads in flight, scales/zeros reloaded when a group starts, nibbles dequantised once in half2
+// ((q - z) * s by the 0x6400 trick) and used for all M rows; 8 products summed in half2, then in fp32.
 template <int M>
-__device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
-                                     const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy)
+__device__ __forceinline__ void gemv_rows(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
+                                          const half_t* __restrict__ sc, int in, int out, int rpg, int col0, int r0, int r1,
+                                          float (&acc)[M][4])
 {
-    __shared__ float red[8][M][17];
-    int c = threadIdx.x & 3, slice = threadIdx.x >> 2;
-    int col0 = blockIdx.x * 16 + c * 4;
-    int rows = in >> 3, rpg = gs >> 3;
-    int per = (rows + 63) / 64;
-    int r0 = slice * per, r1 = min(rows, r0 + per);
-    float acc[M][4];
-#pragma unroll
-    for (int m = 0; m < M; m++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
-
     if (col0 < out)
     {
         int gend = -1;
@@ -85,6 +71,31 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
             }
         }
     }
+}
+
+// Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
+// Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
+// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
+// Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
+// half2 ((q - z) * s, exact up to the product's rounding) and used for all M rows; the 8 products of a
+// row and column are summed in half2, then in fp32. Slices are summed by warp shuffles, warps in shared memory.
+template <int M>
+__device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
+                                     const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy)
+{
+    __shared__ float red[8][M][17];
+    int c = threadIdx.x & 3, slice = threadIdx.x >> 2;
+    int col0 = blockIdx.x * 16 + c * 4;
+    int rows = in >> 3, rpg = gs >> 3;
+    int per = (rows + 63) / 64;
+    int r0 = slice * per, r1 = min(rows, r0 + per);
+    float acc[M][4];
+#pragma unroll
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
+
+    gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
     int warp = threadIdx.x >> 5;
 #pragma unroll
     for (int m = 0; m < M; m++)
@@ -134,60 +145,7 @@ __device__ __forceinline__ void gemv_splitk(const half_t* __restrict__ x, const 
 #pragma unroll
         for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
 
-    if (col0 < out)
-    {
-        int gend = -1;
-        u32 s2[4], z2[4];
-        for (int r = r0; r < r1; r += U)
-        {
-            uint4 q[U];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
-#pragma unroll
-            for (int u = 0; u < U; u++)
-            {
-                if (r + u >= r1) break;
-                if (r + u >= gend)
-                {
-                    int g = (r + u) / rpg;
-                    gend = (g + 1) * rpg;
-                    uint2 sv = __ldg((const uint2*)(sc + (long)g * out + col0));
-                    u32 sb[4] = {sv.x & 0xffff, sv.x >> 16, sv.y & 0xffff, sv.y >> 16};
-                    u32 zw = __ldg(qz + (long)g * (out >> 3) + (col0 >> 3)) >> ((col0 & 7) * 4);
-#pragma unroll
-                    for (int j = 0; j < 4; j++)
-                    {
-                        s2[j] = sb[j] | (sb[j] << 16);
-                        u32 zb = 0x6400u + ((zw >> (4 * j)) & 15) + 1;
-                        z2[j] = zb | (zb << 16);
-                    }
-                }
-                u32 qv[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
-                u32 w[4][4];
-#pragma unroll
-                for (int cc = 0; cc < 4; cc++)
-#pragma unroll
-                    for (int k = 0; k < 4; k++)
-                        w[cc][k] = hmul2(hsub2(((qv[cc] >> (4 * k)) & 0x000F000Fu) | 0x64006400u, z2[cc]), s2[cc]);
-#pragma unroll
-                for (int m = 0; m < M; m++)
-                {
-                    uint4 xv = __ldg((const uint4*)(x + (long)m * in + ((r + u) << 3)));
-                    u32 xp[4] = {__byte_perm(xv.x, xv.z, 0x5410), __byte_perm(xv.x, xv.z, 0x7632),
-                                 __byte_perm(xv.y, xv.w, 0x5410), __byte_perm(xv.y, xv.w, 0x7632)};
-#pragma unroll
-                    for (int cc = 0; cc < 4; cc++)
-                    {
-                        u32 a = 0;
-#pragma unroll
-                        for (int k = 0; k < 4; k++) a = hfma2(xp[k], w[cc][k], a);
-                        acc[m][cc] += hsum2(a);
-                    }
-                }
-            }
-        }
-    }
+    gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
 #pragma unroll
     for (int m = 0; m < M; m++)
     {
