@@ -2,6 +2,8 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Quanta.Engine;
+using Quanta.IO;
+using Quanta.IO.Tokenizers;
 
 namespace Quanta.Server.Api;
 
@@ -135,18 +137,24 @@ internal static class TgiEndpoints
 
     internal static TokenDto ToDto(TokenInfo t) => new(t.Id, t.Text, Json.Finite(t.Logprob), t.Special);
 
-    /// <summary>TGI's /tokenize: ids with character offsets into the input (the BOS token spans nothing).</summary>
-    static List<SimpleTokenDto> Tokenize(ServerState s, GenerateRequest body)
+    static List<SimpleTokenDto> Tokenize(ServerState s, GenerateRequest body) => Tokenize(s.Model.Tokenizer, body.Inputs);
+
+    /// <summary>
+    /// TGI's /tokenize: ids with character offsets into the input (the BOS token spans nothing). A token ends
+    /// where the decode of the ids up to it ends, clamped to the input; one streaming pass gives each of those lengths.
+    /// </summary>
+    internal static List<SimpleTokenDto> Tokenize(ITokenizer tok, string inputs)
     {
-        var tok = s.Model.Tokenizer;
-        var ids = tok.Encode(body.Inputs, addBos: true);
+        var ids = tok.Encode(inputs, addBos: true);
         var list = new List<SimpleTokenDto>(ids.Length);
-        int start = 0;
+        var decoder = new StreamingDecoder(tok);
+        int decoded = 0, start = 0;   // decoded: complete characters of the ids so far
         for (int i = 0; i < ids.Length; i++)
         {
-            int stop = Math.Clamp(tok.Decode(ids.AsSpan(0, i + 1)).Length, start, body.Inputs.Length);
+            decoded += decoder.Push(ids[i]).Length;
+            int stop = Math.Clamp(decoded + decoder.PendingLength, start, inputs.Length);
             if (tok.IsSpecial(ids[i])) stop = start;
-            list.Add(new SimpleTokenDto(ids[i], body.Inputs[start..stop], start, stop));
+            list.Add(new SimpleTokenDto(ids[i], inputs[start..stop], start, stop));
             start = stop;
         }
         return list;

@@ -95,4 +95,22 @@ public class StreamingDecoderTests
         Assert.Equal(tok.Decode(open), string.Concat(partsOpen));
         Assert.Equal("\uFFFD", partsOpen[^1]);
     }
+
+    [Fact]
+    public void PendingLengthCountsWhatFlushWouldGiveWithoutChangingTheStream()
+    {
+        var tok = TokenizerData.Llama2Model;
+        int[] ids = [1, 15043, 231, 187, 176, 3186];   // "Hello", <0xE4><0xB8><0xAD> (中), "▁world"
+        var d = new StreamingDecoder(tok);
+        var text = "";
+        var pending = new List<int>();
+        foreach (int id in ids)
+        {
+            text += d.Push(id);
+            pending.Add(d.PendingLength);
+            pending.Add(d.PendingLength);
+        }
+        Assert.Equal([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0], pending);
+        Assert.Equal(tok.Decode(ids), text + d.Flush());
+    }
 }

@@ -35,6 +35,12 @@ public sealed class StreamingDecoder
     /// <summary>Ends the stream: bytes of an unfinished character come out as U+FFFD, as Decode gives them.</summary>
     public string Flush() => Convert(default, flush: true);
 
+    /// <summary>
+    /// How many characters <see cref="Flush"/> would give now (U+FFFD for a character still incomplete, else 0);
+    /// the stream's state is unchanged.
+    /// </summary>
+    public int PendingLength => _utf8.GetCharCount(default, flush: true);
+
     string Convert(ReadOnlySpan<byte> bytes, bool flush)
     {
         int n = Chars(bytes, flush);
