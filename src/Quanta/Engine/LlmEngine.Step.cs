@@ -101,7 +101,7 @@ public sealed partial class LlmEngine
     }
 
     static bool NeedsPromptLogprobs(RequestState r) =>
-        r.Request.PromptLogprobs && r.Seq.NumComputed < r.Seq.PromptLength - 1 && float.IsNaN(r.Prefill[^1].Logprob);
+        r.Request.PromptLogprobs && r.Seq.NumComputed < r.Seq.PromptLength - 1 && float.IsNaN(r.PrefillLogprobs[^1].Logprob);
 
     void Postprocess(RequestState r)
     {
@@ -135,11 +135,12 @@ public sealed partial class LlmEngine
     void FillPromptLogprobs(RequestState r, ReadOnlySpan<float> logits)
     {
         var s = r.Seq;
+        var prefill = r.PrefillLogprobs;
         for (int j = 0; j < r.LogitRows; j++)
         {
             int target = s.NumComputed + j + 1;
-            if (target >= s.PromptLength || !float.IsNaN(r.Prefill[target].Logprob)) continue;
-            r.Prefill[target] = r.Prefill[target] with { Logprob = _sampler.LogProb(logits.Slice(j * _vocab, _vocab), s.Tokens[target]) };
+            if (target >= s.PromptLength || !float.IsNaN(prefill[target].Logprob)) continue;
+            prefill[target] = prefill[target] with { Logprob = _sampler.LogProb(logits.Slice(j * _vocab, _vocab), s.Tokens[target]) };
         }
     }
 

@@ -58,12 +58,10 @@ public sealed partial class LlmEngine : IEngine
             NoPrefixCache = request.PromptLogprobs,
             MaxChunk = request.PromptLogprobs ? Math.Max(16, PromptLogitsPerStep / _vocab) : int.MaxValue,
         };
-        var prefill = new TokenInfo[request.PromptIds.Length];
-        for (int i = 0; i < prefill.Length; i++)
-        {
-            int id = request.PromptIds[i];
-            prefill[i] = new TokenInfo(id, _tokenizer.TokenText(id), float.NaN, _tokenizer.IsSpecial(id));
-        }
+        // Logprobs are filled in only when asked; otherwise the tokens are made when (if ever) read.
+        IReadOnlyList<TokenInfo> prefill = request.PromptLogprobs
+            ? request.PromptIds.Select(id => PromptTokens.Make(id, _tokenizer)).ToArray()
+            : new PromptTokens(request.PromptIds, _tokenizer);
         var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
                                      new TextStreamer(_tokenizer, request.PromptIds, p.Stop), events, prefill);
         Interlocked.Increment(ref _pending);

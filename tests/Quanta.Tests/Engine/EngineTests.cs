@@ -167,6 +167,22 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task WithoutPromptLogprobsPrefillStillListsThePromptTokensMadeOnlyWhenRead()
+    {
+        var prompt = Prompt(5, 30);
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions { MaxBatchPrefillTokens = 7 });
+        var (_, last) = await Collect(e, Req(prompt, 3));
+        var prefill = Assert.IsType<GenerationFinished>(last).Prefill;
+        Assert.IsNotType<TokenInfo[]>(prefill);
+        Assert.Equal(prompt.Length, prefill.Count);
+        Assert.Equal(prompt, prefill.Select(t => t.Id));
+        Assert.Equal(prompt.Select(id => Tok.TokenText(id)), prefill.Select(t => t.Text));
+        Assert.Equal(prompt.Select(id => Tok.IsSpecial(id)), prefill.Select(t => t.Special));
+        Assert.All(prefill, t => Assert.True(float.IsNaN(t.Logprob)));
+        Assert.Equal(prefill[7], prefill.ElementAt(7));
+    }
+
+    [Fact]
     public async Task RequestLongerThanTheCacheFailsValidation()
     {
         await using var e = new LlmEngine(new FakeRunner(4, 16), Tok, new EngineOptions());
