@@ -19,6 +19,7 @@ public sealed partial class LlmEngine : IEngine
     readonly int _vocab;
     readonly Channel<RequestState> _incoming = Channel.CreateUnbounded<RequestState>(new() { SingleReader = true });
     readonly Dictionary<long, RequestState> _requests = [];
+    readonly List<(Channel<GenerationEvent> Events, GenerationEvent Last)> _ended = [];   // requests ended this step
     readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Thread _thread;
     long _nextId;
@@ -115,12 +116,12 @@ public sealed partial class LlmEngine : IEngine
                 DropCancelled();
                 if (_requests.Count == 0)
                 {
-                    _stats = MakeStats();
+                    Publish();
                     if (!_incoming.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) break;
                     continue;
                 }
                 Step();
-                _stats = MakeStats();
+                Publish();
             }
         }
         catch (Exception e)
@@ -130,7 +131,7 @@ public sealed partial class LlmEngine : IEngine
         }
         finally
         {
-            _stats = MakeStats();
+            Publish();
             _stopped.TrySetResult();
         }
     }
@@ -158,23 +159,34 @@ public sealed partial class LlmEngine : IEngine
         _requests.Remove(seq.Id);
         bool stopped = reason == FinishReason.StopSequence;
         if (!stopped) r.Streamer.Flush();
-        _stats = MakeStats();                           // a client that sees its end sees its blocks freed
         var now = DateTime.UtcNow;
         var first = r.FirstScheduledUtc ?? now;
         string text = r.Streamer.Text;
-        r.Events.Writer.TryWrite(new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
-                                                       stopped ? r.Streamer.GeneratedText : text,
-                                                       r.Prefill, first - r.Request.ArrivalUtc, now - first, text));
-        r.Events.Writer.TryComplete();
+        _ended.Add((r.Events, new GenerationFinished(reason, seq.NumGenerated, r.Sampler.Seed,
+                                                    stopped ? r.Streamer.GeneratedText : text,
+                                                    r.Prefill, first - r.Request.ArrivalUtc, now - first, text)));
     }
 
     void FailRequest(RequestState r, string error)
     {
         _scheduler.Remove(r.Seq);
         _requests.Remove(r.Seq.Id);
+        _ended.Add((r.Events, new GenerationFailed(error, "generation")));
+    }
+
+    /// <summary>
+    /// Publishes the stats once per step, then sends the last event of each request that ended in it: a client
+    /// that sees its request end sees its blocks freed.
+    /// </summary>
+    void Publish()
+    {
         _stats = MakeStats();
-        r.Events.Writer.TryWrite(new GenerationFailed(error, "generation"));
-        r.Events.Writer.TryComplete();
+        foreach (var (events, last) in _ended)
+        {
+            events.Writer.TryWrite(last);
+            events.Writer.TryComplete();
+        }
+        _ended.Clear();
     }
 
     EngineStats MakeStats()

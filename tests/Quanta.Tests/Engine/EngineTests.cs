@@ -207,6 +207,21 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task EachClientThatSeesItsRequestEndSeesItsBlocksFreed()
+    {
+        var runner = new FakeRunner(64) { ThrowOnToken = 63 };
+        await using var e = new LlmEngine(runner, Tok, new EngineOptions { PrefixCaching = false });
+        for (int i = 0; i < 6; i++)
+        {
+            bool fails = i % 2 == 1;
+            var (_, last) = await Collect(e, Req(fails ? [1, 4, 63, 5] : Prompt(i, 20 + i), 8));
+            Assert.IsType(fails ? typeof(GenerationFailed) : typeof(GenerationFinished), last);
+            var stats = e.Stats;
+            Assert.Equal((0, 0), (stats.Running, stats.KvBlocksUsed));
+        }
+    }
+
+    [Fact]
     public async Task AFailingSequenceInABatchFailsAloneAndTheOthersFinish()
     {
         var good = Enumerable.Range(0, 6).Select(i => Prompt(i, 10)).ToArray();
