@@ -91,36 +91,13 @@ namespace Quanta.Cli.Commands
             };
         }
 
-        /// <summary>
-        /// Writes the text that cannot be part of a stop sequence: up to the first stop found, and never the
-        /// last longest-stop-minus-one characters (a stop may still complete there).
-        /// </summary>
-        static int PrintSafe(TextWriter output, StringBuilder text, int printed, IReadOnlyList<string> stops, int holdBack)
-        {
-            int safe = text.Length - holdBack;
-            if (stops.Count > 0)
-            {
-                int from = Math.Max(0, printed - holdBack);
-                string tail = text.ToString(from, text.Length - from);
-                foreach (var stop in stops)
-                {
-                    int at = tail.IndexOf(stop, StringComparison.Ordinal);
-                    if (at >= 0) safe = Math.Min(safe, from + at);
-                }
-            }
-            if (safe > 0 && char.IsHighSurrogate(text[safe - 1])) safe--;
-            if (safe <= printed) return printed;
-            output.Write(text.ToString(printed, safe - printed));
-            return safe;
-        }
-
         static async Task<int> Run(IEngine engine, GenerationRequest request, bool json, TextWriter output, TextWriter log)
         {
             var tokens = new List<TokenInfo>();
             GenerationFinished? finished = null;
             long startTick = Stopwatch.GetTimestamp(), firstTick = 0, lastTick = 0;
             var text = new StringBuilder();
-            int printed = 0, holdBack = Math.Max(0, request.Params.Stop.Select(s => s.Length).DefaultIfEmpty(0).Max() - 1);
+            int printed = 0;
             await foreach (var e in engine.Submit(request).ReadAllAsync())
             {
                 switch (e)
@@ -130,7 +107,11 @@ namespace Quanta.Cli.Commands
                         if (tokens.Count == 0) firstTick = lastTick;
                         tokens.Add(t.Token);
                         text.Append(t.TextDelta);
-                        if (!json) printed = PrintSafe(output, text, printed, request.Params.Stop, holdBack);
+                        if (!json && t.SafeTextLength > printed)   // text no stop sequence can still claim
+                        {
+                            output.Write(text.ToString(printed, t.SafeTextLength - printed));
+                            printed = t.SafeTextLength;
+                        }
                         break;
                     case GenerationFinished f: finished = f; break;
                     case GenerationFailed f: throw new InvalidOperationException(f.Error);

@@ -123,7 +123,7 @@ public sealed partial class LlmEngine
         var top = n == 0 ? [] : new TokenInfo[n];
         for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
         string delta = r.Streamer.Next(id);
-        r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta));
+        r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta) { SafeTextLength = r.Streamer.SafeLength });
 
         // TGI's order: length, then EOS, then stop sequences.
         if (s.NumGenerated >= p.MaxNewTokens) Finish(r, FinishReason.Length);

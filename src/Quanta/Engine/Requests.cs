@@ -51,7 +51,14 @@ public sealed class GenerationRequest
 public abstract record GenerationEvent;
 
 /// <summary>A generated token; <see cref="TextDelta"/> is the UTF-8-complete text it adds.</summary>
-public sealed record TokenGenerated(TokenInfo Token, IReadOnlyList<TokenInfo> TopTokens, string TextDelta) : GenerationEvent;
+public sealed record TokenGenerated(TokenInfo Token, IReadOnlyList<TokenInfo> TopTokens, string TextDelta) : GenerationEvent
+{
+    /// <summary>
+    /// Characters of the text released so far (the concatenated deltas) that no stop sequence can claim, safe to
+    /// print as final: up to a matched stop, less the last longest-stop-minus-one characters.
+    /// </summary>
+    public int SafeTextLength { get; init; }
+}
 
 public sealed record GenerationFinished(
     FinishReason Reason,

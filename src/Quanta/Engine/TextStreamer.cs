@@ -20,6 +20,20 @@ public sealed class TextStreamer
     public int StopAt { get; private set; } = -1;
     /// <summary>All text released so far (stop sequence included).</summary>
     public string Text => _text.ToString();
+    /// <summary>
+    /// How much of <see cref="Text"/> no stop sequence can still claim: up to the first stop found, and never the
+    /// last longest-stop-minus-one characters (a stop may still complete there), nor half a surrogate pair.
+    /// </summary>
+    public int SafeLength
+    {
+        get
+        {
+            int safe = Math.Max(0, _text.Length - Math.Max(0, _maxStop - 1));
+            if (StopAt >= 0) safe = Math.Min(safe, StopAt);
+            if (safe > 0 && char.IsHighSurrogate(_text[safe - 1])) safe--;
+            return safe;
+        }
+    }
     /// <summary>The text cut before the first stop sequence.</summary>
     public string GeneratedText => StopAt >= 0 ? _text.ToString(0, StopAt) : _text.ToString();
 

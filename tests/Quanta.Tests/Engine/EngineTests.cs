@@ -113,6 +113,29 @@ public class EngineTests
     }
 
     [Fact]
+    public async Task EachTokenTellsHowMuchTextIsSafeToPrint()
+    {
+        var prompt = Prompt(3, 6);
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
+        var (plain, _) = await Collect(e, Req(prompt, 30));
+        int released = 0;
+        foreach (var t in plain) Assert.Equal(released += t.TextDelta.Length, t.SafeTextLength);   // no stops: all of it
+
+        string text = string.Concat(plain.Select(t => t.TextDelta));
+        string stop = text.Substring(10, 3);
+        var (cut, _) = await Collect(e, Req(prompt, 30, new SamplingParams { Stop = ["zzzzz", stop] }));
+        int at = text.IndexOf(stop, StringComparison.Ordinal);
+        released = 0;
+        foreach (var t in cut)
+        {
+            released += t.TextDelta.Length;
+            int safe = Math.Max(0, released - 4);                                  // "zzzzz" may still complete in the last 4
+            Assert.Equal(released >= at + stop.Length ? Math.Min(safe, at) : safe, t.SafeTextLength);
+        }
+        Assert.Equal(at + stop.Length - 4, cut[^1].SafeTextLength);                   // the stop ends it; "zzzzz" still holds back
+    }
+
+    [Fact]
     public async Task TopTokensComeWithEachGreedyToken()
     {
         await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
