@@ -29,7 +29,7 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
         if (name is "tokenizer.json" or "tokenizer.model")
             return TokenizerFactory.FromModelDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (name.StartsWith("tok", StringComparison.OrdinalIgnoreCase) && name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase))
-            return TokenizerFactory.FromLlama2cFile(path, Llama2cVocabSize(path));
+            return TokenizerFactory.FromLlama2cFile(path);
         return TokenizerOf(path);
     }
 
@@ -38,27 +38,6 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
     {
         using var model = ModelLoader.Load(path);
         return model.Tokenizer;
-    }
-
-    /// <summary>Entries in a llama2.c tokenizer file: int32 max length, then (float score, int32 len, bytes) to the end.</summary>
-    internal static int Llama2cVocabSize(string path)
-    {
-        using var r = new BinaryReader(File.OpenRead(path));
-        long size = r.BaseStream.Length;
-        if (size < 4) throw new InvalidDataException($"--tokenizer {path}: too short for a llama2.c tokenizer");
-        r.ReadInt32();
-        int n = 0;
-        while (r.BaseStream.Position < size)
-        {
-            if (size - r.BaseStream.Position < 8) throw new InvalidDataException($"--tokenizer {path}: truncated at entry {n}");
-            r.ReadSingle();
-            int len = r.ReadInt32();
-            if (len < 0 || len > size - r.BaseStream.Position)
-                throw new InvalidDataException($"--tokenizer {path}: entry {n} has bad length {len}");
-            r.BaseStream.Seek(len, SeekOrigin.Current);
-            n++;
-        }
-        return n;
     }
 }
 

@@ -127,7 +127,7 @@ public class BenchDatasetTests
     public async Task TokenizerPath_FolderOrFile()
     {
         var tok = Path.Combine(TestPaths.DefaultModel, "tok512.bin");
-        Assert.Equal(512, LocalTokenCounter.Llama2cVocabSize(tok));
+        Assert.Equal(512, LocalTokenCounter.Open(tok).VocabSize);
         const string text = "Once upon a time, there was a little girl named Lily.";
         var fromFolder = LocalTokenCounter.Open(TestPaths.DefaultModel).Encode(text, true);
         Assert.Equal(fromFolder, LocalTokenCounter.Open(tok).Encode(text, true));

@@ -84,4 +84,28 @@ public class Llama2cTokenizerTests
         }
         finally { File.Delete(path); }
     }
+
+    [Fact]
+    public void StandaloneFileTakesEveryEntryAsAToken()
+    {
+        var path = TestPaths.SharedPath("models", "stories260K", "tok512.bin");
+        var whole = TokenizerFactory.FromLlama2cFile(path);
+        Assert.Equal(512, whole.VocabSize);
+        Assert.Same(TokenizerData.Tok512, whole);                                   // the same cached tokenizer
+        Assert.Equal(32000, TokenizerFactory.FromLlama2cFile(Path.Combine(TokenizerData.Llama2Dir, "tokenizer.bin")).VocabSize);
+
+        var bad = Path.GetTempFileName();
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(bad, bytes[..3000]);
+            var e = Assert.Throws<ModelLoadException>(() => TokenizerFactory.FromLlama2cFile(bad));
+            Assert.Contains(bad, e.Message);
+            Assert.Contains("truncated", e.Message);
+            bytes[8] = 0xFF; bytes[9] = 0xFF; bytes[10] = 0xFF; bytes[11] = 0x7F;      // token 0's length: int.MaxValue
+            File.WriteAllBytes(bad, bytes);
+            Assert.Contains("token 0 has bad length", Assert.Throws<ModelLoadException>(() => TokenizerFactory.FromLlama2cFile(bad)).Message);
+        }
+        finally { File.Delete(bad); }
+    }
 }

@@ -44,13 +44,7 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
         var kind = new TokenKind[vocabSize];
         for (int i = 0; i < vocabSize; i++)
         {
-            if (p + 8 > data.Length) throw new ModelLoadException($"{file}: truncated at token {i} of {vocabSize}");
-            scores[i] = BinaryPrimitives.ReadSingleLittleEndian(data[p..]);
-            int len = BinaryPrimitives.ReadInt32LittleEndian(data[(p + 4)..]);
-            p += 8;
-            if (len < 0 || p + len > data.Length) throw new ModelLoadException($"{file}: token {i} has bad length {len}");
-            var raw = data.Slice(p, len);
-            p += len;
+            var raw = Entry(data, ref p, i, $" of {vocabSize}", file, out scores[i]);
             vocab[i] = Encoding.Latin1.GetString(raw);
             if (i < 3)
             {
@@ -71,6 +65,28 @@ internal sealed class Llama2cTokenizer : PieceTokenizer
             }
         }
         return new Llama2cTokenizer(vocab, scores, bytes, text, kind);
+    }
+
+    /// <summary>How many tokens the file holds (its entries up to the end): a standalone tokenizer's vocabulary size.</summary>
+    public static int EntryCount(ReadOnlySpan<byte> data, string file)
+    {
+        if (data.Length < 4) throw new ModelLoadException($"{file}: truncated header (max_token_length)");
+        int p = 4, n = 0;
+        while (p < data.Length) Entry(data, ref p, n++, "", file, out _);
+        return n;
+    }
+
+    /// <summary>Reads token <paramref name="i"/>'s (f32 score, int32 length, bytes) at <paramref name="p"/> and moves past it.</summary>
+    static ReadOnlySpan<byte> Entry(ReadOnlySpan<byte> data, ref int p, int i, string ofCount, string file, out float score)
+    {
+        if (p + 8 > data.Length) throw new ModelLoadException($"{file}: truncated at token {i}{ofCount}");
+        score = BinaryPrimitives.ReadSingleLittleEndian(data[p..]);
+        int len = BinaryPrimitives.ReadInt32LittleEndian(data[(p + 4)..]);
+        p += 8;
+        if (len < 0 || len > data.Length - p) throw new ModelLoadException($"{file}: token {i} has bad length {len}");
+        var raw = data.Slice(p, len);
+        p += len;
+        return raw;
     }
 
     public override int[] Encode(string text, bool addBos)

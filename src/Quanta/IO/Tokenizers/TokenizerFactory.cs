@@ -29,6 +29,16 @@ public static class TokenizerFactory
         return Cached(path, vocabSize, () => Llama2cTokenizer.Parse(File.ReadAllBytes(path), vocabSize, path));
     }
 
+    /// <summary>From a standalone llama2.c tokenizer .bin: every entry in the file is a token.</summary>
+    /// <exception cref="ModelLoadException">names the file and the problem.</exception>
+    public static ITokenizer FromLlama2cFile(string path)
+    {
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: tokenizer file not found");
+        var data = File.ReadAllBytes(path);
+        int vocabSize = Llama2cTokenizer.EntryCount(data, path);
+        return Cached(path, vocabSize, () => Llama2cTokenizer.Parse(data, vocabSize, path));
+    }
+
     /// <summary>From a SentencePiece <c>tokenizer.model</c> file.</summary>
     /// <exception cref="ModelLoadException">names the file and the problem.</exception>
     public static ITokenizer FromSentencePieceFile(string path)
