@@ -74,7 +74,8 @@ public class EngineTests
     [Fact]
     public async Task CancellingARequestFreesItsBlocks()
     {
-        var runner = new FakeRunner(64);
+        var runner = new FakeRunner(64) { GateFromStep = 2 };   // the third step waits until the request is cancelled
+        runner.Gate.Reset();
         await using var e = new LlmEngine(runner, Tok, new EngineOptions { PrefixCaching = false });
         using var cts = new CancellationTokenSource();
         var events = e.Submit(new GenerationRequest { PromptIds = Prompt(2, 40), Params = new() { MaxNewTokens = 900 }, Cancellation = cts.Token });
@@ -82,6 +83,7 @@ public class EngineTests
         Assert.IsType<TokenGenerated>(await events.ReadAsync(ct));
         Assert.True(e.Stats.KvBlocksUsed > 0);
         cts.Cancel();
+        runner.Gate.Set();
         GenerationEvent last;
         do last = await events.ReadAsync(ct); while (last is TokenGenerated);
         Assert.Equal(FinishReason.Cancelled, Assert.IsType<GenerationFinished>(last).Reason);

@@ -21,6 +21,8 @@ internal sealed class FakeRunner : IModelRunner
     public bool AllowEos { get; set; }
     /// <summary>Forward waits for this (to line requests up in one batch); set by default.</summary>
     public ManualResetEventSlim Gate { get; } = new(true);
+    /// <summary>Forward calls before this many have run pass without waiting for <see cref="Gate"/>.</summary>
+    public int GateFromStep { get; set; }
     /// <summary>Set when a Forward call has started.</summary>
     public ManualResetEventSlim Entered { get; } = new(false);
     /// <summary>Largest batch (sequences) in which Forward threw.</summary>
@@ -47,7 +49,9 @@ internal sealed class FakeRunner : IModelRunner
     public void Forward(ForwardBatch batch, Span<float> logits)
     {
         Entered.Set();
-        Gate.Wait();
+        int done;
+        lock (Steps) done = Steps.Count;
+        if (done >= GateFromStep) Gate.Wait();
         lock (Steps) Steps.Add((batch.NumTokens, batch.NumSeqs));
         for (int t = 0; t < batch.NumTokens; t++)
         {
