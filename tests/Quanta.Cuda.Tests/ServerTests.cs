@@ -14,57 +14,8 @@ public class ServerTests
 {
     static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    sealed class Served(QuantaServer server) : IAsyncDisposable
-    {
-        public HttpClient Client { get; } = new() { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromSeconds(60) };
-
-        public Task<HttpResponseMessage> PostAsync(string path, object body)
-            => Client.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"), Ct);
-
-        public async Task<JsonElement> PostJsonAsync(string path, object body)
-        {
-            using var res = await PostAsync(path, body);
-            var text = await res.Content.ReadAsStringAsync(Ct);
-            Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode} {text}");
-            return JsonDocument.Parse(text).RootElement.Clone();
-        }
-
-        /// <summary>The JSON of each SSE "data:" line.</summary>
-        public async Task<List<JsonElement>> PostSseAsync(string path, object body)
-        {
-            using var req = new HttpRequestMessage(HttpMethod.Post, path)
-            { Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json") };
-            using var res = await Client.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, Ct);
-            Assert.True(res.IsSuccessStatusCode, $"{path}: {(int)res.StatusCode}");
-            Assert.Equal("text/event-stream", res.Content.Headers.ContentType?.MediaType);
-            using var reader = new StreamReader(await res.Content.ReadAsStreamAsync(Ct));
-            var events = new List<JsonElement>();
-            while (await reader.ReadLineAsync(Ct) is { } line)
-            {
-                if (line.Length == 0) continue;
-                Assert.StartsWith("data:", line);
-                events.Add(JsonDocument.Parse(line["data:".Length..]).RootElement.Clone());
-            }
-            return events;
-        }
-
-        public async Task<double> MetricAsync(string name)
-        {
-            foreach (var line in (await Client.GetStringAsync("/metrics", Ct)).Split('\n'))
-                if (line.StartsWith(name + " ", StringComparison.Ordinal))
-                    return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-            throw new Xunit.Sdk.XunitException($"metric {name} not in /metrics");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Client.Dispose();
-            await server.StopAsync();
-        }
-    }
-
     /// <summary>Loader, CUDA runner (256 KV blocks of 16), engine and server on 127.0.0.1:ephemeral.</summary>
-    static async Task<Served> Serve(string fixture)
+    static async Task<ServerClient> Serve(string fixture)
     {
         Gpu.Context();
         var model = ModelLoader.Load(TestPaths.Fixture(fixture));
@@ -79,7 +30,7 @@ public class ServerTests
         };
         served.Owned.Add(runner);
         served.Owned.Add(model);
-        return new Served(await QuantaServer.StartAsync(new ServerOptions { Port = 0, Dtype = "float16" }, served, Ct));
+        return new ServerClient(await QuantaServer.StartAsync(new ServerOptions { Port = 0, Dtype = "float16" }, served, Ct), TimeSpan.FromSeconds(60));
     }
 
     sealed record Case(string Prompt, int[] Greedy, string Text);
@@ -127,7 +78,7 @@ public class ServerTests
             if (ids.SequenceEqual(c.Greedy)) Assert.Equal(c.Text, g.GetProperty("generated_text").GetString()!.TrimStart());
             Assert.Equal("length", g.GetProperty("details").GetProperty("finish_reason").GetString());
 
-            var events = await s.PostSseAsync("/generate_stream", Greedy(c.Prompt, 24));
+            var events = (await s.PostSseAsync("/generate_stream", Greedy(c.Prompt, 24))).Select(e => JsonDocument.Parse(e).RootElement.Clone()).ToList();
             Assert.Equal(ids, events.Select(e => e.GetProperty("token").GetProperty("id").GetInt32()));
             Assert.Equal(g.GetProperty("generated_text").GetString(), events[^1].GetProperty("generated_text").GetString());
             Assert.All(events[..^1], e => Assert.True(!e.TryGetProperty("generated_text", out var t) || t.ValueKind == JsonValueKind.Null));
