@@ -9,7 +9,7 @@ __device__ __forceinline__ u32 hfma2(u32 a, u32 b, u32 c) { u32 d; asm("fma.rn.f
 __device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff)) + h2f((half_t)(a >> 16)); }
 
 #define U 8
-// Accumulates packed rows [r0, r1) of the 4 columns at col0 into acc[m][0..3] for the M rows of x:
+// Sums packed rows [r0, r1) of the 4 columns at col0 into acc[m][0..3] (zeroed here) for the M rows of x:
 // U 16-byte loads in flight, scales/zeros reloaded when a group starts, nibbles dequantised once in half2
 // ((q - z) * s by the 0x6400 trick) and used for all M rows; 8 products summed in half2, then in fp32.
 template <int M>
@@ -17,6 +17,10 @@ __device__ __forceinline__ void gemv_rows(const half_t* __restrict__ x, const u3
                                           const half_t* __restrict__ sc, int in, int out, int rpg, int col0, int r0, int r1,
                                           float (&acc)[M][4])
 {
+#pragma unroll
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
     if (col0 < out)
     {
         int gend = -1;
@@ -90,11 +94,6 @@ __device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __
     int per = (rows + 63) / 64;
     int r0 = slice * per, r1 = min(rows, r0 + per);
     float acc[M][4];
-#pragma unroll
-    for (int m = 0; m < M; m++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
-
     gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
     int warp = threadIdx.x >> 5;
 #pragma unroll
@@ -140,11 +139,6 @@ __device__ __forceinline__ void gemv_splitk(const half_t* __restrict__ x, const 
     int rows = in >> 3, rpg = gs >> 3, per = chunk >> 3;
     int r0 = blockIdx.y * chunk + warp * per, r1 = min(rows, r0 + per);
     float acc[M][4];
-#pragma unroll
-    for (int m = 0; m < M; m++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
-
     gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
 #pragma unroll
     for (int m = 0; m < M; m++)
