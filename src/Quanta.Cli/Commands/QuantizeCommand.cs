@@ -25,6 +25,7 @@ internal static partial class CliCommands
         var asym = new Option<bool>("--asym") { Description = "Asymmetric zero points" };
         var damp = new Option<double>("--damp") { Description = "Dampening, fraction of the mean Hessian diagonal", DefaultValueFactory = _ => 0.01 };
         var trueSeq = new Option<bool>("--true-sequential") { Description = "Quantize q/k/v, o, gate/up, down in turn within a layer, each on inputs after the previous ones (default; false = all from the unquantized layer)", DefaultValueFactory = _ => true };
+        var staticGroups = new Option<bool>("--static-groups") { Description = "GPTQ: fix each group's scale and zero from the original weights of consecutive columns before quantizing (AutoGPTQ's static_groups; with --act-order, g_idx stays column / group)" };
         var mse = new Option<bool>("--mse") { Description = "Clip each group's range by minimising its |w - q|^2.4 error (the published quantizer's search; RTN and GPTQ alike)" };
         var method = new Option<string>("--method") { Description = "gptq or rtn (round to nearest)", DefaultValueFactory = _ => "gptq" };
         var dataset = new Option<string?>("--dataset") { Description = "Calibration text: plain text or JSONL with a \"text\" field" };
@@ -32,7 +33,7 @@ internal static partial class CliCommands
         var seqlen = new Option<int>("--seqlen") { Description = "Tokens per calibration window", DefaultValueFactory = _ => 2048 };
         var seed = new Option<int>("--seed") { Description = "Seed of the window sampling", DefaultValueFactory = _ => 0 };
         var cmd = new Command("quantize", "Quantize a model to 4-bit GPTQ (AutoGPTQ format) on the CPU")
-        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, mse, method, dataset, nsamples, seqlen, seed };
+        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, staticGroups, mse, method, dataset, nsamples, seqlen, seed };
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
         {
             await Task.Yield();
@@ -40,7 +41,7 @@ internal static partial class CliCommands
             if (m is not ("gptq" or "rtn")) throw new ArgumentException($"--method must be gptq or rtn, not '{m}'");
             if (pr.GetValue(sym) && pr.GetValue(asym)) throw new ArgumentException("--sym and --asym exclude each other");
             var spec = new QuantSpec(pr.GetValue(bits), pr.GetValue(group), !pr.GetValue(asym), pr.GetValue(actOrder) && m == "gptq", pr.GetValue(damp),
-                                     pr.GetValue(mse));
+                                     pr.GetValue(mse), pr.GetValue(staticGroups) && m == "gptq");
             var opt = new QuantizeOptions(spec, m == "gptq", pr.GetValue(trueSeq));
             string? ds = pr.GetValue(dataset);
             if (opt.Gptq && ds is null) throw new ArgumentException("--dataset is required for --method gptq");
@@ -70,7 +71,7 @@ internal static partial class CliCommands
             foreach (var r in q.Reports)
                 Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}  {r.Seconds:F2} s");
             GptqCheckpointWriter.Write(pr.GetValue(output)!, lm, q, opt, Log);
-            Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}{(spec.MseGrid ? ", mse grid" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
+            Console.WriteLine($"wrote {pr.GetValue(output)} ({m}, {spec.Bits}-bit, group {spec.GroupSize}, {(spec.Sym ? "sym" : "asym")}{(spec.ActOrder ? ", act-order" : "")}{(spec.StaticGroups ? ", static groups" : "")}{(spec.MseGrid ? ", mse grid" : "")}) in {sw.Elapsed.TotalSeconds:F1} s");
             return 0;
         }));
         return cmd;

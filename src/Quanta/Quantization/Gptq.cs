@@ -31,6 +31,19 @@ public static class Gptq
                 for (int r = 0; r < rows; r++) w[r * cols + i] = 0;
             }
 
+        int groups = (cols + gs - 1) / gs;
+        var scales = new float[groups * rows];
+        var zeros = new int[groups * rows];
+        bool fixedGroups = spec.StaticGroups && gs < cols;
+        if (fixedGroups)                                    // groups of consecutive original columns, fixed up front
+            for (int r = 0; r < rows; r++)
+                for (int g = 0; g < groups; g++)
+                {
+                    var (s, z) = QuantGrid.FindParams(w.AsSpan(r * cols + g * gs, Math.Min(gs, cols - g * gs)), maxQ, spec.Sym, spec.MseGrid);
+                    scales[g * rows + r] = (float)s;
+                    zeros[g * rows + r] = z;
+                }
+
         var perm = Enumerable.Range(0, cols).ToArray();    // [in] permuted position -> original column
         if (spec.ActOrder)
         {
@@ -42,10 +55,7 @@ public static class Gptq
         }
         var u = InverseFactor(H, cols, dampAbs);            // [in, in] upper Cholesky of H⁻¹
 
-        int groups = (cols + gs - 1) / gs;
         var q = new byte[rows * cols];
-        var scales = new float[groups * rows];
-        var zeros = new int[groups * rows];
         // Blocks of 128 columns, aligned so that a group never straddles a block: its parameters are then taken
         // from fully updated weights (per channel there is one group, at column 0).
         int block = gs >= cols ? BaseBlock : gs <= BaseBlock ? gs * (BaseBlock / gs) : gs;
@@ -67,7 +77,12 @@ public static class Gptq
                     {
                         var row = w.AsSpan(r * cols, cols);
                         int k = r - r0;
-                        if (i % gs == 0)
+                        if (fixedGroups)
+                        {
+                            int g = perm[i] / gs;
+                            (scale[k], zero[k]) = (scales[g * rows + r], zeros[g * rows + r]);
+                        }
+                        else if (i % gs == 0)
                         {
                             (scale[k], zero[k]) = QuantGrid.FindParams(row[i..Math.Min(cols, i + gs)], maxQ, spec.Sym, spec.MseGrid);
                             scales[i / gs * rows + r] = (float)scale[k];
@@ -90,7 +105,7 @@ public static class Gptq
         });
 
         var gIdx = new int[cols];
-        for (int p = 0; p < cols; p++) gIdx[perm[p]] = p / gs;
+        for (int p = 0; p < cols; p++) gIdx[perm[p]] = (fixedGroups ? perm[p] : p) / gs;
         return new QuantizedMatrix
         {
             Rows = rows, Columns = cols, Bits = spec.Bits, GroupSize = gs, Sym = spec.Sym, DescAct = spec.ActOrder,

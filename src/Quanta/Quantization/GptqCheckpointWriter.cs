@@ -66,7 +66,7 @@ public static class GptqCheckpointWriter
         ["group_size"] = opt.Spec.GroupSize <= 0 ? -1 : opt.Spec.GroupSize,
         ["damp_percent"] = opt.Spec.Damp,
         ["desc_act"] = opt.Gptq && opt.Spec.ActOrder,
-        ["static_groups"] = false,
+        ["static_groups"] = opt.Gptq && opt.Spec.StaticGroups,
         ["sym"] = opt.Spec.Sym,
         ["true_sequential"] = opt.TrueSequential,
         ["model_name_or_path"] = null,

@@ -2,8 +2,12 @@ namespace Quanta.Quantization;
 
 /// <summary>How a linear layer's weights are quantized.</summary>
 /// <param name="MseGrid">clip each group's range by the published quantizer's error search (RTN and GPTQ alike).</param>
+/// <param name="StaticGroups">
+/// GPTQ: take every group's scale and zero from the original weights of consecutive columns before quantizing
+/// (AutoGPTQ's static_groups); with act-order the groups then stay consecutive columns (g_idx = column / group).
+/// </param>
 public sealed record QuantSpec(int Bits = 4, int GroupSize = 128, bool Sym = true, bool ActOrder = false, double Damp = 0.01,
-                               bool MseGrid = false)
+                               bool MseGrid = false, bool StaticGroups = false)
 {
     public int MaxQ => (1 << Bits) - 1;
     /// <summary>Input columns per group for a layer of <paramref name="columns"/> inputs (-1 = per channel).</summary>

@@ -37,11 +37,13 @@ public class GptqCoreTests
     [InlineData(16, false, true)]
     [InlineData(32, true, true)]
     [InlineData(32, false, true, true)]
-    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder, bool mse = false)
+    [InlineData(16, true, true, false, true)]
+    [InlineData(40, false, true, false, true)]
+    public void MatchesStraightforwardReference(int group, bool sym, bool actOrder, bool mse = false, bool staticGroups = false)
     {
         const int rows = 24, cols = 200;
         var (w, h) = Problem(rows, cols, 400, 7, deadColumn: 5);
-        var spec = new QuantSpec(4, group, sym, actOrder, 0.01, mse);
+        var spec = new QuantSpec(4, group, sym, actOrder, 0.01, mse, staticGroups);
         var fast = Gptq.Quantize(w, rows, cols, h.Scaled(), spec);
         var slow = GptqReference.Quantize(w, rows, cols, h.Scaled(), spec);
 
@@ -98,6 +100,24 @@ public class GptqCoreTests
         Assert.Equal(4, m.Groups);
         Assert.All(Enumerable.Range(0, 4), g => Assert.Equal(16, m.GIdx.Count(x => x == g)));
         Assert.NotEqual(Enumerable.Range(0, cols).Select(c => c / 16), m.GIdx);
+    }
+
+    /// <summary>Static groups: the grid of every group comes from the original consecutive columns, as RTN's does.</summary>
+    [Fact]
+    public void StaticGroupsKeepConsecutiveGroupsUnderActOrder()
+    {
+        const int rows = 8, cols = 64;
+        var (w, h) = Problem(rows, cols, 200, 3);
+        var spec = new QuantSpec(4, 16, false, true, StaticGroups: true);
+        var m = Gptq.Quantize(w, rows, cols, h.Scaled(), spec);
+        var rtn = Gptq.RoundToNearest(w, rows, cols, spec);
+        Assert.Equal(Enumerable.Range(0, cols).Select(c => c / 16), m.GIdx);
+        Assert.True(m.DescAct);
+        Assert.Equal(rtn.Scales, m.Scales);
+        Assert.Equal(rtn.Zeros, m.Zeros);
+        Assert.True(h.OutputError(Delta(w, m), rows) < h.OutputError(Delta(w, rtn), rows));
+        Assert.True(GptqCheckpointWriter.QuantizeConfig(new QuantizeOptions(spec))["static_groups"]!.GetValue<bool>());
+        Assert.False(GptqCheckpointWriter.QuantizeConfig(new QuantizeOptions(spec with { StaticGroups = false }))["static_groups"]!.GetValue<bool>());
     }
 
     [Fact]

@@ -26,13 +26,21 @@ internal static class GptqReference
         var scales = new float[groups * rows];
         var zeros = new int[groups * rows];
         var gIdx = new int[cols];
+        bool fixedGroups = spec.StaticGroups && gs < cols;
+        if (fixedGroups)
+            for (int g = 0; g < groups; g++)
+                for (int r = 0; r < rows; r++)
+                {
+                    var (s, z) = QuantGrid.FindParams(w.Skip(r * cols + g * gs).Take(Math.Min(gs, cols - g * gs)).ToArray(), maxQ, spec.Sym, spec.MseGrid);
+                    scales[g * rows + r] = (float)s; zeros[g * rows + r] = z;
+                }
         for (int p = 0; p < cols; p++)
         {
-            int c = order[p], g = p / gs;
+            int c = order[p], g = fixedGroups ? c / gs : p / gs;
             gIdx[c] = g;
             for (int r = 0; r < rows; r++)
             {
-                if (p % gs == 0)
+                if (!fixedGroups && p % gs == 0)
                 {
                     var vals = order.Skip(p).Take(gs).Select(k => w[r * cols + k]).ToArray();
                     var (s, z) = QuantGrid.FindParams(vals, maxQ, spec.Sym, spec.MseGrid);
