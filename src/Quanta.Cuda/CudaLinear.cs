@@ -5,32 +5,33 @@ using Quanta.Model;
 namespace Quanta.Cuda;
 
 /// <summary>
-/// One linear layer on the GPU, y [T, out] f32 = x [T, in] f16 · Wᵀ. GPTQ 4-bit stays 4-bit: a fused
-/// dequantise-GEMV for few rows, dequantise-to-fp16 + cuBLAS above that; act-order by a load-time row
-/// permutation (and the activations permuted per step). Dense weights are fp16 through cuBLAS.
+/// One linear layer on the GPU, y [T, out] f32 = x [T, in] f16 · Wᵀ. GPTQ 4-bit stays 4-bit, repacked at load
+/// into a tiled layout (see Kernels/gptq.cu): a tensor-core dequantise-and-multiply kernel for up to 64 rows,
+/// dequantise-to-fp16 + cuBLAS above that; act-order by a load-time row permutation (and the activations
+/// permuted per step). Dense weights are fp16 through cuBLAS.
 /// </summary>
 internal sealed unsafe class CudaLinear
 {
-    /// <summary>Up to this many rows use the fused GEMV (in passes of 16); more use dequantise + GEMM (QUANTA_GEMV_MAX_ROWS).</summary>
+    /// <summary>Up to this many rows (at most 64, in passes of 32) use the fused kernel; more use dequantise + GEMM (QUANTA_GEMV_MAX_ROWS).</summary>
     public static int GemvMaxRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? n : 8;
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_MAX_ROWS"), out var n) && n >= 0 ? Math.Min(n, 64) : 64;
 
-    /// <summary>Passes of <see cref="SplitKMinRows"/>..8 rows use the split-K GEMV; false = one block per 16 columns (QUANTA_GEMV_SPLITK=0).</summary>
-    public static bool SplitKGemv { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_SPLITK") != "0";
+    /// <summary>Warps per SM the fused kernel aims to keep busy (QUANTA_GEMV_WARPS_PER_SM); sets how far K is split.</summary>
+    public static int WarpsPerSm { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_WARPS_PER_SM"), out var w) && w >= 1 ? w : 32;
 
-    /// <summary>Fewest rows for the split-K GEMV (QUANTA_GEMV_SPLITK_MIN_ROWS); at 1 row its zeroing and atomics cost more than they save.</summary>
-    public static int SplitKMinRows { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_SPLITK_MIN_ROWS"), out var k) && k >= 1 ? k : 2;
+    const int MinStepsPerWarp = 4;
+    /// <summary>Rows per pass of the fused kernel (its widest variant).</summary>
+    const int MmaRows = 32;
 
     readonly DeviceArena _mem;
     readonly Kernels _k;
     public readonly int In, Out, GroupSize;
-    public readonly ulong QWeight;   // [in/8, out] u32, rows in group order (GPTQ) | 0
-    public readonly ulong QZeros;    // [groups, out/8] u32 | 0
-    public readonly ulong Scales;    // [groups, out] f16 | 0
+    public readonly ulong QTiles;    // [ceil(out/16), ceil(in/64), 32] uint4 tiled int4 (GPTQ, rows in group order) | 0
+    public readonly ulong ScaleZero; // [groups, ceil(out/16)*16] u32 half2(scale, 1024 + zero + 1) | 0
     public readonly ulong Perm;      // [in] i32 act-order permutation | 0
     public readonly ulong Dense;     // [out, in] f16 | 0
-    public bool IsQuantized => QWeight != 0;
+    public bool IsQuantized => QTiles != 0;
     public long DeviceBytes { get; }
 
     CudaLinear(DeviceArena mem, Kernels k, int inF, int outF)
@@ -44,16 +45,19 @@ internal sealed unsafe class CudaLinear
         DeviceBytes = 2L * inF * outF;
     }
 
-    CudaLinear(DeviceArena mem, Kernels k, GptqLinear g, ulong qw, ulong qz, ulong sc, ulong perm, int gs) : this(mem, k, g.InFeatures, g.OutFeatures)
+    CudaLinear(DeviceArena mem, Kernels k, int inF, int outF, ulong qt, long qtBytes, ulong sz, long szBytes, ulong perm, int gs) : this(mem, k, inF, outF)
     {
-        QWeight = qw; QZeros = qz; Scales = sc; Perm = perm; GroupSize = gs;
-        DeviceBytes = g.QWeight.ByteLength + g.QZeros.ByteLength + g.Scales.ByteLength + (perm != 0 ? 4L * g.InFeatures : 0);
+        QTiles = qt; ScaleZero = sz; Perm = perm; GroupSize = gs;
+        DeviceBytes = qtBytes + szBytes + (perm != 0 ? 4L * inF : 0);
     }
 
     /// <summary>A dense layer over an f16 matrix already on the device (tied lm_head over the embedding).</summary>
     public static CudaLinear Shared(DeviceArena mem, Kernels k, int inF, int outF, ulong dense) => new(mem, k, inF, outF, dense);
 
-    /// <summary>Uploads a layer; GPTQ layers whose groups are not contiguous runs after sorting fall back to fp16.</summary>
+    /// <summary>
+    /// Uploads a layer; GPTQ layers whose groups are not contiguous runs of a multiple of 16 rows after sorting,
+    /// or whose widths the tiles cannot take (in % 16, out % 8), fall back to fp16.
+    /// </summary>
     public static CudaLinear Upload(DeviceArena ctx, Kernels k, LinearWeights w)
     {
         if (w is DenseLinear d) return new CudaLinear(ctx, k, w.InFeatures, w.OutFeatures, UploadHalf(ctx, d.Weight, (long)w.InFeatures * w.OutFeatures));
@@ -62,7 +66,7 @@ internal sealed unsafe class CudaLinear
         if (g.Bits != 4) throw new NotSupportedException($"{g.Name}: {g.Bits}-bit GPTQ is not supported by the CUDA backend (4-bit only)");
         var perm = SortedPermutation(g.GIdx);
         int gs = UniformGroupSize(g, perm);
-        if (gs == 0 || inF % 8 != 0 || outF % 8 != 0)
+        if (gs == 0 || gs % 16 != 0 || inF % 16 != 0 || outF % 8 != 0)
         {
             var wf = GptqFormat.Dequantize(g);
             var wh = new Half[wf.Length];
@@ -82,8 +86,15 @@ internal sealed unsafe class CudaLinear
         }
         ulong qz = UploadRaw(ctx, g.QZeros, g.Name + ".qzeros");
         ulong sc = UploadRaw(ctx, g.Scales, g.Name + ".scales");
+        int ntiles = (outF + 15) / 16, ksteps = (inF + 63) / 64, groups = inF / gs;
+        long qtBytes = 512L * ntiles * ksteps, szBytes = 4L * groups * ntiles * 16;
+        ulong qt = ctx.Alloc(qtBytes, g.Name + ".qweight (tiled)"), sz = ctx.Alloc(szBytes, g.Name + ".scales+zeros");
+        k.GptqTile(qw, qt, inF, outF);
+        k.GptqScalesZeros(qz, sc, sz, outF, groups, ntiles * 16);
+        ctx.Ctx.Synchronize();
+        ctx.Free(qw); ctx.Free(qz); ctx.Free(sc);
         ulong pp = identity ? 0 : ctx.Upload<int>(perm, g.Name + ".perm");
-        return new CudaLinear(ctx, k, g, qw, qz, sc, pp, gs);
+        return new CudaLinear(ctx, k, inF, outF, qt, qtBytes, sz, szBytes, pp, gs);
     }
 
     /// <summary>Stable argsort of g_idx: the input rows in group order.</summary>
@@ -144,7 +155,7 @@ internal sealed unsafe class CudaLinear
     {
         if (rows == 0) return;
         if (ldy == 0) ldy = Out;
-        if (!IsQuantized) { Gemm(Dense, Cublas.OpT, In, x, y, rows, ldy); return; }
+        if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy); return; }
         if (Perm != 0)
         {
             _k.PermuteCols(x, Perm, scratch, In, rows);
@@ -153,28 +164,40 @@ internal sealed unsafe class CudaLinear
         }
         if (rows <= GemvMaxRows)
         {
-            for (int r = 0; r < rows; r += 16)
+            for (int r = 0; r < rows; r += MmaRows)
             {
-                int m = Math.Min(16, rows - r);
-                if (SplitKGemv && m >= SplitKMinRows && m <= 8)
-                {
-                    _mem.Ctx.ZeroFloatsAsync(y + (ulong)(4L * r * ldy), Out, ldy, m);
-                    _k.GptqGemvSplitK(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * ldy), In, Out, GroupSize, m, ldy);
-                    continue;
-                }
-                _k.GptqGemv(x + (ulong)(2L * r * In), QWeight, QZeros, Scales, y + (ulong)(4L * r * ldy), In, Out, GroupSize, m, ldy);
+                int m = Math.Min(MmaRows, rows - r);
+                ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)(4L * r * ldy);
+                var (ks, splits, per) = Plan(m);
+                if (splits > 1) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
+                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per);
             }
             return;
         }
-        _k.GptqDequant(QWeight, QZeros, Scales, scratch, In, Out, GroupSize);
-        Gemm(scratch, Cublas.OpN, Out, x, y, rows, ldy);
+        _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
+        Gemm(scratch, In, x, y, rows, ldy);
     }
 
-    /// <summary>cuBLAS: column-major C [out, rows] = op(A) [out, in] · B [in, rows], with B = x row-major [rows, in].</summary>
-    void Gemm(ulong a, int opA, int lda, ulong x, ulong y, int rows, int ldy)
+    /// <summary>
+    /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp
+    /// per tile so a block's 8 tiles share x), then whole blocks along K (atomics) while the GPU is still half empty.
+    /// </summary>
+    internal (int Ks, int Splits, int Per) Plan(int rows)
+    {
+        int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, want = _mem.Ctx.Multiprocessors * WarpsPerSm;
+        int ks = 1, splits = 1;
+        if (rows <= 8)
+            while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;
+        while (2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
+        int slices = ks * splits;
+        return (ks, splits, (ksteps + slices - 1) / slices);
+    }
+
+    /// <summary>cuBLAS: column-major C [out, rows] = Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
+    void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy)
     {
         float alpha = 1f, beta = 0f;
-        Cublas.Check(Cublas.GemmEx(_mem.Ctx.Cublas, opA, Cublas.OpN, Out, rows, In, &alpha, a, Cublas.R16F, lda,
+        Cublas.Check(Cublas.GemmEx(_mem.Ctx.Cublas, Cublas.OpT, Cublas.OpN, Out, rows, In, &alpha, a, Cublas.R16F, lda,
             x, Cublas.R16F, In, &beta, y, Cublas.R32F, ldy, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
     }
 }

@@ -120,10 +120,27 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     /// <summary>Compiles every embedded module now (a test and the bench use it to surface compile errors early).</summary>
     public void LoadAll() { foreach (var m in ModuleNames) _modules.GetOrAdd(m, Load); }
 
+    /// <summary>
+    /// Programmatic dependent launch (sm_90+, QUANTA_PDL=0 turns it off): each kernel may be scheduled while the
+    /// previous one drains; every kernel waits (griddepcontrol.wait, see common.cuh) before it touches memory.
+    /// </summary>
+    public bool Pdl { get; } = ctx.Arch >= 90 && Environment.GetEnvironmentVariable("QUANTA_PDL") != "0";
+
     /// <summary>Launches <paramref name="fn"/> on the context's stream and checks the launch.</summary>
     public void Launch(nint fn, (uint X, uint Y, uint Z) grid, uint block, uint sharedBytes, void** args, string name)
     {
         if (grid.X == 0 || grid.Y == 0 || grid.Z == 0) return;
-        Cu.Check(Cu.cuLaunchKernel(fn, grid.X, grid.Y, grid.Z, block, 1, 1, sharedBytes, ctx.Stream, args, null), "cuLaunchKernel(" + name + ")");
+        if (!Pdl)
+        {
+            Cu.Check(Cu.cuLaunchKernel(fn, grid.X, grid.Y, grid.Z, block, 1, 1, sharedBytes, ctx.Stream, args, null), "cuLaunchKernel(" + name + ")");
+            return;
+        }
+        var attr = new Cu.LaunchAttribute { Id = Cu.AttrProgrammaticSerialization, Value = 1 };
+        var cfg = new Cu.LaunchConfig
+        {
+            GridX = grid.X, GridY = grid.Y, GridZ = grid.Z, BlockX = block, BlockY = 1, BlockZ = 1,
+            SharedBytes = sharedBytes, Stream = ctx.Stream, Attrs = &attr, NumAttrs = 1,
+        };
+        Cu.Check(Cu.cuLaunchKernelEx(&cfg, fn, args, null), "cuLaunchKernelEx(" + name + ")");
     }
 }

@@ -62,30 +62,36 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "permute_cols", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
     }
 
-    /// <summary>y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W); 1 &lt;= m &lt;= 16.</summary>
-    public void GptqGemv(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m, int ldy)
+    /// <summary>qt (tiled, see gptq.cu) [ceil(out/16), ceil(in/64), 32] uint4 from qw [in/8, out] u32 in group order.</summary>
+    public void GptqTile(ulong qw, ulong qt, int inF, int outF)
     {
-        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs, &ldy };
-        Go("gptq", "gptq_gemv_" + m, ((uint)((outF + 15) / 16), 1, 1), 256, a);
+        void** a = stackalloc void*[] { &qw, &qt, &inF, &outF };
+        Go("gptq", "gptq_tile", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 128, Threads), 1, 1), Threads, a);
     }
 
-    /// <summary>Packed rows per split-K block, a multiple of 8 (chunk/8 per warp; QUANTA_GEMV_CHUNK).</summary>
-    public static int GemvChunk { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_CHUNK"), out var c) && c >= 8 && c % 8 == 0 ? c : 64;
-
-    /// <summary>As <see cref="GptqGemv"/> for 1 &lt;= m &lt;= 8, split over packed-row chunks; adds into y, which must be zero.</summary>
-    public void GptqGemvSplitK(ulong x, ulong qw, ulong qz, ulong sc, ulong y, int inF, int outF, int gs, int m, int ldy)
+    /// <summary>sz [groups, npad] half2(scale, 1024 + zero + 1) from qz [groups, out/8] u32 and sc [groups, out] f16.</summary>
+    public void GptqScalesZeros(ulong qz, ulong sc, ulong sz, int outF, int groups, int npad)
     {
-        int chunk = GemvChunk;
-        void** a = stackalloc void*[] { &x, &qw, &qz, &sc, &y, &inF, &outF, &gs, &ldy, &chunk };
-        Go("gptq", "gptq_gemv_splitk_" + m, ((uint)((outF + 127) / 128), (uint)((inF / 8 + chunk - 1) / chunk), 1), 256, a);
+        void** a = stackalloc void*[] { &qz, &sc, &sz, &outF, &groups, &npad };
+        Go("gptq", "gptq_scales_zeros", (Blocks((long)groups * npad, Threads), 1, 1), Threads, a);
     }
 
-    /// <summary>wd [in, out] f16 = dequant(W).</summary>
-    public void GptqDequant(ulong qw, ulong qz, ulong sc, ulong wd, int inF, int outF, int gs)
+    /// <summary>
+    /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) on tensor cores, 1 &lt;= m &lt;= 32: blocks of 8 warps,
+    /// ks warps per 16-column tile along K, splits blocks along K (splits &gt; 1 adds into y, which must be zero), per k-steps of 64 each.
+    /// </summary>
+    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per)
     {
-        void** a = stackalloc void*[] { &qw, &qz, &sc, &wd, &inF, &outF, &gs };
-        Go("gptq", "gptq_dequant", (Blocks((long)(inF / 8) * (outF / 2), Threads), 1, 1), Threads, a);
+        void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per };
+        int tilesPerBlock = 8 / ks;
+        Go("gptq", (gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8, ((uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock), (uint)splits, 1), 256, a);
+    }
+
+    /// <summary>wd [out, in] f16 = dequant(W) from the tiled layout.</summary>
+    public void GptqDequant(ulong qt, ulong sz, ulong wd, int inF, int outF, int gs)
+    {
+        void** a = stackalloc void*[] { &qt, &sz, &wd, &inF, &outF, &gs };
+        Go("gptq", "gptq_dequant", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 32, Threads), 1, 1), Threads, a);
     }
 
     /// <summary>Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and merges them.</summary>

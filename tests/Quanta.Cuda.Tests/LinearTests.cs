@@ -4,23 +4,28 @@ using Quanta.Tests.Cpu;
 
 namespace Quanta.Cuda.Tests;
 
-/// <summary>GPTQ (fused GEMV and dequantise + cuBLAS) and dense linear layers against float64 references.</summary>
+/// <summary>GPTQ (tensor-core fused kernel and dequantise + cuBLAS) and dense linear layers against float64 references.</summary>
 public class LinearTests
 {
     readonly Random _rng = new();
 
     public static TheoryData<int, int, int, bool, bool, int> GptqCases => new()
     {
-        { 40, 64, 32, true, false, 1 },      // act-order, out not a multiple of 32
-        { 40, 64, 32, true, false, 40 },     // same through the GEMM path
+        { 40, 64, 32, true, false, 1 },      // act-order, out not a multiple of the 16-column tile
+        { 40, 64, 32, true, false, 40 },     // five 8-row tiles of x
+        { 40, 64, 32, true, false, 70 },     // dequantise + GEMM
         { 264, 320, 64, false, true, 3 },
         { 264, 320, 64, false, true, 8 },
-        { 264, 320, 64, false, true, 11 },   // two GEMV passes
-        { 128, 256, -1, false, true, 5 },    // per channel
+        { 264, 320, 64, false, true, 11 },
+        { 72, 272, 16, false, false, 5 },    // in not a multiple of the 64-input step, groups of 16
+        { 72, 272, 16, false, false, 100 },
+        { 48, 208, -1, false, true, 2 },     // per channel, in % 64 != 0
+        { 128, 256, -1, false, true, 5 },
         { 128, 256, -1, false, false, 33 },
         { 4096, 4096, 128, false, true, 1 },
         { 1000, 1024, 128, true, false, 7 },
-        { 384, 2816, 128, false, false, 2 }, // 352 packed rows: 5.5 split-K chunks
+        { 384, 2816, 128, false, false, 2 },
+        { 384, 2816, 128, false, false, 64 },
     };
 
     [Theory]
@@ -36,24 +41,31 @@ public class LinearTests
         Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
     }
 
-    /// <summary>The one-block-per-16-columns GEMV (QUANTA_GEMV_SPLITK=0) at any rows, and split-K at one row and other chunks.</summary>
+    /// <summary>Every way the fused kernel splits K (warps per tile, blocks along K with atomics), by how many warps it aims for.</summary>
     [Theory]
-    [InlineData(false, 64, 40, 64, 32, true, 1)]
-    [InlineData(false, 64, 264, 320, 64, false, 8)]
-    [InlineData(false, 64, 1000, 1024, 128, true, 3)]
-    [InlineData(true, 64, 4096, 4096, 128, false, 1)]
-    [InlineData(true, 32, 384, 2816, 128, false, 1)]
-    [InlineData(true, 128, 1000, 1024, 128, true, 2)]
-    public void GptqGemvVariantsMatchDequantisedReference(bool splitK, int chunk, int outF, int inF, int gs, bool actOrder, int rows)
+    [InlineData(1, 1000, 1024, 128, true, 1)]
+    [InlineData(1, 384, 2816, 128, false, 24)]
+    [InlineData(64, 40, 64, 32, true, 1)]
+    [InlineData(64, 264, 320, 64, false, 8)]
+    [InlineData(64, 4096, 4096, 128, false, 1)]
+    [InlineData(256, 384, 2816, 128, false, 1)]
+    [InlineData(256, 384, 2816, 128, false, 17)]
+    [InlineData(256, 1000, 1024, 128, true, 3)]
+    public void GptqSplitsMatchDequantisedReference(int warpsPerSm, int outF, int inF, int gs, bool actOrder, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, true, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        (bool was, int minRows, int wasChunk) = (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk);
-        (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (splitK, 1, chunk);
-        try { Check(ctx, mem, lin, w, inF, outF, rows, 3e-3); }
-        finally { (CudaLinear.SplitKGemv, CudaLinear.SplitKMinRows, Kernels.GemvChunk) = (was, minRows, wasChunk); }
+        int was = CudaLinear.WarpsPerSm;
+        CudaLinear.WarpsPerSm = warpsPerSm;
+        try
+        {
+            var (ks, splits, per) = lin.Plan(rows);
+            Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
+            Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
+        }
+        finally { CudaLinear.WarpsPerSm = was; }
     }
 
     [Theory]

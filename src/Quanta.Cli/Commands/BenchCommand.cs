@@ -12,13 +12,15 @@ internal static partial class CliCommands
 {
     /// <summary>The cuda area adds <c>bench decode</c> to the same <c>bench</c> command in its own file.</summary>
     static partial void AddBenchDecode(Command bench);
+    static partial void AddBenchKernels(Command bench);
 
     static partial void AddBench(RootCommand root)
     {
-        var bench = new Command("bench", "Benchmarks: serving (serve), run comparison (compare), kernels (decode)");
+        var bench = new Command("bench", "Benchmarks: serving (serve), run comparison (compare), model decode (decode), GPU kernels (kernels)");
         bench.Subcommands.Add(BenchServeCommand.Create());
         bench.Subcommands.Add(BenchServeCommand.CreateCompare());
         AddBenchDecode(bench);
+        AddBenchKernels(bench);
         root.Subcommands.Add(bench);
     }
 }

@@ -15,6 +15,7 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
     half_t* __restrict__ out, float* __restrict__ part,
     int H, int KH, int D, int bs, int maxb, float scale, int splits)
 {
+    PDL_START();
     __shared__ float sm[4], sl[4];
     __shared__ float sacc[4][256];
     int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
@@ -100,6 +101,7 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
 // Combines split partials: out[t, h, :] = sum_s acc_s * e^(m_s - M) / sum_s l_s * e^(m_s - M). grid (H, T).
 extern "C" __global__ void attention_merge(const float* __restrict__ part, half_t* __restrict__ out, int H, int D, int splits)
 {
+    PDL_START();
     int h = blockIdx.x, t = blockIdx.y;
     const float* pp = part + ((long)t * H + h) * splits * (D + 2);
     float M = NEG_INF;

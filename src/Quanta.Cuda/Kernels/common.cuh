@@ -4,6 +4,19 @@
 typedef unsigned short half_t;
 typedef unsigned int u32;
 
+// Programmatic dependent launch: every kernel starts with PDL_START, which waits until the kernels before it
+// have finished and their writes are visible, then lets the next kernel's blocks be scheduled as SMs free up.
+// Long kernels use PDL_WAIT first and PDL_TRIGGER once their main loop is done (waiting blocks of the next
+// kernel would otherwise hold SM slots the whole time).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#define PDL_TRIGGER() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+#else
+#define PDL_WAIT()
+#define PDL_TRIGGER()
+#endif
+#define PDL_START() do { PDL_WAIT(); PDL_TRIGGER(); } while (0)
+
 #define NEG_INF __int_as_float(0xff800000)
 
 __device__ __forceinline__ float h2f(half_t h)

@@ -3,6 +3,7 @@
 // x[t, :] = table[ids[t], :]     ids: [T] i32; table: [vocab, n] f16; x: [T, n] f32
 extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __restrict__ table, float* __restrict__ x, int n)
 {
+    PDL_START();
     long t = blockIdx.x;
     long id = ids[t];
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
@@ -14,6 +15,7 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __re
 extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta,
     const float* __restrict__ w, half_t* __restrict__ out, int n, float eps)
 {
+    PDL_START();
     __shared__ float sh[32];
     long row = blockIdx.x;
     float* xr = x + row * n;
@@ -44,6 +46,7 @@ extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict
 // dst[r, :] = src[idx[r], :]     src: [*, n] f16; idx: [rows] i32; dst: [rows, n] f16
 extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int* __restrict__ idx, half_t* __restrict__ dst, int n)
 {
+    PDL_START();
     long r = blockIdx.x;
     long s = idx[r];
     for (int i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = src[s * n + i];
@@ -52,6 +55,7 @@ extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int
 // out[r, i] = silu(g[r, i]) * u[r, i]     g, u: rows of stride ld f32 (n used); out: [rows, n] f16. grid (blocks, rows)
 extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, int n, int ld)
 {
+    PDL_START();
     long r = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
     {
@@ -71,6 +75,7 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
                                    const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
                                    int H, int KH, int D, int style, half_t* __restrict__ kh_out, half_t* __restrict__ vh_out, int ld)
 {
+    PDL_START();
     long t = blockIdx.x;
     int h = blockIdx.y, hd2 = D / 2;
     double p = (double)pos[t];
@@ -108,6 +113,7 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
 // y[r, i] = x[r, perm[i]]     x, y: [rows, n] f16; perm: [n] i32 (act-order activation permutation)
 extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int* __restrict__ perm, half_t* __restrict__ y, int n)
 {
+    PDL_START();
     long r = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[r * n + i] = x[r * n + perm[i]];
 }
@@ -116,6 +122,7 @@ extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int*
 // S: [H, L, L] f32 (already scaled); P: [H, L, L] f16.
 extern "C" __global__ void causal_softmax(const float* __restrict__ S, half_t* __restrict__ P, int L)
 {
+    PDL_START();
     __shared__ float sh[32];
     long row = (long)blockIdx.y * L + blockIdx.x;
     int n = blockIdx.x + 1;

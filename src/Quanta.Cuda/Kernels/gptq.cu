@@ -1,193 +1,296 @@
 #include "common.cuh"
 
-// GPTQ int4 with rows already in group order: W[i, o] = s[g, o] * (q[i, o] - (zs[g, o] + 1)), g = i / gs.
-// qw: [in/8, out] u32 (row 8r+j in bits 4j..4j+3); qz: [groups, out/8] u32; sc: [groups, out] f16.
+// GPTQ int4 in Quanta's tiled layout, built on the GPU at load time from AutoGPTQ tensors whose input rows
+// are already in group order (act-order permuted):
+//   qt: [ntiles = ceil(out/16), ksteps = ceil(in/64), 32 lanes] uint4. Lane (g = lane/4, t = lane%4) of tile
+//       n0 = 16*tile, step k0 = 64*kstep owns features n0+g and n0+g+8 and inputs k0+16t .. k0+16t+15.
+//       Word j (0..3) holds inputs k0+16t+4j+(0..3); register r of it is the nibble pair at bits 4r and 16+4r:
+//       r=0: feature g, inputs +0,+1   r=1: feature g+8, +0,+1   r=2: feature g, +2,+3   r=3: feature g+8, +2,+3.
+//       That is the A fragment (16 features x 16 k) of mma.m16n8k16 for sub-step j, with the k slots
+//       (2t, 2t+1, 2t+8, 2t+9) standing for inputs 16t+4j+(0, 1, 2, 3), so each lane reads its x contiguously.
+//       Features or inputs past the edge hold nibble 0 (and meet x = 0 or are never stored).
+//   sz: [groups, ntiles*16] u32 = half2(scale, 1024 + zero + 1): (1024 + q) - zf = q - (zero + 1) exactly.
+// The group size is a multiple of 16 (a lane's 16 inputs share one group); in % 16 == 0.
 
 __device__ __forceinline__ u32 hsub2(u32 a, u32 b) { u32 d; asm("sub.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
 __device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
-__device__ __forceinline__ u32 hfma2(u32 a, u32 b, u32 c) { u32 d; asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c)); return d; }
-__device__ __forceinline__ float hsum2(u32 a) { return h2f((half_t)(a & 0xffff)) + h2f((half_t)(a >> 16)); }
 
-#define U 8
-// Sums packed rows [r0, r1) of the 4 columns at col0 into acc[m][0..3] (zeroed here) for the M rows of x:
-// U 16-byte loads in flight, scales/zeros reloaded when a group starts, nibbles dequantised once in half2
-// ((q - z) * s by the 0x6400 trick) and used for all M rows; 8 products summed in half2, then in fp32.
-template <int M>
-__device__ __forceinline__ void gemv_rows(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
-                                          const half_t* __restrict__ sc, int in, int out, int rpg, int col0, int r0, int r1,
-                                          float (&acc)[M][4])
+__device__ __forceinline__ uint4 ld_stream(const uint4* p)
+{
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ void mma16816(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// (q - zero - 1) * scale for the 8 weights of one word, as the four A registers of a sub-step.
+__device__ __forceinline__ void dequant_word(u32 q, u32 za, u32 sa, u32 zb, u32 sb, u32 (&a)[4])
+{
+    a[0] = hmul2(hsub2((q & 0x000F000Fu) | 0x64006400u, za), sa);
+    a[1] = hmul2(hsub2(((q >> 4) & 0x000F000Fu) | 0x64006400u, zb), sb);
+    a[2] = hmul2(hsub2(((q >> 8) & 0x000F000Fu) | 0x64006400u, za), sa);
+    a[3] = hmul2(hsub2(((q >> 12) & 0x000F000Fu) | 0x64006400u, zb), sb);
+}
+
+// qw [in/8, out] u32 (AutoGPTQ packing, rows in group order) -> qt (one thread per u32 of qt).
+extern "C" __global__ void gptq_tile(const u32* __restrict__ qw, u32* __restrict__ qt, int in, int out)
+{
+    PDL_START();
+    int ksteps = (in + 63) >> 6;
+    long total = (long)((out + 15) >> 4) * ksteps * 128;
+    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
+    {
+        int j = (int)(idx & 3), lane = (int)((idx >> 2) & 31);
+        long rest = idx >> 7;
+        int ks = (int)(rest % ksteps), tile = (int)(rest / ksteps);
+        int g = lane >> 2, t = lane & 3, kb = ks * 64 + 16 * t + 4 * j;
+        u32 word = 0;
+#pragma unroll
+        for (int r = 0; r < 4; r++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+            {
+                int n = tile * 16 + g + (r & 1) * 8, k = kb + (r >> 1) * 2 + h;
+                if (n < out && k < in) word |= ((qw[(long)(k >> 3) * out + n] >> (4 * (k & 7))) & 15u) << (4 * r + 16 * h);
+            }
+        qt[idx] = word;
+    }
+}
+
+// qz [groups, out/8] u32, sc [groups, out] f16 -> sz [groups, npad] half2(scale, 1024 + zero + 1).
+extern "C" __global__ void gptq_scales_zeros(const u32* __restrict__ qz, const half_t* __restrict__ sc, u32* __restrict__ sz,
+                                             int out, int groups, int npad)
+{
+    PDL_START();
+    long total = (long)groups * npad;
+    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
+    {
+        int g = (int)(idx / npad), n = (int)(idx % npad);
+        u32 v = 0x64010000u;   // past the edge: scale 0, zero point 1024 + 1
+        if (n < out)
+        {
+            u32 z = (qz[(long)g * (out >> 3) + (n >> 3)] >> (4 * (n & 7))) & 15u;
+            v = (u32)sc[(long)g * out + n] | ((0x6400u + z + 1) << 16);
+        }
+        sz[idx] = v;
+    }
+}
+
+// (q - zero - 1) without the scale, for group sizes that are multiples of 64 (the scale is applied to the
+// fp32 partial sums of a group). Feature a's nibbles (bits 0-3, 8-11) become 1024 + q; feature b's (bits 4-7,
+// 12-15) are masked in place, 1024 + 16q, so zb = 1024 + 16 (zero + 1) and b's scale is divided by 16.
+__device__ __forceinline__ void offset_word(u32 q, u32 za, u32 zb, u32 (&a)[4])
+{
+    u32 h = q >> 8;
+    a[0] = hsub2((q & 0x000F000Fu) | 0x64006400u, za);
+    a[1] = hsub2((q & 0x00F000F0u) | 0x64006400u, zb);
+    a[2] = hsub2((h & 0x000F000Fu) | 0x64006400u, za);
+    a[3] = hsub2((h & 0x00F000F0u) | 0x64006400u, zb);
+}
+
+template <int WU>
+__device__ __forceinline__ void load_words(uint4 (&q)[WU], const uint4* wp, int s, int s1)
 {
 #pragma unroll
-    for (int m = 0; m < M; m++)
+    for (int u = 0; u < WU; u++)
+        if (s + u < s1) q[u] = ld_stream(wp + (long)(s + u) * 32);
+}
+
+// The lane's 16 inputs k0.. of each x row it serves (row mt*8 + g), zero past m or in.
+template <int MT>
+__device__ __forceinline__ void load_x(uint4 (&xv)[MT][2], const half_t* __restrict__ x, int m, int in, int k0, int g)
+{
 #pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][j] = 0.f;
-    if (col0 < out)
+    for (int mt = 0; mt < MT; mt++)
     {
-        int gend = -1;
-        u32 s2[4], z2[4];
-        for (int r = r0; r < r1; r += U)
+        int row = mt * 8 + g;
+        xv[mt][0] = xv[mt][1] = make_uint4(0, 0, 0, 0);
+        if (row < m && k0 < in)
         {
-            uint4 q[U];
-#pragma unroll
-            for (int u = 0; u < U; u++)
-                if (r + u < r1) q[u] = __ldg((const uint4*)(qw + (long)(r + u) * out + col0));
-#pragma unroll
-            for (int u = 0; u < U; u++)
-            {
-                if (r + u >= r1) break;
-                if (r + u >= gend)
-                {
-                    int g = (r + u) / rpg;
-                    gend = (g + 1) * rpg;
-                    uint2 sv = __ldg((const uint2*)(sc + (long)g * out + col0));
-                    u32 sb[4] = {sv.x & 0xffff, sv.x >> 16, sv.y & 0xffff, sv.y >> 16};
-                    u32 zw = __ldg(qz + (long)g * (out >> 3) + (col0 >> 3)) >> ((col0 & 7) * 4);
-#pragma unroll
-                    for (int j = 0; j < 4; j++)
-                    {
-                        s2[j] = sb[j] | (sb[j] << 16);
-                        u32 zb = 0x6400u + ((zw >> (4 * j)) & 15) + 1;   // 1024 + zero
-                        z2[j] = zb | (zb << 16);
-                    }
-                }
-                u32 qv[4] = {q[u].x, q[u].y, q[u].z, q[u].w};
-                u32 w[4][4];
-#pragma unroll
-                for (int cc = 0; cc < 4; cc++)
-#pragma unroll
-                    for (int k = 0; k < 4; k++)
-                        w[cc][k] = hmul2(hsub2(((qv[cc] >> (4 * k)) & 0x000F000Fu) | 0x64006400u, z2[cc]), s2[cc]);
-#pragma unroll
-                for (int m = 0; m < M; m++)
-                {
-                    uint4 xv = __ldg((const uint4*)(x + (long)m * in + ((r + u) << 3)));
-                    u32 xp[4] = {__byte_perm(xv.x, xv.z, 0x5410), __byte_perm(xv.x, xv.z, 0x7632),
-                                 __byte_perm(xv.y, xv.w, 0x5410), __byte_perm(xv.y, xv.w, 0x7632)};
-#pragma unroll
-                    for (int cc = 0; cc < 4; cc++)
-                    {
-                        u32 a = 0;
-#pragma unroll
-                        for (int k = 0; k < 4; k++) a = hfma2(xp[k], w[cc][k], a);
-                        acc[m][cc] += hsum2(a);
-                    }
-                }
-            }
+            const uint4* xp = (const uint4*)(x + (long)row * in + k0);
+            xv[mt][0] = __ldg(xp); xv[mt][1] = __ldg(xp + 1);
         }
     }
 }
 
-// Fused dequantise + multiply for a few rows (decode). x: [M, in] f16; y: [M, ldy] f32 (columns 0..out).
-// Block of 256 threads covers 16 output columns: lane c = tid & 3 owns 4 adjacent columns,
-// slice = tid >> 2 owns a contiguous run of packed rows, read U rows at a time (U 16-byte loads in flight).
-// Nibbles become half2 pairs (rows j, j+4) by the 0x6400 trick; each weight is dequantised once in
-// half2 ((q - z) * s, exact up to the product's rounding) and used for all M rows; the 8 products of a
-// row and column are summed in half2, then in fp32. Slices are summed by warp shuffles, warps in shared memory.
-template <int M>
-__device__ __forceinline__ void gemv(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
-                                     const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy)
+// Four mma sub-steps of one k-step: A from the four words' registers, B from the lane's 16 inputs of each x row.
+template <int MT>
+__device__ __forceinline__ void mma_step(float (&acc)[MT][4], const u32 (&a)[4][4], const uint4 (&xv)[MT][2])
 {
-    __shared__ float red[8][M][17];
-    int c = threadIdx.x & 3, slice = threadIdx.x >> 2;
-    int col0 = blockIdx.x * 16 + c * 4;
-    int rows = in >> 3, rpg = gs >> 3;
-    int per = (rows + 63) / 64;
-    int r0 = slice * per, r1 = min(rows, r0 + per);
-    float acc[M][4];
-    gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
-    int warp = threadIdx.x >> 5;
 #pragma unroll
-    for (int m = 0; m < M; m++)
+    for (int mt = 0; mt < MT; mt++)
+    {
+        mma16816(acc[mt], a[0], xv[mt][0].x, xv[mt][0].y);
+        mma16816(acc[mt], a[1], xv[mt][0].z, xv[mt][0].w);
+        mma16816(acc[mt], a[2], xv[mt][1].x, xv[mt][1].y);
+        mma16816(acc[mt], a[3], xv[mt][1].z, xv[mt][1].w);
+    }
+}
+
+// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8*MT rows, on tensor cores (A = weights,
+// B = x, 8 rows per n8 tile). Block of 8 warps: warp w takes tile blockIdx.x * (8/ks) + w/ks and K slice
+// blockIdx.y * ks + w%ks of `per` k-steps. Each lane loads WU 16-byte words per round (4: few registers, so
+// many warps keep loads in flight; deeper rounds or loading the next round early measured slower). POST (group size a multiple of 64): integer-valued weights into
+// a group's own fp32 sums, scaled once per group; else each weight is scaled in fp16. The ks slices of a
+// tile are summed in shared memory; with gridDim.y > 1 the block adds into y atomically (y zeroed before).
+template <int MT, int WU, bool POST>
+__device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
+                                       float* __restrict__ y, int m, int in, int out, int gs, int ldy, int ks, int per)
+{
+    __shared__ float red[8][MT * 4][32];
+    PDL_WAIT();
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6, npad = ntiles * 16, groups = (in + gs - 1) / gs;
+    int tile = blockIdx.x * (8 / ks) + warp / ks;
+    int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
+    float acc[MT][4], part[MT][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[mt][i] = part[mt][i] = 0.f;
+    if (tile < ntiles && s0 < s1)
+    {
+        const uint4* wp = qt + (long)tile * ksteps * 32 + lane;
+        const u32* sp = sz + tile * 16 + g;
+        int gend = -1, spg = gs >> 6;
+        u32 sa = 0, za = 0, sb = 0, zb = 0;
+        float fa = 0.f, fb = 0.f;
+        for (int s = s0; s < s1; s += WU)
+        {
+            uint4 cur[WU];
+            load_words<WU>(cur, wp, s, s1);
+#pragma unroll
+            for (int u = 0; u < WU; u++)
+            {
+                int st = s + u;
+                if (st >= s1) break;
+                int k0 = st * 64 + 16 * t;
+                if (st >= gend)
+                {
+                    int grp = POST ? st / spg : min(k0 / gs, groups - 1);
+                    gend = POST ? (grp + 1) * spg : st + 1;
+                    u32 va = __ldg(sp + (long)grp * npad), vb = __ldg(sp + (long)grp * npad + 8);
+                    if (POST)
+                    {
+#pragma unroll
+                        for (int mt = 0; mt < MT; mt++)
+                        {
+                            acc[mt][0] += fa * part[mt][0]; acc[mt][1] += fa * part[mt][1];
+                            acc[mt][2] += fb * part[mt][2]; acc[mt][3] += fb * part[mt][3];
+                            part[mt][0] = part[mt][1] = part[mt][2] = part[mt][3] = 0.f;
+                        }
+                        fa = h2f((half_t)(va & 0xffffu)); fb = h2f((half_t)(vb & 0xffffu)) * 0.0625f;
+                        za = (va >> 16) * 0x10001u;
+                        zb = (0x6400u + (((vb >> 16) - 0x6400u) << 4)) * 0x10001u;
+                    }
+                    else
+                    {
+                        sa = (va & 0xffffu) * 0x10001u; za = (va >> 16) * 0x10001u;
+                        sb = (vb & 0xffffu) * 0x10001u; zb = (vb >> 16) * 0x10001u;
+                    }
+                }
+                u32 a[4][4];
+                u32 qv[4] = {cur[u].x, cur[u].y, cur[u].z, cur[u].w};
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    if (POST) offset_word(qv[j], za, zb, a[j]);
+                    else dequant_word(qv[j], za, sa, zb, sb, a[j]);
+                uint4 xv[MT][2];
+                load_x<MT>(xv, x, m, in, k0, g);
+                mma_step<MT>(POST ? part : acc, a, xv);
+            }
+        }
+        if (POST)
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+            {
+                acc[mt][0] += fa * part[mt][0]; acc[mt][1] += fa * part[mt][1];
+                acc[mt][2] += fb * part[mt][2]; acc[mt][3] += fb * part[mt][3];
+            }
+    }
+    PDL_TRIGGER();
+    if (ks > 1)
+    {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) red[warp][mt * 4 + i][lane] = acc[mt][i];
+        __syncthreads();
+        if (warp % ks == 0)
+            for (int w = 1; w < ks; w++)
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) acc[mt][i] += red[warp + w][mt * 4 + i][lane];
+    }
+    if (warp % ks != 0 || tile >= ntiles) return;
+    bool atomic = gridDim.y > 1;
+#pragma unroll
+    for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+        {
+            int row = mt * 8 + 2 * t + (i & 1), col = tile * 16 + g + (i >> 1) * 8;
+            if (row >= m || col >= out) continue;
+            float* p = y + (long)row * ldy + col;
+            if (atomic) atomicAdd(p, acc[mt][i]);
+            else *p = acc[mt][i];
+        }
+}
+
+// gptq_mma_<MT> (group size a multiple of 64) and gptq_mma_s<MT> (any multiple of 16): m <= 8*MT rows, MT <= 4
+// (8 row tiles measured slower than two passes of 4).
+#define W4_MMA(MT, WU) \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per) \
+{ w4_mma<MT, WU, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); } \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_s##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per) \
+{ w4_mma<MT, WU, false>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
+W4_MMA(1, 4) W4_MMA(2, 4) W4_MMA(3, 4) W4_MMA(4, 4)
+
+// Dequantise the tiled layout for the GEMM path: wd [out, in] f16 (a feature's inputs contiguous).
+// One thread per lane-word of qt: 16 inputs of two features, written as 32-byte runs.
+extern "C" __global__ void gptq_dequant(const uint4* __restrict__ qt, const u32* __restrict__ sz, half_t* __restrict__ wd,
+                                        int in, int out, int gs)
+{
+    PDL_START();
+    int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6, npad = ntiles * 16;
+    long total = (long)ntiles * ksteps * 32;
+    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
+    {
+        int lane = (int)(idx & 31);
+        long rest = idx >> 5;
+        int ks = (int)(rest % ksteps), tile = (int)(rest / ksteps);
+        int g = lane >> 2, t = lane & 3, k0 = ks * 64 + 16 * t, fa = tile * 16 + g;
+        if (k0 >= in) continue;
+        u32 va = __ldg(sz + (long)(k0 / gs) * npad + fa), vb = __ldg(sz + (long)(k0 / gs) * npad + fa + 8);
+        u32 sa = (va & 0xffffu) * 0x10001u, za = (va >> 16) * 0x10001u, sb = (vb & 0xffffu) * 0x10001u, zb = (vb >> 16) * 0x10001u;
+        uint4 q = qt[idx];
+        u32 qv[4] = {q.x, q.y, q.z, q.w};
+        u32 ra[8], rb[8];   // feature a / b: inputs k0 + 2i, 2i+1
 #pragma unroll
         for (int j = 0; j < 4; j++)
         {
-            float v = acc[m][j];
-            v += __shfl_xor_sync(0xffffffffu, v, 4);
-            v += __shfl_xor_sync(0xffffffffu, v, 8);
-            v += __shfl_xor_sync(0xffffffffu, v, 16);
-            if ((threadIdx.x & 31) < 4) red[warp][m][c * 4 + j] = v;
+            u32 a[4];
+            dequant_word(qv[j], za, sa, zb, sb, a);
+            ra[2 * j] = a[0]; ra[2 * j + 1] = a[2];
+            rb[2 * j] = a[1]; rb[2 * j + 1] = a[3];
         }
-    __syncthreads();
-    for (int i = threadIdx.x; i < M * 16; i += blockDim.x)
-    {
-        int m = i >> 4, col = i & 15;
-        int o = blockIdx.x * 16 + col;
-        float t = 0.f;
-#pragma unroll
-        for (int k = 0; k < 8; k++) t += red[k][m][col];
-        if (o < out) y[(long)m * ldy + o] = t;
-    }
-}
-
-#define GEMV(M) \
-extern "C" __global__ void __launch_bounds__(256) gptq_gemv_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs, int ldy) \
-{ gemv<M>(x, qw, qz, sc, y, in, out, gs, ldy); }
-GEMV(1) GEMV(2) GEMV(3) GEMV(4) GEMV(5) GEMV(6) GEMV(7) GEMV(8)
-GEMV(9) GEMV(10) GEMV(11) GEMV(12) GEMV(13) GEMV(14) GEMV(15) GEMV(16)
-
-// Split-K GEMV for M <= 8 rows; y must be zero on entry (partial sums are added atomically).
-// Block of 256 threads = 8 warps over 128 output columns: lane owns 4 adjacent columns, so one warp-wide
-// 16-byte load reads 512 contiguous bytes of a packed row. blockIdx.y picks a chunk of packed rows, warp w
-// a run of chunk/8 of them, read U at a time; scales/zeros per group as in gemv above.
-template <int M>
-__device__ __forceinline__ void gemv_splitk(const half_t* __restrict__ x, const u32* __restrict__ qw, const u32* __restrict__ qz,
-                                            const half_t* __restrict__ sc, float* __restrict__ y, int in, int out, int gs, int ldy, int chunk)
-{
-    __shared__ __align__(16) float red[8][M][128];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int col0 = blockIdx.x * 128 + lane * 4;
-    int rows = in >> 3, rpg = gs >> 3, per = chunk >> 3;
-    int r0 = blockIdx.y * chunk + warp * per, r1 = min(rows, r0 + per);
-    float acc[M][4];
-    gemv_rows<M>(x, qw, qz, sc, in, out, rpg, col0, r0, r1, acc);
-#pragma unroll
-    for (int m = 0; m < M; m++)
-    {
-        float4 v;
-        v.x = acc[m][0]; v.y = acc[m][1]; v.z = acc[m][2]; v.w = acc[m][3];
-        *(float4*)&red[warp][m][lane * 4] = v;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < M * 128; i += blockDim.x)
-    {
-        int m = i >> 7, col = i & 127;
-        int o = blockIdx.x * 128 + col;
-        if (o >= out) continue;
-        float t = 0.f;
-#pragma unroll
-        for (int k = 0; k < 8; k++) t += red[k][m][col];
-        atomicAdd(y + (long)m * ldy + o, t);
-    }
-}
-
-#define GEMV_SPLITK(M) \
-extern "C" __global__ void __launch_bounds__(256) gptq_gemv_splitk_##M(const half_t* x, const u32* qw, const u32* qz, const half_t* sc, float* y, int in, int out, int gs, int ldy, int chunk) \
-{ gemv_splitk<M>(x, qw, qz, sc, y, in, out, gs, ldy, chunk); }
-GEMV_SPLITK(1) GEMV_SPLITK(2) GEMV_SPLITK(3) GEMV_SPLITK(4) GEMV_SPLITK(5) GEMV_SPLITK(6) GEMV_SPLITK(7) GEMV_SPLITK(8)
-
-// Dequantise to fp16 for the GEMM path. wd: [in, out] f16 row-major. One thread per (packed row, column pair):
-// two u32 read, eight half2 written (out % 8 == 0).
-extern "C" __global__ void gptq_dequant(const u32* __restrict__ qw, const u32* __restrict__ qz, const half_t* __restrict__ sc,
-                                        half_t* __restrict__ wd, int in, int out, int gs)
-{
-    int half_out = out >> 1;
-    long total = (long)(in >> 3) * half_out;
-    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
-    {
-        int o = (int)(idx % half_out) * 2;
-        long r = idx / half_out;
-        long g = (r << 3) / gs;
-        uint2 q = __ldg((const uint2*)(qw + r * out + o));
-        u32 s = __ldg((const u32*)(sc + g * out + o));
-        u32 zw = __ldg(qz + g * (out >> 3) + (o >> 3)) >> (4 * (o & 7));
-        u32 zb0 = 0x6400u + (zw & 15) + 1, zb1 = 0x6400u + ((zw >> 4) & 15) + 1;
-        u32 z2 = zb0 | (zb1 << 16);
-        u32* dst = (u32*)(wd + (r << 3) * out + o);
-#pragma unroll
-        for (int j = 0; j < 8; j++)
+        if (fa < out)
         {
-            u32 n = ((q.x >> (4 * j)) & 15) | (((q.y >> (4 * j)) & 15) << 16);
-            dst[(long)j * (out >> 1)] = hmul2(hsub2(n | 0x64006400u, z2), s);
+            uint4* d = (uint4*)(wd + (long)fa * in + k0);
+            d[0] = make_uint4(ra[0], ra[1], ra[2], ra[3]); d[1] = make_uint4(ra[4], ra[5], ra[6], ra[7]);
+        }
+        if (fa + 8 < out)
+        {
+            uint4* d = (uint4*)(wd + (long)(fa + 8) * in + k0);
+            d[0] = make_uint4(rb[0], rb[1], rb[2], rb[3]); d[1] = make_uint4(rb[4], rb[5], rb[6], rb[7]);
         }
     }
 }

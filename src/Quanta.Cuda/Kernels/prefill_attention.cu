@@ -15,6 +15,7 @@ extern "C" __global__ void __launch_bounds__(256) prefill_attention(
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables, const int* __restrict__ tiles,
     half_t* __restrict__ out, int H, int KH, int D, int bs, int maxb, float scale)
 {
+    PDL_START();
     extern __shared__ float4 smem4[];
     float* Qs = (float*)smem4;        // [BQ][PD]
     float* Ks = Qs + BQ * PD;         // [BK][PD]

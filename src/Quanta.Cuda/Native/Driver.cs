@@ -30,7 +30,9 @@ internal static unsafe partial class Cu
     [LibraryImport(L)] public static partial int cuMemsetD2D32Async(ulong dst, nuint pitchBytes, uint value, nuint width, nuint height, nint stream);
     [LibraryImport(L)] public static partial int cuModuleLoadData(out nint module, void* image);
     [LibraryImport(L)] public static partial int cuModuleGetFunction(out nint fn, nint module, byte* name);
+    [LibraryImport(L)] public static partial int cuFuncGetAttribute(out int value, int attribute, nint fn);
     [LibraryImport(L)] public static partial int cuFuncSetAttribute(nint fn, int attribute, int value);
+    [LibraryImport(L)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint fn, void** args, void** extra);
     [LibraryImport(L)] public static partial int cuLaunchKernel(nint fn, uint gx, uint gy, uint gz, uint bx, uint by, uint bz, uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(L)] public static partial int cuStreamCreate(out nint stream, uint flags);
     [LibraryImport(L)] public static partial int cuStreamSynchronize(nint stream);
@@ -63,5 +65,26 @@ internal static unsafe partial class Cu
         int n = 0;
         while (n < 256 && buf[n] != 0) n++;
         return Encoding.UTF8.GetString(buf, n);
+    }
+
+    /// <summary>CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may start before the previous one ends.</summary>
+    public const int AttrProgrammaticSerialization = 6;
+
+    /// <summary>CUlaunchConfig.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct LaunchConfig
+    {
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public nint Stream;
+        public LaunchAttribute* Attrs;
+        public uint NumAttrs;
+    }
+
+    /// <summary>CUlaunchAttribute: an id, then a 64-byte value union at offset 8.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
+    public struct LaunchAttribute
+    {
+        [FieldOffset(0)] public int Id;
+        [FieldOffset(8)] public int Value;
     }
 }

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Quanta.Cli.Commands;
+using Quanta.Cuda;
+
+namespace Quanta.Cli;
+
+internal static partial class CliCommands
+{
+    static partial void AddBenchKernels(Command bench)
+    {
+        var cmd = new Command("kernels", "GPTQ 4-bit linear kernels on the GPU at a model's layer shapes: error against the CPU, µs per call, GB/s");
+        var preset = new Option<string>("--preset") { Description = "Layer shapes of llama-2-7b | llama-2-13b | llama-3-8b", DefaultValueFactory = _ => "llama-2-7b" };
+        var rows = new Option<string>("--rows") { Description = "Comma list of row counts (tokens per call)", DefaultValueFactory = _ => "1,8,32,64" };
+        var group = new Option<int>("--group-size") { Description = "GPTQ group size (-1 = per channel)", DefaultValueFactory = _ => 128 };
+        foreach (var o in new Option[] { preset, rows, group }) cmd.Options.Add(o);
+        cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
+        {
+            var ms = pr.GetValue(rows)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => int.TryParse(s, out var b) && b > 0 ? b : throw new ArgumentException($"--rows: '{s}' is not a positive integer")).ToArray();
+            if (CudaContext.Unavailable() is { } why) throw new InvalidOperationException($"bench kernels needs a CUDA GPU: {why}");
+            var c = SynthModel.Preset(pr.GetValue(preset)!);
+            int h = c.HiddenSize, kv = c.NumKvHeads * (h / c.NumHeads), ffn = c.IntermediateSize;
+            (string, int, int)[] shapes = [("qkv_proj", h, h + 2 * kv), ("o_proj", h, h), ("gate_up_proj", h, 2 * ffn), ("down_proj", ffn, h)];
+            double bw = CudaBench.CopyBandwidth();
+            Console.WriteLine($"device: {CudaContext.Shared.Name}; copy bandwidth {bw / 1e9:F0} GB/s; group size {pr.GetValue(group)}");
+            Console.WriteLine("registers per thread: " + string.Join(", ", new[] { "gptq_mma_1", "gptq_mma_2", "gptq_mma_4", "gptq_mma_8" }.Select(n => $"{n} {KernelBench.Registers(n)}")));
+            Console.WriteLine("layer | in x out | rows | us/call | GB/s | of copy BW | max abs err");
+            foreach (var t in KernelBench.Gptq(shapes, ms, pr.GetValue(group)))
+            {
+                ct.ThrowIfCancellationRequested();
+                Console.WriteLine($"{t.Name,-12} | {t.In} x {t.Out} | {t.Rows,3} | {t.Microseconds,8:F1} | {t.GBps,6:F0} | {t.GBps * 1e9 / bw,6:P0} | {t.MaxError:E1}");
+            }
+            Console.WriteLine("decode step, batch 1 | us/call");
+            foreach (int ctxLen in new[] { 80, 2048 })
+                foreach (var (name, us) in KernelBench.DecodeOps(c, ctxLen))
+                    if (ctxLen == 80 || name.StartsWith("paged")) Console.WriteLine($"{name,-48} | {us,6:F1}");
+            return Task.FromResult(0);
+        }));
+        bench.Subcommands.Add(cmd);
+    }
+}
