@@ -184,7 +184,7 @@ internal sealed unsafe class CudaLinear
     /// </summary>
     internal (int Ks, int Splits, int Per) Plan(int rows)
     {
-        int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, want = _mem.Ctx.Multiprocessors * WarpsPerSm;
+        int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
         int ks = 1, splits = 1;
         if (rows <= 8)
             while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;

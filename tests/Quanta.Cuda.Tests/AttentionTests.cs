@@ -14,6 +14,8 @@ public class AttentionTests
     [InlineData(128, 4, 4, 3)]
     [InlineData(8, 8, 4, 16)]
     [InlineData(96, 2, 1, 5)]
+    [InlineData(256, 2, 1, 4)]
+    [InlineData(64, 8, 8, 2)]
     [InlineData(128, 8, 2, 0)]
     [InlineData(8, 4, 4, 0)]
     [InlineData(96, 4, 1, 0)]

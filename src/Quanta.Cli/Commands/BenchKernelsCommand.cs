@@ -23,7 +23,7 @@ internal static partial class CliCommands
             (string, int, int)[] shapes = [("qkv_proj", h, h + 2 * kv), ("o_proj", h, h), ("gate_up_proj", h, 2 * ffn), ("down_proj", ffn, h)];
             double bw = CudaBench.CopyBandwidth();
             Console.WriteLine($"device: {CudaContext.Shared.Name}; copy bandwidth {bw / 1e9:F0} GB/s; group size {pr.GetValue(group)}");
-            Console.WriteLine("registers per thread: " + string.Join(", ", new[] { "gptq_mma_1", "gptq_mma_2", "gptq_mma_4", "gptq_mma_8" }.Select(n => $"{n} {KernelBench.Registers(n)}")));
+            Console.WriteLine("registers per thread: " + string.Join(", ", new[] { "gptq_mma_1", "gptq_mma_2", "gptq_mma_3", "gptq_mma_4" }.Select(n => $"{n} {KernelBench.Registers(n)}")));
             Console.WriteLine("layer | in x out | rows | us/call | GB/s | of copy BW | max abs err");
             foreach (var t in KernelBench.Gptq(shapes, ms, pr.GetValue(group)))
             {

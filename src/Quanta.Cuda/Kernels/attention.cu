@@ -1,11 +1,20 @@
 #include "common.cuh"
 
-#define MAXE 8   // head_dim <= 256
+#define MAXC 4   // 8-dim chunks per lane: head_dim <= 256, head_dim % 8 == 0
+
+__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
+{
+    u32 w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) { f[2 * i] = h2f((half_t)(w[i] & 0xffff)); f[2 * i + 1] = h2f((half_t)(w[i] >> 16)); }
+}
 
 // Causal attention of each query token over its sequence's cached positions [0, pos[t]], read
 // through the block table (decode and prefill alike; the new K/V are already in the cache).
-// One block of 4 warps per (head, token, split); warp w takes keys w, w+4, ... of its split's range
-// with an online softmax; lanes hold head dims lane, lane+32, ...
+// One block of 4 warps per (head, token, split). Each warp works on 4 keys at once, one per group of 8
+// lanes (group r of warp w takes keys w*4 + r, +16, ...); lane `sub` of a group holds the 8-dim chunks
+// sub, sub + 8, ... of q, K, V and the output, so a key's K and V rows are read as 16-byte loads. Each
+// group keeps its own online softmax; groups, then warps, are merged at the end.
 // q: [T, H, D] f16; kc, vc: [slots, KH, D] f16 (one layer); seq_of, pos: [T]; tables: [S, maxb] i32.
 // With splits == 1 the result goes to out [T, H, D] f16; otherwise each split writes its partial
 // (max, sum, acc[D]) to part [T, H, splits, D + 2] f32 and attention_merge combines them.
@@ -19,7 +28,8 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
     __shared__ float sm[4], sl[4];
     __shared__ float sacc[4][256];
     int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
-    int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 3, sub = lane & 7, nc = D >> 3;
+    unsigned gmask = 0xffu << (grp * 8);
     int kh = h / (H / KH);
     int ctx = pos[t] + 1;
     int chunk = (ctx + splits - 1) / splits;
@@ -27,60 +37,90 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
     const int* table = tables + (long)seq_of[t] * maxb;
     const half_t* qp = q + ((long)t * H + h) * D;
 
-    float qv[MAXE], acc[MAXE];
+    float qv[MAXC][8], acc[MAXC][8];
 #pragma unroll
-    for (int e = 0; e < MAXE; e++)
+    for (int c = 0; c < MAXC; c++)
     {
-        int d = lane + 32 * e;
-        qv[e] = d < D ? h2f(qp[d]) * scale : 0.f;
-        acc[e] = 0.f;
+        int ch = sub + 8 * c;
+        if (ch < nc) unpack8(*(const uint4*)(qp + ch * 8), qv[c]);
+#pragma unroll
+        for (int e = 0; e < 8; e++) { qv[c][e] = ch < nc ? qv[c][e] * scale : 0.f; acc[c][e] = 0.f; }
     }
     float m = NEG_INF, l = 0.f;
-#pragma unroll 4
-    for (int j = j0 + w; j < j1; j += 4)
+#pragma unroll 2
+    for (int j = j0 + w * 4 + grp; j < j1; j += 16)
     {
-        long sl_ = (long)table[j / bs] * bs + j % bs;
-        const half_t* kp = kc + (sl_ * KH + kh) * D;
-        const half_t* vp = vc + (sl_ * KH + kh) * D;
+        long slot = (long)table[j / bs] * bs + j % bs;
+        const half_t* kp = kc + (slot * KH + kh) * D;
+        const half_t* vp = vc + (slot * KH + kh) * D;
+        uint4 kr[MAXC], vr[MAXC];
+#pragma unroll
+        for (int c = 0; c < MAXC; c++)
+            if (sub + 8 * c < nc) { kr[c] = *(const uint4*)(kp + (sub + 8 * c) * 8); vr[c] = *(const uint4*)(vp + (sub + 8 * c) * 8); }
         float s = 0.f;
 #pragma unroll
-        for (int e = 0; e < MAXE; e++)
-        {
-            int d = lane + 32 * e;
-            if (d < D) s += qv[e] * h2f(kp[d]);
-        }
-        s = warp_sum(s);
+        for (int c = 0; c < MAXC; c++)
+            if (sub + 8 * c < nc)
+            {
+                float kf[8];
+                unpack8(kr[c], kf);
+#pragma unroll
+                for (int e = 0; e < 8; e++) s += qv[c][e] * kf[e];
+            }
+        s += __shfl_xor_sync(gmask, s, 1);
+        s += __shfl_xor_sync(gmask, s, 2);
+        s += __shfl_xor_sync(gmask, s, 4);
         float mn = fmaxf(m, s);
         float corr = __expf(m - mn);   // m = -inf on the first key gives 0
         float p = __expf(s - mn);
         l = l * corr + p;
 #pragma unroll
-        for (int e = 0; e < MAXE; e++)
-        {
-            int d = lane + 32 * e;
-            if (d < D) acc[e] = acc[e] * corr + p * h2f(vp[d]);
-        }
+        for (int c = 0; c < MAXC; c++)
+            if (sub + 8 * c < nc)
+            {
+                float vf[8];
+                unpack8(vr[c], vf);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[c][e] = acc[c][e] * corr + p * vf[e];
+            }
         m = mn;
     }
-    if (lane == 0) { sm[w] = m; sl[w] = l; }
+    // Merge the warp's four groups (lanes with the same sub).
+    float M = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 8));
+    M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, 16));
+    float f = l > 0.f ? __expf(m - M) : 0.f;
+    l *= f;
+    l += __shfl_xor_sync(0xffffffffu, l, 8);
+    l += __shfl_xor_sync(0xffffffffu, l, 16);
 #pragma unroll
-    for (int e = 0; e < MAXE; e++)
-    {
-        int d = lane + 32 * e;
-        if (d < D) sacc[w][d] = acc[e];
-    }
+    for (int c = 0; c < MAXC; c++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+        {
+            float v = acc[c][e] * f;
+            v += __shfl_xor_sync(0xffffffffu, v, 8);
+            v += __shfl_xor_sync(0xffffffffu, v, 16);
+            acc[c][e] = v;
+        }
+    if (lane == 0) { sm[w] = M; sl[w] = l; }
+    if (grp == 0)
+#pragma unroll
+        for (int c = 0; c < MAXC; c++)
+            if (sub + 8 * c < nc)
+#pragma unroll
+                for (int e = 0; e < 8; e++) sacc[w][(sub + 8 * c) * 8 + e] = acc[c][e];
     __syncthreads();
-    float M = fmaxf(fmaxf(sm[0], sm[1]), fmaxf(sm[2], sm[3]));
-    float f[4], L = 0.f;
+    float MB = fmaxf(fmaxf(sm[0], sm[1]), fmaxf(sm[2], sm[3]));
+    float fw[4], L = 0.f;
 #pragma unroll
-    for (int i = 0; i < 4; i++) { f[i] = sl[i] > 0.f ? __expf(sm[i] - M) : 0.f; L += sl[i] * f[i]; }
+    for (int i = 0; i < 4; i++) { fw[i] = sl[i] > 0.f ? __expf(sm[i] - MB) : 0.f; L += sl[i] * fw[i]; }
     if (splits == 1)
     {
         for (int d = threadIdx.x; d < D; d += blockDim.x)
         {
             float v = 0.f;
 #pragma unroll
-            for (int i = 0; i < 4; i++) v += sacc[i][d] * f[i];
+            for (int i = 0; i < 4; i++) v += sacc[i][d] * fw[i];
             out[((long)t * H + h) * D + d] = f2h(v / L);
         }
     }
@@ -91,10 +131,10 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
         {
             float v = 0.f;
 #pragma unroll
-            for (int i = 0; i < 4; i++) v += sacc[i][d] * f[i];
+            for (int i = 0; i < 4; i++) v += sacc[i][d] * fw[i];
             pp[d] = v;
         }
-        if (threadIdx.x == 0) { pp[D] = L > 0.f ? M : NEG_INF; pp[D + 1] = L; }
+        if (threadIdx.x == 0) { pp[D] = L > 0.f ? MB : NEG_INF; pp[D + 1] = L; }
     }
 }
 
