@@ -123,7 +123,10 @@ public sealed unsafe class CudaModelRunner : IModelRunner
         bool fresh = T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
         for (int q = 0; q < b.NumSeqs && fresh; q++)
             fresh = b.QueryLen(q) <= _s.BlasTokens && (b.QueryLen(q) == 0 || b.Positions[b.QueryStart[q]] == 0);
-        var tiles = !fresh && T > CudaScratch.SplitTokens && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
+        int maxQuery = 0;
+        for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
+        // Tiles of up to 64 queries pay off for prompt chunks; a wide decode step (a query or a few per sequence) stays paged.
+        var tiles = !fresh && T > CudaScratch.SplitTokens && maxQuery >= 8 && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
         var m = _s.UploadMeta(b, maxb, tiles);
         int first = Math.Min(n, CudaScratch.LogitRows);

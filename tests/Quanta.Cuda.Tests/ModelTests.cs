@@ -97,4 +97,23 @@ public class ModelTests
             Gpu.Close(got, [.. want.Select(x => (double)x)], 2e-2, $"{model} logits");
         }
     }
+
+    /// <summary>A decode step wider than the split-K limit (70 sequences, one query each) runs paged attention and tracks the CPU.</summary>
+    [Fact]
+    public void WideDecodeStepMatchesCpu()
+    {
+        Gpu.Context();
+        using var cpu = new CpuTestModel(TestPaths.DefaultModel);
+        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 256));
+        var rng = new Random();
+        int v = cpu.Vocab, n = 70;
+        var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([i], 0, [.. Enumerable.Range(0, 1 + i % 5).Select(_ => rng.Next(v))])).ToArray();
+        var decode = prompts.Select(p => new SeqStep(p.Blocks, p.Tokens.Length, [rng.Next(v)])).ToArray();
+        foreach (var step in new[] { Batches.Build(16, prompts), Batches.Build(16, decode) })
+        {
+            var want = Batches.Run(cpu.Runner, step);
+            var got = Batches.Run(r, step);
+            Gpu.Close(got, [.. want.Select(x => (double)x)], 2e-2, "wide decode logits");
+        }
+    }
 }
