@@ -159,7 +159,8 @@ __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4
     {
         const uint4* wp = qt + (long)tile * ksteps * 32 + lane;
         const u32* sp = sz + tile * 16 + g;
-        int gend = -1, spg = gs >> 6;
+        // POST: the group advances by one every spg k-steps (one division per warp); else once per k-step.
+        int spg = gs >> 6, grp = POST ? s0 / spg - 1 : 0, gend = POST ? (s0 / spg) * spg : -1;
         u32 sa = 0, za = 0, sb = 0, zb = 0;
         float fa = 0.f, fb = 0.f;
         for (int s = s0; s < s1; s += WU)
@@ -174,8 +175,8 @@ __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4
                 int k0 = st * 64 + 16 * t;
                 if (st >= gend)
                 {
-                    int grp = POST ? st / spg : min(k0 / gs, groups - 1);
-                    gend = POST ? (grp + 1) * spg : st + 1;
+                    grp = POST ? grp + 1 : min(k0 / gs, groups - 1);
+                    gend = POST ? gend + spg : st + 1;
                     u32 va = __ldg(sp + (long)grp * npad), vb = __ldg(sp + (long)grp * npad + 8);
                     if (POST)
                     {
