@@ -170,13 +170,16 @@ internal sealed unsafe class CudaLinear
                 ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)(4L * r * ldy);
                 var (ks, splits, per) = Plan(m);
                 if (splits > 1) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
-                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per);
+                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m));
             }
             return;
         }
         _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
         Gemm(scratch, In, x, y, rows, ldy);
     }
+
+    /// <summary>Whether a warp takes two tiles (few rows, groups of a multiple of 64, at least 512 tiles: faster only for wide layers).</summary>
+    internal bool Pairs(int rows) => rows <= 8 && GroupSize % 64 == 0 && (Out + 15) / 16 >= 512;
 
     /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp
@@ -185,6 +188,7 @@ internal sealed unsafe class CudaLinear
     internal (int Ks, int Splits, int Per) Plan(int rows)
     {
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
+        if (Pairs(rows)) ntiles = (ntiles + 1) / 2;
         int ks = 1, splits = 1;
         if (rows <= 8)
             while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;

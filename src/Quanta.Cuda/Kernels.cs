@@ -78,13 +78,15 @@ internal sealed unsafe class Kernels(CudaContext ctx)
 
     /// <summary>
     /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) on tensor cores, 1 &lt;= m &lt;= 32: blocks of 8 warps,
-    /// ks warps per 16-column tile along K, splits blocks along K (splits &gt; 1 adds into y, which must be zero), per k-steps of 64 each.
+    /// ks warps per 16-column tile along K, splits blocks along K (splits &gt; 1 adds into y, which must be zero), per k-steps of 64 each;
+    /// pairs (m &lt;= 8, group size a multiple of 64): each warp takes two adjacent tiles.
     /// </summary>
-    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per)
+    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs)
     {
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per };
-        int tilesPerBlock = 8 / ks;
-        Go("gptq", (gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8, ((uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock), (uint)splits, 1), 256, a);
+        int tilesPerBlock = 8 / ks * (pairs ? 2 : 1);
+        string name = pairs ? "gptq_mma_pair_1" : (gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8;
+        Go("gptq", name, ((uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock), (uint)splits, 1), 256, a);
     }
 
     /// <summary>wd [out, in] f16 = dequant(W) from the tiled layout.</summary>

@@ -26,6 +26,8 @@ public class LinearTests
         { 1000, 1024, 128, true, false, 7 },
         { 384, 2816, 128, false, false, 2 },
         { 384, 2816, 128, false, false, 64 },
+        { 8200, 256, 128, false, true, 3 },  // 513 tiles: two per warp, the last pair half empty
+        { 8200, 256, -1, false, false, 8 },
     };
 
     [Theory]
@@ -51,6 +53,8 @@ public class LinearTests
     [InlineData(256, 384, 2816, 128, false, 1)]
     [InlineData(256, 384, 2816, 128, false, 17)]
     [InlineData(256, 1000, 1024, 128, true, 3)]
+    [InlineData(256, 8200, 512, 128, false, 1)]
+    [InlineData(1, 8200, 512, 128, false, 2)]
     public void GptqSplitsMatchDequantisedReference(int warpsPerSm, int outF, int inF, int gs, bool actOrder, int rows)
     {
         var ctx = Gpu.Context();
