@@ -1,7 +1,8 @@
 // Token choice next to the logits, one block per row, matching the CPU Sampler (src/Quanta/Engine/Sampler*.cs):
 // greedy = first index of the max; sampling = logits / temperature, top-k (every value >= the k-th largest),
 // top-p (drop the least likely tokens whose cumulative mass is at most 1 - p, keep at least the max), then the
-// inverse CDF in token-id order at u * sum over the kept tokens' exp(w - max). logprob = w[id] - logsumexp(kept w).
+// inverse CDF in token-id order at u * sum over the kept tokens' exp(w - max), summed in double as the CPU does.
+// logprob = w[id] - logsumexp(kept w).
 // Thresholds are found by bisection over the values' bit patterns with block-wide counts and sums: no sorting.
 #include "common.cuh"
 
@@ -205,7 +206,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     }
     else
     {
-        double target = p.u * (double)sumf, excl = tid > 0 ? incl_all[tid - 1] : 0.0;
+        double target = p.u * total, excl = tid > 0 ? incl_all[tid - 1] : 0.0;
         if (excl <= target && target < incl)
         {
             double cum = excl;

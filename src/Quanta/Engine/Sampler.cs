@@ -71,7 +71,7 @@ public sealed partial class Sampler
         float sum = TensorPrimitives.Sum(e);
         float lse = max + MathF.Log(sum);
 
-        int chosen = draw ? Draw(e, sum, u) : ArgMax(w);
+        int chosen = draw ? Draw(e, u) : ArgMax(w);
         logprob = w[chosen] - lse;
         TopN(w, lse, topIds, topLogprobs);
         return chosen;
@@ -110,10 +110,15 @@ public sealed partial class Sampler
         return best;
     }
 
-    /// <summary>Inverse CDF in token-id order at <paramref name="uniform"/> in [0, 1).</summary>
-    static int Draw(ReadOnlySpan<float> e, float sum, double uniform)
+    /// <summary>
+    /// Inverse CDF in token-id order at <paramref name="uniform"/> in [0, 1) times the total, both summed in double:
+    /// exact enough that any summation order (a GPU's) lands on the same token but for a vanishing few draws.
+    /// </summary>
+    static int Draw(ReadOnlySpan<float> e, double uniform)
     {
-        double u = uniform * sum, cum = 0;
+        double total = 0;
+        foreach (float x in e) total += x;
+        double u = uniform * total, cum = 0;
         int last = 0;
         for (int i = 0; i < e.Length; i++)
         {
