@@ -12,7 +12,7 @@ public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double Memor
 /// The CUDA backend: fp16 activations into every matmul, fp32 residual stream and accumulation,
 /// paged fp16 KV cache [layers, slots, kv_heads, head_dim] for K and for V.
 /// </summary>
-public sealed unsafe class CudaModelRunner : IModelRunner
+public sealed unsafe partial class CudaModelRunner : IModelRunner
 {
     readonly CudaContext _ctx;
     readonly DeviceArena _mem;

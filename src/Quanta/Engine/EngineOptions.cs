@@ -11,4 +11,6 @@ public sealed record EngineOptions
     public int MaxWaitingTokens { get; init; } = 20;
     public int MaxRunningSequences { get; init; } = 256;
     public bool PrefixCaching { get; init; } = true;
+    /// <summary>Let a runner that implements <see cref="IDeviceSampler"/> choose the tokens of steps whose every row it can sample.</summary>
+    public bool DeviceSampling { get; init; } = true;
 }

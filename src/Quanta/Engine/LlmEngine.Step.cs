@@ -9,6 +9,10 @@ public sealed partial class LlmEngine
     float[] _logits = [];          // [logit rows, vocab] fp32
     int[] _topIds = [];            // [top_n]
     float[] _topLogprobs = [];     // [top_n]
+    RowSampling[] _rowSampling = []; // [logit rows] device-sampled step: how each row is sampled
+    int[] _rowIds = [];            // [logit rows] device-sampled step: chosen ids
+    float[] _rowLogprobs = [];     // [logit rows] device-sampled step: their logprobs
+    bool _onDevice;                // this step's tokens were chosen by the runner (no logits on the host)
 
     /// <summary>One engine step: schedule, build the batch, run the model, sample and post-process.</summary>
     void Step()
@@ -31,10 +35,12 @@ public sealed partial class LlmEngine
     bool TryForward(IReadOnlyList<Sequence> seqs, out string error)
     {
         int rows = BuildBatch(seqs);
-        if (_logits.Length < rows * _vocab) _logits = new float[Math.Max(rows * _vocab, _logits.Length * 2)];
+        _onDevice = _deviceSampler is not null && AllSimple(seqs);
+        if (!_onDevice && _logits.Length < rows * _vocab) _logits = new float[Math.Max(rows * _vocab, _logits.Length * 2)];
         try
         {
-            _runner.Forward(_batch, _logits.AsSpan(0, rows * _vocab));
+            if (_onDevice) ForwardSample(seqs, rows);
+            else _runner.Forward(_batch, _logits.AsSpan(0, rows * _vocab));
             error = "";
             return true;
         }
@@ -43,6 +49,40 @@ public sealed partial class LlmEngine
             error = $"{e.GetType().Name}: {e.Message}";
             return false;
         }
+    }
+
+    /// <summary>No prompt logprobs in the step, and every sequence that samples asks only for what a device sampler does.</summary>
+    bool AllSimple(IReadOnlyList<Sequence> seqs)
+    {
+        foreach (var s in seqs)
+        {
+            var r = _requests[s.Id];
+            if (r.PromptLogitRows || (s.SamplesThisStep && !RowSampling.IsSimple(s.Params))) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The runner chooses each row's token. Uniforms come from copies of the requests' RNGs: Postprocess advances
+    /// the RNGs themselves once the step has succeeded (a failed batch is retried sequence by sequence).
+    /// </summary>
+    void ForwardSample(IReadOnlyList<Sequence> seqs, int rows)
+    {
+        if (_rowIds.Length < rows)
+        {
+            int n = Math.Max(rows, 2 * _rowIds.Length);
+            _rowSampling = new RowSampling[n]; _rowIds = new int[n]; _rowLogprobs = new float[n];
+        }
+        foreach (var s in seqs)
+        {
+            var r = _requests[s.Id];
+            if (r.LogitRows == 0) continue;
+            var rng = r.Sampler.Rng;
+            _rowSampling[r.LogitRow] = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
+        }
+        _deviceSampler!.ForwardSample(_batch, _rowSampling.AsSpan(0, rows), _rowIds.AsSpan(0, rows), _rowLogprobs.AsSpan(0, rows));
+        for (int i = 0; i < rows; i++)
+            if ((uint)_rowIds[i] >= (uint)_vocab) throw new InvalidOperationException($"device sampler chose id {_rowIds[i]} for row {i}, outside vocab {_vocab}");
     }
 
     void PostprocessAll(IReadOnlyList<Sequence> seqs)
@@ -106,7 +146,7 @@ public sealed partial class LlmEngine
     void Postprocess(RequestState r)
     {
         var s = r.Seq;
-        var logits = _logits.AsSpan(r.LogitRow * _vocab, r.LogitRows * _vocab);
+        var logits = _onDevice ? [] : _logits.AsSpan(r.LogitRow * _vocab, r.LogitRows * _vocab);
         if (r.PromptLogitRows) FillPromptLogprobs(r, logits);
         bool samples = s.SamplesThisStep;
         s.NumComputed += s.Chunk;
@@ -117,7 +157,14 @@ public sealed partial class LlmEngine
         var p = s.Params;
         int n = Math.Min(p.TopNTokens, _vocab);
         if (_topIds.Length < n) { _topIds = new int[n]; _topLogprobs = new float[n]; }
-        int id = _sampler.Sample(logits[^_vocab..], p, r.Sampler, out float logprob, _topIds.AsSpan(0, n), _topLogprobs.AsSpan(0, n));
+        int id;
+        float logprob;
+        if (_onDevice)
+        {
+            (id, logprob) = (_rowIds[r.LogitRow], _rowLogprobs[r.LogitRow]);
+            if (p.DoSample) r.Sampler.Rng.NextDouble();   // the uniform the row was drawn at
+        }
+        else id = _sampler.Sample(logits[^_vocab..], p, r.Sampler, out logprob, _topIds.AsSpan(0, n), _topLogprobs.AsSpan(0, n));
         s.Tokens.Add(id);
         r.Sampler.Accept(id);
         var top = n == 0 ? [] : new TokenInfo[n];

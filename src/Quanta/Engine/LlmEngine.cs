@@ -11,6 +11,7 @@ public sealed partial class LlmEngine : IEngine
 {
     const int PromptLogitsPerStep = 1 << 24;   // floats of prompt logits one request may ask for per step
     readonly IModelRunner _runner;
+    readonly IDeviceSampler? _deviceSampler;   // null: every step samples on the CPU
     readonly ITokenizer _tokenizer;
     readonly BlockManager _blocks;
     readonly Scheduler _scheduler;
@@ -33,6 +34,7 @@ public sealed partial class LlmEngine : IEngine
         if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
         if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
         _runner = runner;
+        _deviceSampler = options.DeviceSampling ? runner as IDeviceSampler : null;
         _tokenizer = tokenizer;
         _vocab = runner.Config.VocabSize;
         _blocks = new BlockManager(runner.NumBlocks, runner.BlockSize, options.PrefixCaching);

@@ -37,10 +37,33 @@ public sealed partial class Sampler
             var work = _work.AsSpan(0, _vocab);     // greedy without penalties reads the logits in place
             w.CopyTo(work);
             ApplyPenalties(work, p, state);
-            if (p.DoSample) Warp(work, p);
+            if (p.DoSample) Warp(work, p.Temperature, p.TopK, p.TopP, p.TypicalP);
             w = work;
         }
+        return Choose(w, p.DoSample, p.DoSample ? state.Rng.NextDouble() : 0, out logprob, topIds, topLogprobs);
+    }
 
+    /// <summary>
+    /// The reference for device samplers: the token for one <see cref="RowSampling"/> row, drawn at its uniform
+    /// (the same token <see cref="Sample(ReadOnlySpan{float}, SamplingParams, SamplerState, out float, Span{int}, Span{float})"/>
+    /// gives when the request's RNG would draw row.U).
+    /// </summary>
+    public int Sample(ReadOnlySpan<float> logits, in RowSampling row, out float logprob)
+    {
+        ReadOnlySpan<float> w = logits[.._vocab];
+        if (!row.Greedy)
+        {
+            var work = _work.AsSpan(0, _vocab);
+            w.CopyTo(work);
+            Warp(work, row.Temperature, row.TopK, row.TopP, 1f);
+            w = work;
+        }
+        return Choose(w, !row.Greedy, row.U, out logprob, [], []);
+    }
+
+    /// <summary>First maximum, or when <paramref name="draw"/> the inverse CDF at <paramref name="u"/>, of the processed logits.</summary>
+    int Choose(ReadOnlySpan<float> w, bool draw, double u, out float logprob, Span<int> topIds, Span<float> topLogprobs)
+    {
         float max = TensorPrimitives.Max(w);
         var e = _exps.AsSpan(0, _vocab);
         TensorPrimitives.Subtract(w, max, e);
@@ -48,7 +71,7 @@ public sealed partial class Sampler
         float sum = TensorPrimitives.Sum(e);
         float lse = max + MathF.Log(sum);
 
-        int chosen = p.DoSample ? Draw(e, sum, ref state.Rng) : ArgMax(w);
+        int chosen = draw ? Draw(e, u) : ArgMax(w);
         logprob = w[chosen] - lse;
         TopN(w, lse, topIds, topLogprobs);
         return chosen;
@@ -87,9 +110,15 @@ public sealed partial class Sampler
         return best;
     }
 
-    static int Draw(ReadOnlySpan<float> e, float sum, ref Xoshiro256 rng)
+    /// <summary>
+    /// Inverse CDF in token-id order at <paramref name="uniform"/> in [0, 1) times the total, both summed in double:
+    /// exact enough that any summation order (a GPU's) lands on the same token but for a vanishing few draws.
+    /// </summary>
+    static int Draw(ReadOnlySpan<float> e, double uniform)
     {
-        double u = rng.NextDouble() * sum, cum = 0;
+        double total = 0;
+        foreach (float x in e) total += x;
+        double u = uniform * total, cum = 0;
         int last = 0;
         for (int i = 0; i < e.Length; i++)
         {

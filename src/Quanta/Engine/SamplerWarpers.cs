@@ -5,26 +5,26 @@ namespace Quanta.Engine;
 /// <summary>Temperature, top-k, top-p and typical-p with HF/TGI semantics (filtered logits become -inf).</summary>
 public sealed partial class Sampler
 {
-    void Warp(Span<float> w, SamplingParams p)
+    void Warp(Span<float> w, float temperature, int topKeep, float topPMass, float typicalMass)
     {
-        if (p.Temperature > 0f && p.Temperature != 1f) TensorPrimitives.Divide(w, p.Temperature, w);
-        bool topK = p.TopK > 0 && p.TopK < _vocab, topP = p.TopP < 1f, typical = p.TypicalP < 1f;
+        if (temperature > 0f && temperature != 1f) TensorPrimitives.Divide(w, temperature, w);
+        bool topK = topKeep > 0 && topKeep < _vocab, topP = topPMass < 1f, typical = typicalMass < 1f;
         if (!topK && !topP && !typical) return;
 
         // Only candidates are sorted: the top-k set, or for top-p the tokens not certainly cut.
         var order = _order.AsSpan(0, _vocab);
         double tail = 0;
         int c;
-        if (topK) c = SelectTopK(w, order, p.TopK);
-        else if (topP) c = SelectTopPCandidates(w, order, p.TopP, out tail);
+        if (topK) c = SelectTopK(w, order, topKeep);
+        else if (topP) c = SelectTopPCandidates(w, order, topPMass, out tail);
         else { for (int i = 0; i < _vocab; i++) order[i] = i; c = _vocab; }
         var keys = _keys.AsSpan(0, c);
         for (int i = 0; i < c; i++) keys[i] = -w[order[i]];
         keys.Sort(order[..c]);                              // descending logits
 
         int n = c;
-        if (topP) n = KeepTopP(w, order, n, tail, p.TopP);
-        if (typical) n = KeepTypical(w, order, n, p.TypicalP);
+        if (topP) n = KeepTopP(w, order, n, tail, topPMass);
+        if (typical) n = KeepTypical(w, order, n, typicalMass);
         var kept = _keys.AsSpan(0, n);
         for (int i = 0; i < n; i++) kept[i] = w[order[i]];
         w.Fill(float.NegativeInfinity);

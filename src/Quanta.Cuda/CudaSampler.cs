@@ -1,0 +1,93 @@
+using System.Runtime.InteropServices;
+using Quanta.Engine;
+
+namespace Quanta.Cuda;
+
+/// <summary>
+/// Chooses tokens from logits rows on the device (Kernels/sampling.cu): per-row parameters go up, ids and
+/// logprobs come down. Buffers grow to the most rows asked for at once.
+/// </summary>
+internal sealed unsafe class CudaSampler(DeviceArena mem)
+{
+    const uint Threads = 1024;   // SAMPLE_THREADS in sampling.cu
+
+    /// <summary>One row's parameters as sampling.cu's RowParams (24 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct RowParams
+    {
+        public float Temperature;
+        public int TopK;
+        public float TopP;
+        public int Greedy;
+        public double U;
+    }
+
+    readonly CudaContext _ctx = mem.Ctx;
+    RowParams[] _host = [];
+    int _cap;
+    ulong _params;   // [cap] RowParams
+    ulong _ids;      // [cap] i32
+    ulong _logprobs; // [cap] f32
+    ulong _indices;  // [cap] i32 logits row -> token index (ForwardSample's gather)
+
+    /// <summary>Device address of the i32 scratch for <paramref name="n"/> row indices (valid until the next Ensure).</summary>
+    public ulong Indices => _indices;
+
+    /// <summary>Grows the buffers to <paramref name="rows"/> rows.</summary>
+    public void Ensure(int rows)
+    {
+        if (rows <= _cap) return;
+        mem.Free(_params); mem.Free(_ids); mem.Free(_logprobs); mem.Free(_indices);
+        _cap = Math.Max(rows, 2 * _cap);
+        _params = mem.Alloc(sizeof(RowParams) * (long)_cap, "sampling parameters");
+        _ids = mem.Alloc(4L * _cap, "sampled ids");
+        _logprobs = mem.Alloc(4L * _cap, "sampled logprobs");
+        _indices = mem.Alloc(4L * _cap, "sampled rows' token indices");
+        _host = new RowParams[_cap];
+    }
+
+    /// <summary>Uploads the parameters of every row (call before the kernels that read them are queued).</summary>
+    public void Upload(ReadOnlySpan<RowSampling> rows)
+    {
+        if (rows.Length == 0) return;
+        Ensure(rows.Length);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var r = rows[i];
+            if (!r.Greedy && !(r.Temperature > 0f)) throw new ArgumentException($"row {i}: temperature {r.Temperature} must be > 0");
+            if (!r.Greedy && !(r.U >= 0 && r.U < 1)) throw new ArgumentException($"row {i}: uniform {r.U} outside [0, 1)");
+            _host[i] = new RowParams { Temperature = r.Greedy ? 1f : r.Temperature, TopK = r.Greedy ? 0 : Math.Max(0, r.TopK),
+                                       TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
+        }
+        fixed (RowParams* p = _host) _ctx.Upload(_params, p, sizeof(RowParams) * (long)rows.Length);
+    }
+
+    /// <summary>
+    /// Queues the choice for <paramref name="rows"/> rows of <paramref name="logits"/> [rows, vocab] f32 with the uploaded
+    /// parameters of rows first.. and writes ids/logprobs at those rows.
+    /// </summary>
+    public void Launch(ulong logits, int vocab, int first, int rows)
+    {
+        ulong p = _params + (ulong)(sizeof(RowParams) * first), ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
+        void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps };
+        var r = _ctx.Kernels;
+        r.Launch(r.Function("sampling", "sample_rows"), ((uint)rows, 1, 1), Threads, 0, a, "sample_rows");
+    }
+
+    /// <summary>Waits for the stream and downloads the first ids.Length ids and logprobs.</summary>
+    public void Download(Span<int> ids, Span<float> logprobs)
+    {
+        _ctx.Synchronize();
+        if (ids.Length == 0) return;
+        fixed (int* i = ids) _ctx.Download(i, _ids, 4L * ids.Length);
+        fixed (float* l = logprobs) _ctx.Download(l, _logprobs, 4L * ids.Length);
+    }
+
+    /// <summary>Samples <paramref name="rows"/>.Length rows of <paramref name="logits"/> [rows, vocab] f32 in one call (tests, tools).</summary>
+    public void Sample(ulong logits, int vocab, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
+    {
+        Upload(rows);
+        Launch(logits, vocab, 0, rows.Length);
+        Download(ids[..rows.Length], logprobs[..rows.Length]);
+    }
+}

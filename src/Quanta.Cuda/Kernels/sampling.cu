@@ -1,0 +1,232 @@
+// Token choice next to the logits, one block per row, matching the CPU Sampler (src/Quanta/Engine/Sampler*.cs):
+// greedy = first index of the max; sampling = logits / temperature, top-k (every value >= the k-th largest),
+// top-p (drop the least likely tokens whose cumulative mass is at most 1 - p, keep at least the max), then the
+// inverse CDF in token-id order at u * sum over the kept tokens' exp(w - max), summed in double as the CPU does.
+// logprob = w[id] - logsumexp(kept w).
+// Thresholds are found by bisection over the values' bit patterns with block-wide counts and sums: no sorting.
+#include "common.cuh"
+
+#define SAMPLE_THREADS 1024
+
+// One row's parameters, laid out as CudaSampler.RowParams (24 bytes). temperature 1, top_k 0, top_p 1 = off.
+struct RowParams
+{
+    float temperature;
+    int top_k;
+    float top_p;
+    int greedy;
+    double u;
+};
+
+__device__ __forceinline__ double block_sum_d(double v, double* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    double t = lane < nw ? sh[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+    return t;
+}
+
+__device__ __forceinline__ int block_sum_i(int v, int* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    int t = lane < nw ? sh[lane] : 0;
+    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
+    return t;
+}
+
+__device__ __forceinline__ float block_max(float v, float* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float t = lane < nw ? sh[lane] : NEG_INF;
+    return warp_max(t);
+}
+
+__device__ __forceinline__ int block_min_i(int v, int* sh)
+{
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    int t = lane < nw ? sh[lane] : 0x7fffffff;
+    for (int o = 16; o > 0; o >>= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, o));
+    return t;
+}
+
+// Larger float, larger key (-0 counts as +0, as float comparison does).
+__device__ __forceinline__ u32 order_key(float x)
+{
+    if (x == 0.f) x = 0.f;
+    u32 b = __float_as_uint(x);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+struct Row
+{
+    const float* x;   // [vocab] raw logits
+    float t;          // temperature (1 = off; x / 1 is x exactly)
+    int top_k;        // 0 = off
+    u32 kth;          // keep key(w) >= kth when top_k > 0
+    float max;        // max of w
+    int top_p;        // top-p on
+    u32 pbits;        // keep bits(exp(w - max)) > pbits when top_p
+
+    __device__ __forceinline__ float w(int i) const { return x[i] / t; }
+    __device__ __forceinline__ bool kept_k(float wi) const { return top_k == 0 || order_key(wi) >= kth; }
+    // exp(w - max) of a token kept by top-k and top-p, else 0.
+    __device__ __forceinline__ float e(int i) const
+    {
+        float wi = w(i);
+        if (!kept_k(wi)) return 0.f;
+        float ei = expf(wi - max);
+        return top_p && __float_as_uint(ei) <= pbits ? 0.f : ei;
+    }
+};
+
+// logits [rows, vocab] f32; params [rows]; ids [rows] i32 and logprobs [rows] f32 out. Block = SAMPLE_THREADS.
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const float* __restrict__ logits, int vocab,
+    const RowParams* __restrict__ params, int* __restrict__ ids, float* __restrict__ logprobs)
+{
+    PDL_START();
+    __shared__ double shd[32];
+    __shared__ float shf[32];
+    __shared__ int shi[32];
+    __shared__ double incl_all[SAMPLE_THREADS];
+    __shared__ int pick_sh;
+    const RowParams p = params[blockIdx.x];
+    const int tid = threadIdx.x, nt = blockDim.x;
+    Row r;
+    r.x = logits + (size_t)blockIdx.x * vocab;
+    r.t = p.greedy ? 1.f : p.temperature;
+    r.top_k = p.greedy ? 0 : p.top_k;
+    r.kth = 0;
+    r.top_p = !p.greedy && p.top_p < 1.f;
+    r.pbits = 0;
+
+    float m = NEG_INF;
+    for (int i = tid; i < vocab; i += nt) m = fmaxf(m, r.w(i));
+    r.max = block_max(m, shf);
+
+    if (r.top_k > 0)
+    {
+        // Largest key with at least k values at or above it: the k-th largest value.
+        long long lo = 0, hi = 0x100000000LL;
+        while (hi - lo > 1)
+        {
+            long long mid = (lo + hi) >> 1;
+            int c = 0;
+            for (int i = tid; i < vocab; i += nt) c += order_key(r.w(i)) >= (u32)mid;
+            if (block_sum_i(c, shi) >= r.top_k) lo = mid; else hi = mid;
+        }
+        r.kth = (u32)lo;
+    }
+
+    if (r.top_p)
+    {
+        // Drop every token whose exp(w - max) is at most the largest level whose mass at or below it is <= (1 - p) * total.
+        r.top_p = 0;
+        double s = 0;
+        for (int i = tid; i < vocab; i += nt) s += r.e(i);
+        double limit = (1.0 - (double)p.top_p) * block_sum_d(s, shd);
+        u32 lo = 0, hi = 0x3f800001u;   // bits of 1.0f (the max's own level) + 1
+        while (hi - lo > 1)
+        {
+            u32 mid = lo + ((hi - lo) >> 1);
+            double below = 0;
+            for (int i = tid; i < vocab; i += nt)
+            {
+                float ei = r.e(i);
+                if (__float_as_uint(ei) <= mid) below += ei;
+            }
+            if (block_sum_d(below, shd) <= limit) lo = mid; else hi = mid;
+        }
+        r.pbits = min(lo, 0x3f800000u - 1u);   // the max always stays
+        r.top_p = 1;
+    }
+
+    // Sum of the kept tokens' exp(w - max) over this thread's contiguous id range, then a block-wide prefix sum.
+    int chunk = (vocab + nt - 1) / nt, b0 = min(vocab, tid * chunk), b1 = min(vocab, b0 + chunk);
+    double s = 0;
+    int last = -1;
+    for (int i = b0; i < b1; i++)
+    {
+        float ei = r.e(i);
+        s += ei;
+        if (ei != 0.f) last = i;
+    }
+    int lane = tid & 31, wid = tid >> 5, nw = nt >> 5;
+    double incl = s;
+    for (int o = 1; o < 32; o <<= 1)
+    {
+        double v = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += v;
+    }
+    __syncthreads();
+    if (lane == 31) shd[wid] = incl;
+    __syncthreads();
+    if (wid == 0)
+    {
+        double v = lane < nw ? shd[lane] : 0.0, a = v;
+        for (int o = 1; o < 32; o <<= 1)
+        {
+            double u = __shfl_up_sync(0xffffffffu, a, o);
+            if (lane >= o) a += u;
+        }
+        if (lane < nw) shd[lane] = a - v;   // exclusive prefix of the warps' totals
+    }
+    __syncthreads();
+    incl += shd[wid];
+    incl_all[tid] = incl;
+    if (tid == 0) pick_sh = -1;
+    __syncthreads();
+    double total = incl_all[nt - 1];
+    float sumf = (float)total;
+    float lse = r.max + logf(sumf);
+    int lastAll = -block_min_i(-last, shi);   // largest kept id
+
+    int id;
+    if (p.greedy)
+    {
+        int first = 0x7fffffff;
+        for (int i = tid; i < vocab; i += nt)
+            if (r.w(i) == r.max) { first = i; break; }
+        id = block_min_i(first, shi);
+    }
+    else
+    {
+        double target = p.u * total, excl = tid > 0 ? incl_all[tid - 1] : 0.0;
+        if (excl <= target && target < incl)
+        {
+            double cum = excl;
+            int found = last;
+            for (int i = b0; i < b1; i++)
+            {
+                float ei = r.e(i);
+                if (ei == 0.f) continue;
+                cum += ei;
+                if (cum > target) { found = i; break; }
+            }
+            pick_sh = found;
+        }
+        __syncthreads();
+        id = pick_sh >= 0 ? pick_sh : lastAll;
+    }
+    if (tid == 0)
+    {
+        if (id < 0 || id >= vocab) id = 0;
+        ids[blockIdx.x] = id;
+        logprobs[blockIdx.x] = r.w(id) - lse;
+    }
+}

@@ -1,0 +1,37 @@
+namespace Quanta.Engine;
+
+/// <summary>
+/// How one logits row is sampled on the device: greedy, or temperature / top-k / top-p followed by an inverse-CDF
+/// draw (token-id order) at the uniform <see cref="U"/>, drawn on the host from the request's RNG as the CPU
+/// <see cref="Sampler"/> would draw it. Fields hold effective values: Temperature 1, TopK 0 and TopP 1 mean off.
+/// </summary>
+public readonly record struct RowSampling(bool Greedy, float Temperature, int TopK, float TopP, double U)
+{
+    /// <summary>The row for <paramref name="p"/> (which <see cref="IsSimple"/> must accept) with uniform <paramref name="u"/>.</summary>
+    public static RowSampling For(SamplingParams p, int vocab, double u) => p.DoSample
+        ? new(false, p.Temperature > 0f && p.Temperature != 1f ? p.Temperature : 1f, p.TopK > 0 && p.TopK < vocab ? p.TopK : 0,
+              p.TopP < 1f ? p.TopP : 1f, u)
+        : new(true, 1f, 0, 1f, 0);
+
+    /// <summary>
+    /// Whether a device sampler can choose the token for <paramref name="p"/>: no penalties, no top-n alternatives and,
+    /// when sampling, no typical-p. (Prompt logprobs are the engine's concern: they need every row's logits.)
+    /// </summary>
+    public static bool IsSimple(SamplingParams p) =>
+        p.TopNTokens == 0 && p.RepetitionPenalty == 1f && p.FrequencyPenalty == 0f && p.PresencePenalty == 0f
+        && (!p.DoSample || p.TypicalP >= 1f);
+}
+
+/// <summary>
+/// A runner that can choose tokens next to the logits, so that only ids and logprobs leave the device. The engine
+/// uses it for a step only when every sequence in it is <see cref="RowSampling.IsSimple"/> and wants no prompt logprobs.
+/// </summary>
+public interface IDeviceSampler
+{
+    /// <summary>
+    /// Runs the batch as <see cref="IModelRunner.Forward"/> does, then for each logits row r (batch.LogitIndices order)
+    /// chooses ids[r] as <paramref name="rows"/>[r] says and writes logprobs[r], the log-probability of ids[r] under the
+    /// processed distribution (as <see cref="Sampler"/> reports it). rows, ids and logprobs have batch.NumLogits entries.
+    /// </summary>
+    void ForwardSample(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs);
+}
