@@ -178,8 +178,11 @@ internal sealed unsafe class CudaLinear
         Gemm(scratch, In, x, y, rows, ldy);
     }
 
-    /// <summary>Whether a warp takes two tiles (few rows, groups of a multiple of 64, at least 512 tiles: faster only for wide layers).</summary>
-    internal bool Pairs(int rows) => rows <= 8 && GroupSize % 64 == 0 && (Out + 15) / 16 >= 512;
+    /// <summary>
+    /// Whether a warp takes two tiles: few rows, groups of a multiple of 64, and at most 8192 inputs (measured faster on
+    /// the 7B q/k/v, o and gate/up shapes, slower on down_proj's 11008 inputs).
+    /// </summary>
+    internal bool Pairs(int rows) => rows <= 8 && GroupSize % 64 == 0 && In <= 8192;
 
     /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp

@@ -194,7 +194,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 _k.PrefillAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, m.Tiles, s.Att, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.NumTiles);
             else
-                _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, _c.NumHeads, _c.NumKvHeads, _headDim,
+                _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, s.SplitsDone, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.Splits, T);
             Mark("attention");
             L.O.Forward(s.Att, s.O, T, s.Linear);

@@ -30,6 +30,7 @@ internal sealed unsafe class CudaScratch
     public ulong Final;  // [min(T, LogitRows), hidden] f16 rows whose logits are wanted
     public ulong Logits; // [min(T, LogitRows), vocab] f32
     public ulong Part;   // [SplitTokens, heads, MaxSplits, head_dim + 2] f32 split-K partials
+    public ulong SplitsDone; // [SplitTokens, heads] i32 finished splits per (token, head); zero between steps
     public ulong Linear; // f16 scratch of CudaLinear (permuted x, dequantised W)
     public ulong Kh, Vh; // [T, kv_dim] f16 contiguous rotated K and V (prompt attention through GEMMs)
     public ulong AttS;   // [heads, L, L] f32 scores, L = BlasTokens
@@ -59,6 +60,8 @@ internal sealed unsafe class CudaScratch
         GateUp = A(8L * T * _ffn, "gate_up"); Act = A(2L * T * _ffn, "act");
         Final = A(2L * n * _hidden, "final"); Logits = A(4L * n * _vocab, "logits");
         Part = A(4L * SplitTokens * _heads * MaxSplits * (_headDim + 2), "attention partials");
+        SplitsDone = A(4L * SplitTokens * _heads, "attention split counters");
+        _mem.Ctx.ZeroAsync(SplitsDone, 4L * SplitTokens * _heads);
         long lin = _w.LmHead.ScratchBytes(n);
         foreach (var l in _w.Layers) foreach (var x in l.All) lin = Math.Max(lin, x.ScratchBytes(T));
         Linear = A(lin, "linear scratch");

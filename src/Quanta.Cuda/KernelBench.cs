@@ -90,12 +90,12 @@ public static unsafe class KernelBench
         ulong tables = mem.Upload<int>([.. Enumerable.Range(0, maxb)], "tables");
         ulong inv = mem.Upload<double>(RotaryFrequencies.Inverse(c.RopeTheta, hd, c.RopeScaling), "inv_freq");
         int splits = Math.Clamp(Math.Min(Math.Max(1, 2 * ctx.Multiprocessors / H), context / 16), 1, CudaScratch.MaxSplits);
-        ulong part = Zeros(4L * H * splits * (hd + 2), "part");
+        ulong part = Zeros(4L * H * splits * (hd + 2), "part"), done = Zeros(4L * H, "split counters");
         float eps = 1e-5f, scale = 1f / MathF.Sqrt(hd);
         yield return ("add_rmsnorm", Time(ctx, () => k.AddRmsNorm(x, delta, w, xn, h, eps, 1), calls));
         yield return ("rope_kv", Time(ctx, () => k.RopeKv(q, q + 4UL * (ulong)(H * hd), q + 4UL * (ulong)((H + KH) * hd), qh, kc, vc, pos, slot, inv,
             H, KH, hd, (int)c.RopeStyle, 1, qkv), calls));
-        yield return ($"paged_attention ({context} keys, {splits} splits, with merge)", Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part,
+        yield return ($"paged_attention ({context} keys, {splits} splits)", Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part, done,
             H, KH, hd, bs, maxb, scale, splits, 1), calls));
         yield return ("silu_mul", Time(ctx, () => k.SiluMul(gu, gu + 4UL * (ulong)ffn, act, ffn, 2 * ffn, 1), calls));
     }

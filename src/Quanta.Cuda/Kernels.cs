@@ -96,15 +96,15 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("gptq", "gptq_dequant", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 32, Threads), 1, 1), Threads, a);
     }
 
-    /// <summary>Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and merges them.</summary>
-    public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part,
+    /// <summary>
+    /// Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and the last split of each
+    /// (token, head) merges them, counting in counters [T, H] i32 (zero before, left zero).
+    /// </summary>
+    public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part, ulong counters,
         int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens)
     {
-        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale, &splits };
+        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale, &splits };
         Go("attention", "paged_attention", ((uint)heads, (uint)tokens, (uint)splits), 128, a);
-        if (splits == 1) return;
-        void** b = stackalloc void*[] { &part, &output, &heads, &headDim, &splits };
-        Go("attention", "attention_merge", ((uint)heads, (uint)tokens, 1), 128, b);
     }
 
     /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>

@@ -51,7 +51,14 @@ public class AttentionTests
             Assert.Equal(2 * 6, tiles.Length);
             k.PrefillAttention(qd, kd, vd, sd, pd, td, mem.Upload<int>(tiles, "tiles"), o, heads, kvHeads, d, bs, maxb, scale, tiles.Length / 2);
         }
-        else k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, heads, kvHeads, d, bs, maxb, scale, splits, T);
+        else
+        {
+            ulong done = mem.Alloc(4L * T * heads, "split counters");
+            ctx.ZeroAsync(done, 4L * T * heads);
+            for (int rep = 0; rep < 2; rep++)   // the counters must be left zero for the next launch
+                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T);
+            Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
+        }
         var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d));
         var want = new double[T * heads * d];
         for (int t = 0; t < T; t++)

@@ -9,6 +9,27 @@ __device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
     for (int i = 0; i < 4; i++) { f[2 * i] = h2f((half_t)(w[i] & 0xffff)); f[2 * i + 1] = h2f((half_t)(w[i] >> 16)); }
 }
 
+// out[:] = sum_s acc_s * e^(m_s - M) / sum_s l_s * e^(m_s - M) over the split partials pp [splits, D + 2]
+// (read past L1: other blocks wrote them).
+__device__ __forceinline__ void merge_splits(const float* pp, half_t* out, int D, int splits)
+{
+    float M = NEG_INF;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, __ldcg(pp + s * (D + 2) + D));
+    float L = 0.f;
+    for (int s = 0; s < splits; s++)
+    {
+        float l = __ldcg(pp + s * (D + 2) + D + 1);
+        if (l > 0.f) L += l * __expf(__ldcg(pp + s * (D + 2) + D) - M);
+    }
+    for (int d = threadIdx.x; d < D; d += blockDim.x)
+    {
+        float v = 0.f;
+        for (int s = 0; s < splits; s++)
+            if (__ldcg(pp + s * (D + 2) + D + 1) > 0.f) v += __ldcg(pp + s * (D + 2) + d) * __expf(__ldcg(pp + s * (D + 2) + D) - M);
+        out[d] = f2h(v / L);
+    }
+}
+
 // Causal attention of each query token over its sequence's cached positions [0, pos[t]], read
 // through the block table (decode and prefill alike; the new K/V are already in the cache).
 // One block of 4 warps per (head, token, split). Each warp works on 4 keys at once, one per group of 8
@@ -17,11 +38,12 @@ __device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
 // group keeps its own online softmax; groups, then warps, are merged at the end.
 // q: [T, H, D] f16; kc, vc: [slots, KH, D] f16 (one layer); seq_of, pos: [T]; tables: [S, maxb] i32.
 // With splits == 1 the result goes to out [T, H, D] f16; otherwise each split writes its partial
-// (max, sum, acc[D]) to part [T, H, splits, D + 2] f32 and attention_merge combines them.
+// (max, sum, acc[D]) to part [T, H, splits, D + 2] f32 and the last split to finish (counters [T, H] i32,
+// zero between launches) combines them.
 extern "C" __global__ void __launch_bounds__(128) paged_attention(
     const half_t* __restrict__ q, const half_t* __restrict__ kc, const half_t* __restrict__ vc,
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables,
-    half_t* __restrict__ out, float* __restrict__ part,
+    half_t* __restrict__ out, float* __restrict__ part, int* __restrict__ counters,
     int H, int KH, int D, int bs, int maxb, float scale, int splits)
 {
     PDL_START();
@@ -135,28 +157,15 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
             pp[d] = v;
         }
         if (threadIdx.x == 0) { pp[D] = L > 0.f ? MB : NEG_INF; pp[D + 1] = L; }
-    }
-}
-
-// Combines split partials: out[t, h, :] = sum_s acc_s * e^(m_s - M) / sum_s l_s * e^(m_s - M). grid (H, T).
-extern "C" __global__ void attention_merge(const float* __restrict__ part, half_t* __restrict__ out, int H, int D, int splits)
-{
-    PDL_START();
-    int h = blockIdx.x, t = blockIdx.y;
-    const float* pp = part + ((long)t * H + h) * splits * (D + 2);
-    float M = NEG_INF;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, pp[s * (D + 2) + D]);
-    float L = 0.f;
-    for (int s = 0; s < splits; s++)
-    {
-        float l = pp[s * (D + 2) + D + 1];
-        if (l > 0.f) L += l * __expf(pp[s * (D + 2) + D] - M);
-    }
-    for (int d = threadIdx.x; d < D; d += blockDim.x)
-    {
-        float v = 0.f;
-        for (int s = 0; s < splits; s++)
-            if (pp[s * (D + 2) + D + 1] > 0.f) v += pp[s * (D + 2) + d] * __expf(pp[s * (D + 2) + D] - M);
-        out[((long)t * H + h) * D + d] = f2h(v / L);
+        // The last split of (t, h) to finish merges all partials and resets the counter for the next launch.
+        __shared__ bool last;
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(counters + (long)t * H + h, 1) == splits - 1;
+        __syncthreads();
+        if (!last) return;
+        __threadfence();
+        merge_splits(part + ((long)t * H + h) * splits * (D + 2), out + ((long)t * H + h) * D, D, splits);
+        if (threadIdx.x == 0) counters[(long)t * H + h] = 0;
     }
 }
