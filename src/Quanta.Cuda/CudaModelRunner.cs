@@ -108,11 +108,26 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
 
     public void Forward(ForwardBatch b, Span<float> logits)
     {
-        int T = b.NumTokens, V = _c.VocabSize, n = b.NumLogits;
+        int n = b.NumLogits, V = _c.VocabSize;
         b.Validate(BlockSize, NumBlocks, V);
         if (logits.Length < (long)n * V) throw new ArgumentException($"logits: {logits.Length} floats, need {n} x {V}");
-        if (T == 0) return;
+        if (b.NumTokens == 0) return;
         _ctx.MakeCurrent();
+        var m = Run(b);
+        for (int r = 0; r < n; r += CudaScratch.LogitRows)
+        {
+            int rows = Head(m, r, n);
+            _ctx.Synchronize();
+            fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
+        }
+        if (n == 0) _ctx.Synchronize();
+        BookProfile();
+    }
+
+    /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
+    CudaScratch.Meta Run(ForwardBatch b)
+    {
+        int T = b.NumTokens, n = b.NumLogits;
         _s.Ensure(T);
         int maxCtx = 0;
         for (int t = 0; t < T; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
@@ -134,17 +149,17 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null);
         if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
         else Layers(m, T, maxb, plan, first);
-        for (int r = 0; r < n; r += CudaScratch.LogitRows)
-        {
-            int rows = Math.Min(CudaScratch.LogitRows, n - r);
-            if (r > 0) _k.GatherRows(_s.Xn, m.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
-            _w.LmHead.Forward(_s.Final, _s.Logits, rows, _s.Linear);
-            Mark("lm_head");
-            _ctx.Synchronize();
-            fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
-        }
-        if (n == 0) _ctx.Synchronize();
-        BookProfile();
+        return m;
+    }
+
+    /// <summary>Logits rows r.. (at most LogitRows of the n) into the logits scratch; returns how many.</summary>
+    int Head(CudaScratch.Meta m, int r, int n)
+    {
+        int rows = Math.Min(CudaScratch.LogitRows, n - r);
+        if (r > 0) _k.GatherRows(_s.Xn, m.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
+        _w.LmHead.Forward(_s.Final, _s.Logits, rows, _s.Linear);
+        Mark("lm_head");
+        return rows;
     }
 
     /// <summary>

@@ -28,21 +28,16 @@ internal sealed unsafe class CudaSampler(DeviceArena mem)
     ulong _params;   // [cap] RowParams
     ulong _ids;      // [cap] i32
     ulong _logprobs; // [cap] f32
-    ulong _indices;  // [cap] i32 logits row -> token index (ForwardSample's gather)
-
-    /// <summary>Device address of the i32 scratch for <paramref name="n"/> row indices (valid until the next Ensure).</summary>
-    public ulong Indices => _indices;
 
     /// <summary>Grows the buffers to <paramref name="rows"/> rows.</summary>
     public void Ensure(int rows)
     {
         if (rows <= _cap) return;
-        mem.Free(_params); mem.Free(_ids); mem.Free(_logprobs); mem.Free(_indices);
+        mem.Free(_params); mem.Free(_ids); mem.Free(_logprobs);
         _cap = Math.Max(rows, 2 * _cap);
         _params = mem.Alloc(sizeof(RowParams) * (long)_cap, "sampling parameters");
         _ids = mem.Alloc(4L * _cap, "sampled ids");
         _logprobs = mem.Alloc(4L * _cap, "sampled logprobs");
-        _indices = mem.Alloc(4L * _cap, "sampled rows' token indices");
         _host = new RowParams[_cap];
     }
 

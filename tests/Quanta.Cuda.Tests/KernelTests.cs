@@ -39,6 +39,9 @@ public class KernelTests
     [InlineData(64, 1, true)]
     [InlineData(1000, 3, true)]
     [InlineData(4096, 5, false)]
+    [InlineData(4096, 2, true)]
+    [InlineData(5120, 2, true)]    // more than one float4 per thread
+    [InlineData(1002, 2, true)]    // not a multiple of 4
     public void AddRmsNormMatchesReference(int n, int rows, bool withDelta)
     {
         var ctx = Gpu.Context();

@@ -19,7 +19,8 @@ internal static partial class CliCommands
         var prompt = new Option<int>("--prompt-tokens") { Description = "Tokens of the timed single-sequence prefill", DefaultValueFactory = _ => 2048 };
         var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
-        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device }) cmd.Options.Add(o);
+        var hostLogits = new Option<bool>("--host-logits") { Description = "Copy every logits row to the host each step instead of choosing tokens on the device" };
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -27,7 +28,7 @@ internal static partial class CliCommands
             int steps = pr.GetValue(tokens), promptTokens = pr.GetValue(prompt), ctx0 = pr.GetValue(context);
             if (steps <= 0 || promptTokens < 0 || ctx0 <= 0) throw new ArgumentException("--tokens and --context must be positive, --prompt-tokens not negative");
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
-            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, ct);
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), ct);
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
@@ -39,7 +40,7 @@ internal static class DecodeBench
 {
     const int BlockSize = 16;
 
-    public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, CancellationToken ct)
+    public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits, CancellationToken ct)
     {
         int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
         int blocks = Math.Max(batches.Max() * perSeq, (promptTokens + BlockSize - 1) / BlockSize);
@@ -50,6 +51,11 @@ internal static class DecodeBench
         int hd = c.EffectiveHeadDim;
         long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);
         Console.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
+        var sampler = runner as IDeviceSampler;
+        bool deviceSampling = sampler is not null && !hostLogits;
+        Console.WriteLine(deviceSampling
+            ? "decode steps choose tokens greedily on the device, as serve does (--host-logits: copy every logits row to the host instead)"
+            : "decode steps copy every logits row to the host");
         Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
         var rng = new Random(1);
@@ -61,11 +67,15 @@ internal static class DecodeBench
             runner.Forward(pre, logits);
             cuda?.TakeProfile();
             var times = new List<double>();
+            var greedy = Enumerable.Repeat(new RowSampling(true, 1f, 0, 1f, 0), b).ToArray();
+            var ids = new int[b];
+            var lps = new float[b];
             for (int i = 0; i < steps; i++)
             {
                 var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
                 long t0 = Stopwatch.GetTimestamp();
-                runner.Forward(step, logits);
+                if (deviceSampling) sampler!.ForwardSample(step, greedy, ids, lps);
+                else runner.Forward(step, logits);
                 times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
             var timed = times.Skip(Math.Min(3, steps - 1)).Order().ToArray();

@@ -9,7 +9,8 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __re
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
 }
 
-// Residual add + RMSNorm, one block per row (1024 threads, 4 elements each per pass, n % 4 == 0 or scalar).
+// Residual add + RMSNorm, one block per row (1024 threads; n % 4 == 0 and n <= 4096: one float4 per thread kept in
+// registers; else passes of 4 elements or scalar).
 // x: [rows, n] f32 (x += delta when delta != 0); delta: [rows, n] f32 or null; w: [n] f32;
 // out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
 extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta,
@@ -20,6 +21,33 @@ extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict
     long row = blockIdx.x;
     float* xr = x + row * n;
     float ss = 0.f;
+    if ((n & 3) == 0 && n <= 4 * (int)blockDim.x)
+    {
+        // One float4 per thread: x, delta and w are loaded together and x stays in registers.
+        int i = threadIdx.x;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f), wv = v;
+        if (i < (n >> 2))
+        {
+            v = ((float4*)xr)[i];
+            wv = ((const float4*)w)[i];
+            if (delta)
+            {
+                float4 d = ((const float4*)(delta + row * n))[i];
+                v.x += d.x; v.y += d.y; v.z += d.z; v.w += d.w;
+                ((float4*)xr)[i] = v;
+            }
+            ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+        float r = 1.0f / sqrtf(block_sum(ss, sh) / n + eps);
+        if (i < (n >> 2))
+        {
+            uint2 o;
+            o.x = (u32)f2h(v.x * r * wv.x) | ((u32)f2h(v.y * r * wv.y) << 16);
+            o.y = (u32)f2h(v.z * r * wv.z) | ((u32)f2h(v.w * r * wv.w) << 16);
+            ((uint2*)(out + row * n))[i] = o;
+        }
+        return;
+    }
     if ((n & 3) == 0)
     {
         float4* x4 = (float4*)xr;
