@@ -45,14 +45,23 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
-// Sum over the whole block (blockDim.x a multiple of 32); sh holds 32 floats. Every thread gets the total.
-__device__ __forceinline__ float block_sum(float v, float* sh)
+struct SumOp { template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; } };
+struct MaxOp { template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return a > b ? a : b; } };
+struct MinOp { template <class T> __device__ __forceinline__ T operator()(T a, T b) const { return a < b ? a : b; } };
+
+// Reduction over the whole block (blockDim.x a multiple of 32) with op and its identity; sh holds 32 values.
+// Every thread gets the result.
+template <class T, class Op>
+__device__ __forceinline__ T block_reduce(T v, T* sh, T identity, Op op)
 {
     int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     __syncthreads();
     if (lane == 0) sh[w] = v;
     __syncthreads();
-    float t = lane < nw ? sh[lane] : 0.f;
-    return warp_sum(t);
+    T t = lane < nw ? sh[lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) t = op(t, __shfl_xor_sync(0xffffffffu, t, o));
+    return t;
 }
+
+__device__ __forceinline__ float block_sum(float v, float* sh) { return block_reduce(v, sh, 0.f, SumOp()); }

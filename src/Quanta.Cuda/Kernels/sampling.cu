@@ -18,53 +18,6 @@ struct RowParams
     double u;
 };
 
-__device__ __forceinline__ double block_sum_d(double v, double* sh)
-{
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    double t = lane < nw ? sh[lane] : 0.0;
-    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
-    return t;
-}
-
-__device__ __forceinline__ int block_sum_i(int v, int* sh)
-{
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    int t = lane < nw ? sh[lane] : 0;
-    for (int o = 16; o > 0; o >>= 1) t += __shfl_xor_sync(0xffffffffu, t, o);
-    return t;
-}
-
-__device__ __forceinline__ float block_max(float v, float* sh)
-{
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    float t = lane < nw ? sh[lane] : NEG_INF;
-    return warp_max(t);
-}
-
-__device__ __forceinline__ int block_min_i(int v, int* sh)
-{
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    for (int o = 16; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(0xffffffffu, v, o));
-    __syncthreads();
-    if (lane == 0) sh[w] = v;
-    __syncthreads();
-    int t = lane < nw ? sh[lane] : 0x7fffffff;
-    for (int o = 16; o > 0; o >>= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, o));
-    return t;
-}
-
 // Larger float, larger key (-0 counts as +0, as float comparison does).
 __device__ __forceinline__ u32 order_key(float x)
 {
@@ -117,7 +70,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
 
     float m = NEG_INF;
     for (int i = tid; i < vocab; i += nt) m = fmaxf(m, r.w(i));
-    r.max = block_max(m, shf);
+    r.max = block_reduce(m, shf, NEG_INF, MaxOp());
 
     if (r.top_k > 0)
     {
@@ -128,7 +81,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
             long long mid = (lo + hi) >> 1;
             int c = 0;
             for (int i = tid; i < vocab; i += nt) c += order_key(r.w(i)) >= (u32)mid;
-            if (block_sum_i(c, shi) >= r.top_k) lo = mid; else hi = mid;
+            if (block_reduce(c, shi, 0, SumOp()) >= r.top_k) lo = mid; else hi = mid;
         }
         r.kth = (u32)lo;
     }
@@ -139,7 +92,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         r.top_p = 0;
         double s = 0;
         for (int i = tid; i < vocab; i += nt) s += r.e(i);
-        double limit = (1.0 - (double)p.top_p) * block_sum_d(s, shd);
+        double limit = (1.0 - (double)p.top_p) * block_reduce(s, shd, 0.0, SumOp());
         u32 lo = 0, hi = 0x3f800001u;   // bits of 1.0f (the max's own level) + 1
         while (hi - lo > 1)
         {
@@ -150,7 +103,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
                 float ei = r.e(i);
                 if (__float_as_uint(ei) <= mid) below += ei;
             }
-            if (block_sum_d(below, shd) <= limit) lo = mid; else hi = mid;
+            if (block_reduce(below, shd, 0.0, SumOp()) <= limit) lo = mid; else hi = mid;
         }
         r.pbits = min(lo, 0x3f800000u - 1u);   // the max always stays
         r.top_p = 1;
@@ -194,7 +147,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     double total = incl_all[nt - 1];
     float sumf = (float)total;
     float lse = r.max + logf(sumf);
-    int lastAll = -block_min_i(-last, shi);   // largest kept id
+    int lastAll = -block_reduce(-last, shi, 0x7fffffff, MinOp());   // largest kept id
 
     int id;
     if (p.greedy)
@@ -202,7 +155,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         int first = 0x7fffffff;
         for (int i = tid; i < vocab; i += nt)
             if (r.w(i) == r.max) { first = i; break; }
-        id = block_min_i(first, shi);
+        id = block_reduce(first, shi, 0x7fffffff, MinOp());
     }
     else
     {
