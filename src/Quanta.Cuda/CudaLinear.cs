@@ -32,6 +32,8 @@ internal sealed unsafe class CudaLinear
     public readonly ulong Perm;      // [in] i32 act-order permutation | 0
     public readonly ulong Dense;     // [out, in] f16 | 0
     public bool IsQuantized => QTiles != 0;
+    /// <summary>A fused gate/up layer whose output columns alternate 8 gate, 8 up (see <see cref="ForwardSilu"/>).</summary>
+    public bool SiluPairs { get; private set; }
     public long DeviceBytes { get; }
 
     CudaLinear(DeviceArena mem, Kernels k, int inF, int outF)
@@ -50,6 +52,8 @@ internal sealed unsafe class CudaLinear
         QTiles = qt; ScaleZero = sz; Perm = perm; GroupSize = gs;
         DeviceBytes = qtBytes + szBytes + (perm != 0 ? 4L * inF : 0);
     }
+
+    internal CudaLinear WithSiluPairs(bool on) { SiluPairs = on; return this; }
 
     /// <summary>A dense layer over an f16 matrix already on the device (tied lm_head over the embedding).</summary>
     public static CudaLinear Shared(DeviceArena mem, Kernels k, int inF, int outF, ulong dense) => new(mem, k, inF, outF, dense);
@@ -185,17 +189,45 @@ internal sealed unsafe class CudaLinear
     internal bool Pairs(int rows) => rows <= 8 && GroupSize % 64 == 0 && In <= 8192;
 
     /// <summary>
+    /// act [rows, out/2] f16 = silu(gate) * up for a <see cref="SiluPairs"/> layer: the fused kernel writes it directly
+    /// (groups of a multiple of 64, up to <see cref="GemvMaxRows"/> rows); otherwise y [rows, out] f32 is the product and
+    /// silu_mul reads its alternating runs.
+    /// </summary>
+    public void ForwardSilu(ulong x, ulong act, int rows, ulong scratch, ulong y)
+    {
+        if (!SiluPairs) throw new InvalidOperationException("ForwardSilu needs a gate/up layer with alternating columns");
+        if (rows == 0) return;
+        if (!IsQuantized || rows > GemvMaxRows || GroupSize % 64 != 0)
+        {
+            Forward(x, y, rows, scratch);
+            _k.SiluMul(y, y + 32, act, Out / 2, Out, rows, chunk: 8);
+            return;
+        }
+        if (Perm != 0)
+        {
+            _k.PermuteCols(x, Perm, scratch, In, rows);
+            x = scratch;
+        }
+        for (int r = 0; r < rows; r += MmaRows)
+        {
+            int m = Math.Min(MmaRows, rows - r);
+            var (ks, _, per) = Plan(m, splitBlocks: false);
+            _k.GptqMma(x + (ulong)(2L * r * In), QTiles, ScaleZero, act + (ulong)(2L * r * (Out / 2)), m, In, Out, GroupSize, Out / 2, ks, 1, per, Pairs(m), silu: true);
+        }
+    }
+
+    /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp
     /// per tile so a block's 8 tiles share x), then whole blocks along K (atomics) while the GPU is still half empty.
     /// </summary>
-    internal (int Ks, int Splits, int Per) Plan(int rows)
+    internal (int Ks, int Splits, int Per) Plan(int rows, bool splitBlocks = true)
     {
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
         if (Pairs(rows)) ntiles = (ntiles + 1) / 2;
         int ks = 1, splits = 1;
         if (rows <= 8)
             while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;
-        while (2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
+        while (splitBlocks && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
         int slices = ks * splits;
         return (ks, splits, (ksteps + slices - 1) / slices);
     }

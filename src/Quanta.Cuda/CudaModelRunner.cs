@@ -216,11 +216,14 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             Mark("o_proj");
             _k.AddRmsNorm(s.X, s.O, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
-            off = 0;
-            foreach (var p in L.GateUp) { p.Forward(s.Xn, s.GateUp + 4UL * (ulong)off, T, s.Linear, 2 * _ffn); off += p.Out; }
-            Mark("gate_up_proj");
-            _k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
-            Mark("silu_mul");
+            if (L.GateUp is [{ SiluPairs: true } gateUp]) gateUp.ForwardSilu(s.Xn, s.Act, T, s.Linear, s.GateUp);
+            else
+            {
+                off = 0;
+                foreach (var p in L.GateUp) { p.Forward(s.Xn, s.GateUp + 4UL * (ulong)off, T, s.Linear, 2 * _ffn); off += p.Out; }
+                _k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
+            }
+            Mark("gate_up_silu");
             L.Down.Forward(s.Act, s.O, T, s.Linear);
             Mark("down_proj");
             pending = s.O;

@@ -34,7 +34,7 @@ internal sealed unsafe class CudaModelWeights
         {
             var l = w.Layers[i];
             Layers[i] = new LayerLinears(Group(ctx, k, [l.Q, l.K, l.V]), CudaLinear.Upload(ctx, k, l.O),
-                Group(ctx, k, [l.Gate, l.Up]), CudaLinear.Upload(ctx, k, l.Down));
+                Group(ctx, k, [l.Gate, l.Up], siluPairs: true), CudaLinear.Upload(ctx, k, l.Down));
             Bytes += Layers[i].All.Sum(x => x.DeviceBytes);
         }
         if (w.LmHead is DenseLinear d && d.Weight.Data == w.Embedding.Data)
@@ -53,8 +53,8 @@ internal sealed unsafe class CudaModelWeights
     public long DecodeReadBytes => Layers.Sum(l => l.All.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
 
     /// <summary>One fused layer when the parts can share a matrix, else one per part.</summary>
-    static CudaLinear[] Group(DeviceArena mem, Kernels k, LinearWeights[] parts)
-        => LinearFusion.Fuse(mem, k, parts) is { } f ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
+    static CudaLinear[] Group(DeviceArena mem, Kernels k, LinearWeights[] parts, bool siluPairs = false)
+        => LinearFusion.Fuse(mem, k, parts, siluPairs) is { } f ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
 
     static ulong Floats(DeviceArena ctx, TensorView t, int n)
     {

@@ -25,7 +25,7 @@ internal sealed unsafe class CudaScratch
     public ulong Qh;     // [T, q_dim] f16 rotated q
     public ulong Att;    // [T, q_dim] f16 attention output
     public ulong O;      // [T, hidden] f32 o_proj / down_proj output
-    public ulong GateUp; // [T, 2 ffn] f32 gate | up
+    public ulong GateUp; // [T, 2 ffn] f32 gate | up, or alternating runs of 8 (CudaLinear.SiluPairs)
     public ulong Act;    // [T, ffn] f16 silu(gate) * up
     public ulong Final;  // [min(T, LogitRows), hidden] f16 rows whose logits are wanted
     public ulong Logits; // [min(T, LogitRows), vocab] f32

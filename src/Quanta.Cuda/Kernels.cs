@@ -32,10 +32,10 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "gather_rows", ((uint)rows, 1, 1), Threads, a);
     }
 
-    /// <summary>out [rows, n] f16 = silu(g) * u; g, u rows of stride ld f32.</summary>
-    public void SiluMul(ulong g, ulong u, ulong output, int n, int ld, int rows)
+    /// <summary>out [rows, n] f16 = silu(g) * u; g, u rows of stride ld f32 (chunk 8: columns in alternating runs of 8, u = g + 8 floats).</summary>
+    public void SiluMul(ulong g, ulong u, ulong output, int n, int ld, int rows, int chunk = 0)
     {
-        void** a = stackalloc void*[] { &g, &u, &output, &n, &ld };
+        void** a = stackalloc void*[] { &g, &u, &output, &n, &ld, &chunk };
         Go("elementwise", "silu_mul", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
     }
 
@@ -79,13 +79,16 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// <summary>
     /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) on tensor cores, 1 &lt;= m &lt;= 32: blocks of 8 warps,
     /// ks warps per 16-column tile along K, splits blocks along K (splits &gt; 1 adds into y, which must be zero), per k-steps of 64 each;
-    /// pairs (m &lt;= 8, group size a multiple of 64): each warp takes two adjacent tiles.
+    /// pairs (m &lt;= 8, group size a multiple of 64): each warp takes two adjacent tiles; silu: y is act [m, ldy] f16 =
+    /// silu(gate) * up of columns alternating 8 gate, 8 up (group size a multiple of 64, splits 1).
     /// </summary>
-    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs)
+    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs, bool silu = false)
     {
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per };
         int tilesPerBlock = 8 / ks * (pairs ? 2 : 1);
-        string name = pairs ? "gptq_mma_pair_1" : (gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8;
+        if (silu && (gs % 64 != 0 || splits != 1)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64 and one split");
+        string name = pairs ? (silu ? "gptq_mma_pair_silu_1" : "gptq_mma_pair_1")
+            : (silu ? "gptq_mma_silu_" : gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8;
         Go("gptq", name, ((uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock), (uint)splits, 1), 256, a);
     }
 

@@ -5,14 +5,21 @@ namespace Quanta.Cuda;
 /// <summary>
 /// Joins linear layers that read the same input (q/k/v, gate/up) into one matrix whose outputs sit side
 /// by side, so a decode step launches one GEMV instead of several. GPTQ parts must share g_idx and group size.
+/// Gate/up can instead alternate in runs of 8 columns (<see cref="CudaLinear.SiluPairs"/>), so one 16-column tile
+/// holds the gate and up of the same 8 features and the kernel can write silu(gate) * up directly.
 /// </summary>
 internal static unsafe class LinearFusion
 {
-    /// <summary>The fused layer, or null when the parts cannot share one matrix.</summary>
-    public static CudaLinear? Fuse(DeviceArena mem, Kernels k, LinearWeights[] parts)
+    /// <summary>The fused layer, or null when the parts cannot share one matrix; siluPairs: two equal parts (gate, up) interleaved by 8.</summary>
+    public static CudaLinear? Fuse(DeviceArena mem, Kernels k, LinearWeights[] parts, bool siluPairs = false)
     {
         int inF = parts[0].InFeatures, outF = parts.Sum(p => p.OutFeatures);
         if (parts.Any(p => p.InFeatures != inF)) return null;
+        if (siluPairs && (parts.Length != 2 || parts[0].OutFeatures != parts[1].OutFeatures || parts[0].OutFeatures % 8 != 0)) return null;
+        // Output column (or dense row) of part i's column o: side by side, or in alternating runs of 8.
+        var start = new int[parts.Length];
+        for (int i = 1; i < parts.Length; i++) start[i] = start[i - 1] + parts[i - 1].OutFeatures;
+        int Col(int i, int o) => siluPairs ? o / 8 * 16 + i * 8 + o % 8 : start[i] + o;
         var name = string.Join("+", parts.Select(p => p.Name));
         if (parts.All(p => p is GptqLinear { Bits: 4 } g && g.OutFeatures % 8 == 0 && inF % 8 == 0))
         {
@@ -22,20 +29,23 @@ internal static unsafe class LinearFusion
             var qw = new int[(long)rows * outF];
             var qz = new int[groups * outF / 8];
             var sc = new ushort[groups * outF];
-            int off = 0;
-            foreach (var g in gs)
+            for (int i = 0; i < gs.Length; i++)
             {
-                int o = g.OutFeatures;
+                var g = gs[i];
+                int o = g.OutFeatures, run = siluPairs ? 8 : o;   // columns copied together (a multiple of 8: whole qzeros words)
                 var a = g.QWeight.Span<int>();
-                for (int r = 0; r < rows; r++) a.Slice(r * o, o).CopyTo(qw.AsSpan(r * outF + off, o));
                 var z = g.QZeros.Span<int>();
                 var s = g.Scales.Span<ushort>();
-                for (int gr = 0; gr < groups; gr++)
+                for (int c = 0; c < o; c += run)
                 {
-                    z.Slice(gr * (o / 8), o / 8).CopyTo(qz.AsSpan(gr * (outF / 8) + off / 8, o / 8));
-                    s.Slice(gr * o, o).CopyTo(sc.AsSpan(gr * outF + off, o));
+                    int dst = Col(i, c);
+                    for (int r = 0; r < rows; r++) a.Slice(r * o + c, run).CopyTo(qw.AsSpan(r * outF + dst, run));
+                    for (int gr = 0; gr < groups; gr++)
+                    {
+                        z.Slice(gr * (o / 8) + c / 8, run / 8).CopyTo(qz.AsSpan(gr * (outF / 8) + dst / 8, run / 8));
+                        s.Slice(gr * o + c, run).CopyTo(sc.AsSpan(gr * outF + dst, run));
+                    }
                 }
-                off += o;
             }
             fixed (int* pq = qw, pz = qz)
             fixed (ushort* ps = sc)
@@ -48,21 +58,24 @@ internal static unsafe class LinearFusion
                     Scales = View(name + ".scales", DType.F16, (nint)ps, sc.Length * 2L, groups, outF),
                     GIdx = gs[0].GIdx, Bits = 4, GroupSize = gs[0].GroupSize, Sym = gs[0].Sym, DescAct = gs[0].DescAct,
                 };
-                return CudaLinear.Upload(mem, k, fused);
+                return CudaLinear.Upload(mem, k, fused).WithSiluPairs(siluPairs);
             }
         }
         if (parts.All(p => p is DenseLinear))
         {
             var h = new Half[(long)outF * inF];
             var row = new float[inF];
-            long at = 0;
-            foreach (DenseLinear d in parts)
-                for (int o = 0; o < d.OutFeatures; o++, at += inF)
+            for (int i = 0; i < parts.Length; i++)
+            {
+                var d = (DenseLinear)parts[i];
+                for (int o = 0; o < d.OutFeatures; o++)
                 {
                     GptqFormat.ToFloat(d.Weight, (long)o * inF, row);
-                    for (int i = 0; i < inF; i++) h[at + i] = (Half)row[i];
+                    long at = (long)Col(i, o) * inF;
+                    for (int c = 0; c < inF; c++) h[at + c] = (Half)row[c];
                 }
-            return CudaLinear.Shared(mem, k, inF, outF, mem.Upload<Half>(h, name));
+            }
+            return CudaLinear.Shared(mem, k, inF, outF, mem.Upload<Half>(h, name)).WithSiluPairs(siluPairs);
         }
         return null;
     }

@@ -109,6 +109,52 @@ public class LinearTests
         Check(ctx, mem, fused, all, inF, 256, rows, 3e-3);
     }
 
+    /// <summary>Gate/up fused with alternating runs of 8 columns: act = silu(gate) * up from the kernel's epilogue or silu_mul.</summary>
+    [Theory]
+    [InlineData(true, 64, false, 1)]     // two tiles per warp, SiLU epilogue
+    [InlineData(true, 64, false, 12)]    // two row tiles
+    [InlineData(true, 64, true, 40)]     // act-order, two passes
+    [InlineData(true, 64, false, 70)]    // dequantise + GEMM, then silu_mul over the runs
+    [InlineData(true, 32, false, 3)]     // groups of 32: product, then silu_mul
+    [InlineData(false, 0, false, 5)]     // dense
+    public void GateUpSiluMatchesReference(bool gptq, int gs, bool actOrder, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int inF = 256, ffn = 136;
+        var w = new float[2][];
+        LinearWeights[] parts = gptq
+            ? [.. Enumerable.Range(0, 2).Select(i => (LinearWeights)TestTensors.Gptq(_rng, "p" + i, ffn, inF, gs, actOrder, true, out w[i]))]
+            : [.. Enumerable.Range(0, 2).Select(i => (LinearWeights)TestTensors.DenseLinear(_rng, "p" + i, DType.F16, ffn, inF, out w[i]))];
+        if (actOrder)   // fusable only with one g_idx: give up the first part's
+        {
+            var (a, b) = ((GptqLinear)parts[0], (GptqLinear)parts[1]);
+            parts[1] = new GptqLinear
+            {
+                Name = b.Name, InFeatures = inF, OutFeatures = ffn, QWeight = b.QWeight, QZeros = b.QZeros, Scales = b.Scales,
+                GIdx = a.GIdx, Bits = 4, GroupSize = gs, Sym = b.Sym, DescAct = true,
+            };
+            w[1] = GptqFormat.Dequantize((GptqLinear)parts[1]);
+        }
+        var fused = LinearFusion.Fuse(mem, new Kernels(ctx), parts, siluPairs: true);
+        Assert.NotNull(fused);
+        Assert.True(fused.SiluPairs);
+        var x = Gpu.RoundHalf(Gpu.Random(new Random(), rows * inF));
+        ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), act = mem.Alloc(2L * rows * ffn, "act"), y = mem.Alloc(4L * rows * 2 * ffn, "y");
+        ulong scratch = mem.Alloc(Math.Max(256, fused.ScratchBytes(rows)), "scratch");
+        fused.ForwardSilu(xd, act, rows, scratch, y);
+        var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
+        var want = new double[rows * ffn];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < ffn; j++)
+            {
+                double g = 0, u = 0;
+                for (int i = 0; i < inF; i++) { g += (double)x[r * inF + i] * w[0][j * inF + i]; u += (double)x[r * inF + i] * w[1][j * inF + i]; }
+                want[r * ffn + j] = g / (1 + Math.Exp(-g)) * u;
+            }
+        Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}");
+    }
+
     [Fact]
     public void PartsWithDifferentGroupsAreNotFused()
     {

@@ -80,15 +80,17 @@ extern "C" __global__ void gather_rows(const half_t* __restrict__ src, const int
     for (int i = threadIdx.x; i < n; i += blockDim.x) dst[r * n + i] = src[s * n + i];
 }
 
-// out[r, i] = silu(g[r, i]) * u[r, i]     g, u: rows of stride ld f32 (n used); out: [rows, n] f16. grid (blocks, rows)
-extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, int n, int ld)
+// out[r, i] = silu(g[r, c(i)]) * u[r, c(i)]     g, u: rows of stride ld f32; out: [rows, n] f16. grid (blocks, rows).
+// chunk 0: c(i) = i (gate and up side by side); chunk 8: c(i) = (i / 8) * 16 + i % 8 (runs of 8 alternating, u = g + 8).
+extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __restrict__ u, half_t* __restrict__ out, int n, int ld, int chunk)
 {
     PDL_START();
     long r = blockIdx.y;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
     {
-        float a = g[r * ld + i];
-        out[r * n + i] = f2h(a / (1.0f + expf(-a)) * u[r * ld + i]);
+        int c = chunk ? (i / chunk) * 2 * chunk + i % chunk : i;
+        float a = g[r * ld + c];
+        out[r * n + i] = f2h(a / (1.0f + expf(-a)) * u[r * ld + c]);
     }
 }
 

@@ -140,7 +140,7 @@ __device__ __forceinline__ void mma_step(float (&acc)[MT][4], const u32 (&a)[4][
 // many warps keep loads in flight; deeper rounds or loading the next round early measured slower). POST (group size a multiple of 64): integer-valued weights into
 // a group's own fp32 sums, scaled once per group; else each weight is scaled in fp16. The ks slices of a
 // tile are summed in shared memory; with gridDim.y > 1 the block adds into y atomically (y zeroed before).
-template <int MT, int WU, bool POST, int TPW = 1>
+template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false>
 __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
                                        float* __restrict__ y, int m, int in, int out, int gs, int ldy, int ks, int per)
 {
@@ -258,6 +258,27 @@ __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4
                         for (int i = 0; i < 4; i++) acc[p][mt][i] += red[warp + w][(p * MT + mt) * 4 + i][lane];
     }
     if (warp % ks != 0) return;
+    if (SILU)
+    {
+        // Columns are gate/up in alternating runs of 8 (a tile = 8 gate then the same 8 up columns): the lane holds
+        // gate and up of feature tile*8 + g for rows 2t, 2t+1 and writes silu(gate) * up to y as f16 [m, ldy].
+#pragma unroll
+        for (int p = 0; p < TPW; p++)
+        {
+            if (tile0 + p >= ntiles) break;
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                {
+                    int row = mt * 8 + 2 * t + h;
+                    if (row >= m || (tile0 + p) * 16 + g >= out) continue;
+                    float gate = acc[p][mt][h], up = acc[p][mt][2 + h];
+                    ((half_t*)y)[(long)row * ldy + (tile0 + p) * 8 + g] = f2h(gate / (1.0f + __expf(-gate)) * up);
+                }
+        }
+        return;
+    }
     bool atomic = gridDim.y > 1;
 #pragma unroll
     for (int p = 0; p < TPW; p++)
@@ -291,6 +312,15 @@ W4_MMA(1, 4) W4_MMA(2, 4) W4_MMA(3, 4) W4_MMA(4, 4)
 // o 8.2 -> 7.7 us, but down_proj (11008 inputs) 14.2 -> 16.5 us.
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per)
 { w4_mma<1, 2, true, 2>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
+
+// SiLU variants (group size a multiple of 64, one block per column range: gridDim.y == 1): y is act [m, ldy] f16 =
+// silu(gate) * up of a gate/up matrix whose columns alternate 8 gate, 8 up.
+#define W4_SILU(MT) \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per) \
+{ w4_mma<MT, 4, true, 1, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
+W4_SILU(1) W4_SILU(2) W4_SILU(3) W4_SILU(4)
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per)
+{ w4_mma<1, 2, true, 2, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
 
 // Dequantise the tiled layout for the GEMM path: wd [out, in] f16 (a feature's inputs contiguous).
 // One thread per lane-word of qt: 16 inputs of two features, written as 32-byte runs.
