@@ -89,14 +89,15 @@ public static unsafe class KernelBench
         ulong pos = mem.Upload<int>([context - 1], "pos"), slot = mem.Upload<int>([context - 1], "slot"), seq = mem.Upload<int>([0], "seq_of");
         ulong tables = mem.Upload<int>([.. Enumerable.Range(0, maxb)], "tables");
         ulong inv = mem.Upload<double>(RotaryFrequencies.Inverse(c.RopeTheta, hd, c.RopeScaling), "inv_freq");
-        int splits = Math.Clamp(Math.Min(Math.Max(1, 2 * ctx.Multiprocessors / H), context / 16), 1, CudaScratch.MaxSplits);
-        ulong part = Zeros(4L * H * splits * (hd + 2), "part"), done = Zeros(4L * H, "split counters");
+        int splits = CudaModelRunner.AttentionSplits(ctx.Multiprocessors, 1, H, context);
+        ulong part = Zeros(4L * H * CudaScratch.MaxSplits * (hd + 2), "part"), done = Zeros(4L * H, "split counters");
         float eps = 1e-5f, scale = 1f / MathF.Sqrt(hd);
         yield return ("add_rmsnorm", Time(ctx, () => k.AddRmsNorm(x, delta, w, xn, h, eps, 1), calls));
         yield return ("rope_kv", Time(ctx, () => k.RopeKv(q, q + 4UL * (ulong)(H * hd), q + 4UL * (ulong)((H + KH) * hd), qh, kc, vc, pos, slot, inv,
             H, KH, hd, (int)c.RopeStyle, 1, qkv), calls));
-        yield return ($"paged_attention ({context} keys, {splits} splits)", Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part, done,
-            H, KH, hd, bs, maxb, scale, splits, 1), calls));
+        foreach (int sp in new[] { 1, 2, 4, 8, 16 }.Where(x => x <= splits * 2 && x <= context / 8).Append(splits).Distinct().Order())
+            yield return ($"paged_attention ({context} keys, {sp} splits{(sp == splits ? ", the runner's choice" : "")})", Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part, done,
+                H, KH, hd, bs, maxb, scale, sp, 1), calls));
         yield return ("silu_mul", Time(ctx, () => k.SiluMul(gu, gu + 4UL * (ulong)ffn, act, ffn, 2 * ffn, 1), calls));
     }
 

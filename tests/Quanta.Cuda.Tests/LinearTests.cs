@@ -112,7 +112,8 @@ public class LinearTests
     /// <summary>Gate/up fused with alternating runs of 8 columns: act = silu(gate) * up from the kernel's epilogue or silu_mul.</summary>
     [Theory]
     [InlineData(true, 64, false, 1)]     // two tiles per warp, SiLU epilogue
-    [InlineData(true, 64, false, 12)]    // two row tiles
+    [InlineData(true, 64, false, 12)]    // 9-16 rows: product, then silu_mul
+    [InlineData(true, 64, false, 20)]    // three row tiles
     [InlineData(true, 64, true, 40)]     // act-order, two passes
     [InlineData(true, 64, false, 70)]    // dequantise + GEMM, then silu_mul over the runs
     [InlineData(true, 32, false, 3)]     // groups of 32: product, then silu_mul

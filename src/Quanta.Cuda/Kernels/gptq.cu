@@ -318,7 +318,7 @@ extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_1(const half_t* 
 #define W4_SILU(MT) \
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per) \
 { w4_mma<MT, 4, true, 1, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
-W4_SILU(1) W4_SILU(2) W4_SILU(3) W4_SILU(4)
+W4_SILU(1) W4_SILU(3) W4_SILU(4)   // 9-16 rows take the product + silu_mul path (CudaLinear.ForwardSilu)
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per)
 { w4_mma<1, 2, true, 2, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
 
