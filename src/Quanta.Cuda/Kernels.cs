@@ -66,14 +66,14 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void GptqTile(ulong qw, ulong qt, int inF, int outF)
     {
         void** a = stackalloc void*[] { &qw, &qt, &inF, &outF };
-        Go("gptq", "gptq_tile", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 128, Threads), 1, 1), Threads, a);
+        Go("gptq_pack", "gptq_tile", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 128, Threads), 1, 1), Threads, a);
     }
 
     /// <summary>sz [groups, npad] half2(scale, 1024 + zero + 1) from qz [groups, out/8] u32 and sc [groups, out] f16.</summary>
     public void GptqScalesZeros(ulong qz, ulong sc, ulong sz, int outF, int groups, int npad)
     {
         void** a = stackalloc void*[] { &qz, &sc, &sz, &outF, &groups, &npad };
-        Go("gptq", "gptq_scales_zeros", (Blocks((long)groups * npad, Threads), 1, 1), Threads, a);
+        Go("gptq_pack", "gptq_scales_zeros", (Blocks((long)groups * npad, Threads), 1, 1), Threads, a);
     }
 
     /// <summary>
@@ -96,7 +96,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     public void GptqDequant(ulong qt, ulong sz, ulong wd, int inF, int outF, int gs)
     {
         void** a = stackalloc void*[] { &qt, &sz, &wd, &inF, &outF, &gs };
-        Go("gptq", "gptq_dequant", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 32, Threads), 1, 1), Threads, a);
+        Go("gptq_pack", "gptq_dequant", (Blocks((long)((outF + 15) / 16) * ((inF + 63) / 64) * 32, Threads), 1, 1), Threads, a);
     }
 
     /// <summary>

@@ -1,19 +1,5 @@
-#include "common.cuh"
-
-// GPTQ int4 in Quanta's tiled layout, built on the GPU at load time from AutoGPTQ tensors whose input rows
-// are already in group order (act-order permuted):
-//   qt: [ntiles = ceil(out/16), ksteps = ceil(in/64), 32 lanes] uint4. Lane (g = lane/4, t = lane%4) of tile
-//       n0 = 16*tile, step k0 = 64*kstep owns features n0+g and n0+g+8 and inputs k0+16t .. k0+16t+15.
-//       Word j (0..3) holds inputs k0+16t+4j+(0..3); register r of it is the nibble pair at bits 4r and 16+4r:
-//       r=0: feature g, inputs +0,+1   r=1: feature g+8, +0,+1   r=2: feature g, +2,+3   r=3: feature g+8, +2,+3.
-//       That is the A fragment (16 features x 16 k) of mma.m16n8k16 for sub-step j, with the k slots
-//       (2t, 2t+1, 2t+8, 2t+9) standing for inputs 16t+4j+(0, 1, 2, 3), so each lane reads its x contiguously.
-//       Features or inputs past the edge hold nibble 0 (and meet x = 0 or are never stored).
-//   sz: [groups, ntiles*16] u32 = half2(scale, 1024 + zero + 1): (1024 + q) - zf = q - (zero + 1) exactly.
-// The group size is a multiple of 16 (a lane's 16 inputs share one group); in % 16 == 0.
-
-__device__ __forceinline__ u32 hsub2(u32 a, u32 b) { u32 d; asm("sub.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
-__device__ __forceinline__ u32 hmul2(u32 a, u32 b) { u32 d; asm("mul.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b)); return d; }
+// Fused dequantise-and-multiply on tensor cores over the tiled layout (see gptq.cuh).
+#include "gptq.cuh"
 
 __device__ __forceinline__ uint4 ld_stream(const uint4* p)
 {
@@ -28,59 +14,6 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const u32 (&a)[4], u32 b
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// (q - zero - 1) * scale for the 8 weights of one word, as the four A registers of a sub-step.
-__device__ __forceinline__ void dequant_word(u32 q, u32 za, u32 sa, u32 zb, u32 sb, u32 (&a)[4])
-{
-    a[0] = hmul2(hsub2((q & 0x000F000Fu) | 0x64006400u, za), sa);
-    a[1] = hmul2(hsub2(((q >> 4) & 0x000F000Fu) | 0x64006400u, zb), sb);
-    a[2] = hmul2(hsub2(((q >> 8) & 0x000F000Fu) | 0x64006400u, za), sa);
-    a[3] = hmul2(hsub2(((q >> 12) & 0x000F000Fu) | 0x64006400u, zb), sb);
-}
-
-// qw [in/8, out] u32 (AutoGPTQ packing, rows in group order) -> qt (one thread per u32 of qt).
-extern "C" __global__ void gptq_tile(const u32* __restrict__ qw, u32* __restrict__ qt, int in, int out)
-{
-    PDL_START();
-    int ksteps = (in + 63) >> 6;
-    long total = (long)((out + 15) >> 4) * ksteps * 128;
-    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
-    {
-        int j = (int)(idx & 3), lane = (int)((idx >> 2) & 31);
-        long rest = idx >> 7;
-        int ks = (int)(rest % ksteps), tile = (int)(rest / ksteps);
-        int g = lane >> 2, t = lane & 3, kb = ks * 64 + 16 * t + 4 * j;
-        u32 word = 0;
-#pragma unroll
-        for (int r = 0; r < 4; r++)
-#pragma unroll
-            for (int h = 0; h < 2; h++)
-            {
-                int n = tile * 16 + g + (r & 1) * 8, k = kb + (r >> 1) * 2 + h;
-                if (n < out && k < in) word |= ((qw[(long)(k >> 3) * out + n] >> (4 * (k & 7))) & 15u) << (4 * r + 16 * h);
-            }
-        qt[idx] = word;
-    }
-}
-
-// qz [groups, out/8] u32, sc [groups, out] f16 -> sz [groups, npad] half2(scale, 1024 + zero + 1).
-extern "C" __global__ void gptq_scales_zeros(const u32* __restrict__ qz, const half_t* __restrict__ sc, u32* __restrict__ sz,
-                                             int out, int groups, int npad)
-{
-    PDL_START();
-    long total = (long)groups * npad;
-    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
-    {
-        int g = (int)(idx / npad), n = (int)(idx % npad);
-        u32 v = 0x64010000u;   // past the edge: scale 0, zero point 1024 + 1
-        if (n < out)
-        {
-            u32 z = (qz[(long)g * (out >> 3) + (n >> 3)] >> (4 * (n & 7))) & 15u;
-            v = (u32)sc[(long)g * out + n] | ((0x6400u + z + 1) << 16);
-        }
-        sz[idx] = v;
-    }
 }
 
 // (q - zero - 1) without the scale, for group sizes that are multiples of 64 (the scale is applied to the
@@ -136,10 +69,12 @@ __device__ __forceinline__ void mma_step(float (&acc)[MT][4], const u32 (&a)[4][
 
 // y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8*MT rows, on tensor cores (A = weights,
 // B = x, 8 rows per n8 tile). Block of 8 warps: warp w takes tile blockIdx.x * (8/ks) + w/ks and K slice
-// blockIdx.y * ks + w%ks of `per` k-steps (TPW > 1: tiles TPW * that index onwards, sharing x). Each lane loads WU 16-byte words per round (4: few registers, so
-// many warps keep loads in flight; deeper rounds or loading the next round early measured slower). POST (group size a multiple of 64): integer-valued weights into
-// a group's own fp32 sums, scaled once per group; else each weight is scaled in fp16. The ks slices of a
-// tile are summed in shared memory; with gridDim.y > 1 the block adds into y atomically (y zeroed before).
+// blockIdx.y * ks + w%ks of `per` k-steps (TPW > 1: TPW tiles from TPW times that index, sharing x).
+// Each lane loads WU 16-byte words per round (few registers, so many warps keep loads in flight; deeper
+// rounds or loading the next round early measured slower). POST (group size a multiple of 64):
+// integer-valued weights into a group's own fp32 sums, scaled once per group; else each weight is scaled
+// in fp16. The ks slices of a tile are summed in shared memory; with gridDim.y > 1 the block adds into y
+// atomically (y zeroed before). SILU: see the gptq_mma_silu kernels.
 template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false>
 __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
                                        float* __restrict__ y, int m, int in, int out, int gs, int ldy, int ks, int per)
@@ -321,44 +256,3 @@ extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(const half_
 W4_SILU(1) W4_SILU(3) W4_SILU(4)   // 9-16 rows take the product + silu_mul path (CudaLinear.ForwardSilu)
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per)
 { w4_mma<1, 2, true, 2, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per); }
-
-// Dequantise the tiled layout for the GEMM path: wd [out, in] f16 (a feature's inputs contiguous).
-// One thread per lane-word of qt: 16 inputs of two features, written as 32-byte runs.
-extern "C" __global__ void gptq_dequant(const uint4* __restrict__ qt, const u32* __restrict__ sz, half_t* __restrict__ wd,
-                                        int in, int out, int gs)
-{
-    PDL_START();
-    int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6, npad = ntiles * 16;
-    long total = (long)ntiles * ksteps * 32;
-    for (long idx = blockIdx.x * (long)blockDim.x + threadIdx.x; idx < total; idx += (long)gridDim.x * blockDim.x)
-    {
-        int lane = (int)(idx & 31);
-        long rest = idx >> 5;
-        int ks = (int)(rest % ksteps), tile = (int)(rest / ksteps);
-        int g = lane >> 2, t = lane & 3, k0 = ks * 64 + 16 * t, fa = tile * 16 + g;
-        if (k0 >= in) continue;
-        u32 va = __ldg(sz + (long)(k0 / gs) * npad + fa), vb = __ldg(sz + (long)(k0 / gs) * npad + fa + 8);
-        u32 sa = (va & 0xffffu) * 0x10001u, za = (va >> 16) * 0x10001u, sb = (vb & 0xffffu) * 0x10001u, zb = (vb >> 16) * 0x10001u;
-        uint4 q = qt[idx];
-        u32 qv[4] = {q.x, q.y, q.z, q.w};
-        u32 ra[8], rb[8];   // feature a / b: inputs k0 + 2i, 2i+1
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-        {
-            u32 a[4];
-            dequant_word(qv[j], za, sa, zb, sb, a);
-            ra[2 * j] = a[0]; ra[2 * j + 1] = a[2];
-            rb[2 * j] = a[1]; rb[2 * j + 1] = a[3];
-        }
-        if (fa < out)
-        {
-            uint4* d = (uint4*)(wd + (long)fa * in + k0);
-            d[0] = make_uint4(ra[0], ra[1], ra[2], ra[3]); d[1] = make_uint4(ra[4], ra[5], ra[6], ra[7]);
-        }
-        if (fa + 8 < out)
-        {
-            uint4* d = (uint4*)(wd + (long)(fa + 8) * in + k0);
-            d[0] = make_uint4(rb[0], rb[1], rb[2], rb[3]); d[1] = make_uint4(rb[4], rb[5], rb[6], rb[7]);
-        }
-    }
-}
