@@ -23,6 +23,12 @@ internal sealed unsafe class CudaLinear
     /// <summary>The fused kernel writes silu(gate) * up itself (QUANTA_SILU_EPILOGUE=0: product, then silu_mul).</summary>
     public static bool SiluEpilogue { get; set; } = Environment.GetEnvironmentVariable("QUANTA_SILU_EPILOGUE") != "0";
 
+    /// <summary>
+    /// How the fused kernel brings in the weights for up to 8 rows with groups of a multiple of 64 (QUANTA_GEMV_LOAD =
+    /// registers | prefetch); more rows always load into registers. Prefetch: batch 1 482 against 463 tok/s (7B, H200).
+    /// </summary>
+    public static GemvLoad Load { get; set; } = Enum.TryParse<GemvLoad>(Environment.GetEnvironmentVariable("QUANTA_GEMV_LOAD"), true, out var l) ? l : GemvLoad.Prefetch;
+
     const int MinStepsPerWarp = 4;
     /// <summary>Rows per pass of the fused kernel (its widest variant).</summary>
     const int MmaRows = 32;
@@ -157,12 +163,15 @@ internal sealed unsafe class CudaLinear
     public long ScratchBytes(int rows)
         => (Perm != 0 ? 2L * rows * In : 0) + (IsQuantized && rows > GemvMaxRows ? 2L * In * Out : 0);
 
-    /// <summary>y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ; scratch holds <see cref="ScratchBytes"/>.</summary>
-    public void Forward(ulong x, ulong y, int rows, ulong scratch, int ldy = 0)
+    /// <summary>
+    /// y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ, or with <paramref name="accumulate"/>
+    /// y += x · Wᵀ (the residual stream takes o_proj and down_proj this way); scratch holds <see cref="ScratchBytes"/>.
+    /// </summary>
+    public void Forward(ulong x, ulong y, int rows, ulong scratch, int ldy = 0, bool accumulate = false)
     {
         if (rows == 0) return;
         if (ldy == 0) ldy = Out;
-        if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy); return; }
+        if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
         if (Perm != 0)
         {
             _k.PermuteCols(x, Perm, scratch, In, rows);
@@ -176,14 +185,16 @@ internal sealed unsafe class CudaLinear
                 int m = Math.Min(MmaRows, rows - r);
                 ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)(4L * r * ldy);
                 var (ks, splits, per) = Plan(m);
-                if (splits > 1) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
-                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m));
+                if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
+                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m), load: LoadFor(m), accumulate: accumulate);
             }
             return;
         }
         _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
-        Gemm(scratch, In, x, y, rows, ldy);
+        Gemm(scratch, In, x, y, rows, ldy, accumulate);
     }
+
+    GemvLoad LoadFor(int rows) => rows > 8 || GroupSize % 64 != 0 ? GemvLoad.Registers : Load;
 
     /// <summary>
     /// Whether a warp takes two tiles: few rows, groups of a multiple of 64, and at most 8192 inputs (measured faster on
@@ -217,32 +228,50 @@ internal sealed unsafe class CudaLinear
         for (int r = 0; r < rows; r += MmaRows)
         {
             int m = Math.Min(MmaRows, rows - r);
-            var (ks, _, per) = Plan(m, splitBlocks: false);
-            _k.GptqMma(x + (ulong)(2L * r * In), QTiles, ScaleZero, act + (ulong)(2L * r * (Out / 2)), m, In, Out, GroupSize, Out / 2, ks, 1, per, Pairs(m), silu: true);
+            var (ks, _, per) = Plan(m, silu: true);
+            _k.GptqMma(x + (ulong)(2L * r * In), QTiles, ScaleZero, act + (ulong)(2L * r * (Out / 2)), m, In, Out, GroupSize, Out / 2, ks, 1, per, Pairs(m), silu: true, load: LoadFor(m));
         }
     }
 
     /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp
-    /// per tile so a block's 8 tiles share x), then whole blocks along K (atomics) while the GPU is still half empty.
+    /// per tile so a block's 8 tiles share x), fewer when that makes the grid fit one wave of resident blocks (7B
+    /// gate/up at one row: 688 blocks, 1.7 waves, 18.7 us; 344 blocks 17.8 us on an H200), then whole blocks along K
+    /// (atomics) while the GPU is still half empty (not with <paramref name="silu"/>, whose epilogue needs whole sums).
     /// </summary>
-    internal (int Ks, int Splits, int Per) Plan(int rows, bool splitBlocks = true)
+    internal (int Ks, int Splits, int Per) Plan(int rows, bool silu = false)
     {
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
-        if (Pairs(rows)) ntiles = (ntiles + 1) / 2;
+        bool pairs = Pairs(rows);
+        if (pairs) ntiles = (ntiles + 1) / 2;
         int ks = 1, splits = 1;
         if (rows <= 8)
+        {
             while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;
-        while (splitBlocks && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
+            long wave = (long)sms * _k.GptqResidentBlocks(rows, GroupSize, pairs, silu, LoadFor(rows));
+            while (ks > 1 && Blocks(ntiles, ks) > wave && Blocks(ntiles, ks / 2) <= wave) ks /= 2;
+        }
+        while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
         int slices = ks * splits;
         return (ks, splits, (ksteps + slices - 1) / slices);
     }
 
-    /// <summary>cuBLAS: column-major C [out, rows] = Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
-    void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy)
+    static long Blocks(int ntiles, int ks) => ((long)ntiles * ks + 7) / 8;
+
+    /// <summary>cuBLAS: column-major C [out, rows] (+)= Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
+    void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy, bool accumulate = false)
     {
-        float alpha = 1f, beta = 0f;
+        float alpha = 1f, beta = accumulate ? 1f : 0f;
         Cublas.Check(Cublas.GemmEx(_mem.Ctx.Cublas, Cublas.OpT, Cublas.OpN, Out, rows, In, &alpha, a, Cublas.R16F, lda,
             x, Cublas.R16F, In, &beta, y, Cublas.R32F, ldy, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
     }
+}
+
+/// <summary>How the fused GPTQ kernel reads the weights (see <see cref="CudaLinear.Load"/>).</summary>
+public enum GemvLoad
+{
+    /// <summary>A round of 16-byte words per lane into registers, then compute (gptq.cu).</summary>
+    Registers,
+    /// <summary>The next round is requested into registers before the current one is computed (gptq.cu, _db kernels).</summary>
+    Prefetch,
 }

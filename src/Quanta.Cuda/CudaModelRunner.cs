@@ -188,12 +188,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         var s = _s;
         float scale = 1f / MathF.Sqrt(_headDim);
         _k.Embed(m.Ids, _w.Embedding, s.X, _hidden, T);
-        ulong pending = 0;
         for (int l = 0; l < _w.Layers.Length; l++)
         {
             var L = _w.Layers[l];
             Mark("other");
-            _k.AddRmsNorm(s.X, pending, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            _k.AddRmsNorm(s.X, 0, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             int ld = _qDim + 2 * _kvDim, off = 0;
             foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld); off += p.Out; }
@@ -216,9 +215,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, s.SplitsDone, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.Splits, T);
             Mark("attention");
-            L.O.Forward(s.Att, s.O, T, s.Linear);
+            // o_proj and down_proj add straight into the residual stream x (no zeroing, no separate add).
+            L.O.Forward(s.Att, s.X, T, s.Linear, accumulate: true);
             Mark("o_proj");
-            _k.AddRmsNorm(s.X, s.O, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            _k.AddRmsNorm(s.X, 0, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             if (L.GateUp is [{ SiluPairs: true } gateUp]) gateUp.ForwardSilu(s.Xn, s.Act, T, s.Linear, s.GateUp);
             else
@@ -228,11 +228,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 _k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
             }
             Mark("gate_up_silu");
-            L.Down.Forward(s.Act, s.O, T, s.Linear);
+            L.Down.Forward(s.Act, s.X, T, s.Linear, accumulate: true);
             Mark("down_proj");
-            pending = s.O;
         }
-        _k.AddRmsNorm(s.X, pending, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
+        _k.AddRmsNorm(s.X, 0, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
         if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
         Mark("other");
     }

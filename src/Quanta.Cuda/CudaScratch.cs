@@ -19,12 +19,11 @@ internal sealed unsafe class CudaScratch
     int[] _meta = [];
     ulong _metaDev;
 
-    public ulong X;      // [T, hidden] f32 residual stream
+    public ulong X;      // [T, hidden] f32 residual stream (o_proj and down_proj add into it)
     public ulong Xn;     // [T, hidden] f16 normed input of q/k/v and gate/up; final norm output
     public ulong Qkv;    // [T, q_dim + 2 kv_dim] f32 q | k | v
     public ulong Qh;     // [T, q_dim] f16 rotated q
     public ulong Att;    // [T, q_dim] f16 attention output
-    public ulong O;      // [T, hidden] f32 o_proj / down_proj output
     public ulong GateUp; // [T, 2 ffn] f32 gate | up, or alternating runs of 8 (CudaLinear.SiluPairs)
     public ulong Act;    // [T, ffn] f16 silu(gate) * up
     public ulong Final;  // [min(T, LogitRows), hidden] f16 rows whose logits are wanted
@@ -56,7 +55,7 @@ internal sealed unsafe class CudaScratch
         int T = tokens, n = Math.Min(T, LogitRows);
         X = A(4L * T * _hidden, "x"); Xn = A(2L * T * _hidden, "xn");
         Qkv = A(4L * T * (_qDim + 2 * _kvDim), "qkv");
-        Qh = A(2L * T * _qDim, "qh"); Att = A(2L * T * _qDim, "att"); O = A(4L * T * _hidden, "o");
+        Qh = A(2L * T * _qDim, "qh"); Att = A(2L * T * _qDim, "att");
         GateUp = A(8L * T * _ffn, "gate_up"); Act = A(2L * T * _ffn, "act");
         Final = A(2L * n * _hidden, "final"); Logits = A(4L * n * _vocab, "logits");
         Part = A(4L * SplitTokens * _heads * MaxSplits * (_headDim + 2), "attention partials");

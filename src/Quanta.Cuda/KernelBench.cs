@@ -13,17 +13,23 @@ public sealed record KernelTiming(string Name, int In, int Out, int Rows, double
 /// </summary>
 public static unsafe class KernelBench
 {
-    /// <summary>Registers per thread of a kernel of the gptq module (CU_FUNC_ATTRIBUTE_NUM_REGS).</summary>
-    public static int Registers(string kernel)
+    /// <summary>Registers per thread and local (spilled) bytes per thread of a kernel (CU_FUNC_ATTRIBUTE_NUM_REGS, LOCAL_SIZE_BYTES).</summary>
+    public static (int Registers, int LocalBytes) Resources(string module, string kernel)
     {
         var ctx = CudaContext.Shared;
         ctx.MakeCurrent();
-        Cu.Check(Cu.cuFuncGetAttribute(out int regs, 4, ctx.Kernels.Function("gptq", kernel)), "cuFuncGetAttribute");
-        return regs;
+        nint f = ctx.Kernels.Function(module, kernel);
+        Cu.Check(Cu.cuFuncGetAttribute(out int regs, 4, f), "cuFuncGetAttribute(NUM_REGS)");
+        Cu.Check(Cu.cuFuncGetAttribute(out int local, 3, f), "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
+        return (regs, local);
     }
 
-    /// <summary>Times <paramref name="calls"/> calls per shape and row count; bytes are weights + scales + x + y.</summary>
-    public static IEnumerable<KernelTiming> Gptq((string Name, int In, int Out)[] shapes, int[] rows, int groupSize, int calls = 50)
+    /// <summary>
+    /// Times <paramref name="calls"/> calls per shape and row count; bytes are weights + scales + x + y. With
+    /// <paramref name="baseline"/>, each is also timed with the other <see cref="CudaLinear.Load"/> modes, named by the
+    /// mode, right before the default.
+    /// </summary>
+    public static IEnumerable<KernelTiming> Gptq((string Name, int In, int Out)[] shapes, int[] rows, int groupSize, int calls = 50, bool baseline = false)
     {
         var ctx = CudaContext.Shared;
         ctx.MakeCurrent();
@@ -47,26 +53,44 @@ public static unsafe class KernelBench
             for (int i = 0; i < x.Length; i++) x[i] = (Half)(rng.NextDouble() * 2 - 1);
             ulong xd = mem.Upload<Half>(x, "x"), yd = mem.Alloc(4L * maxRows * outF, "y");
             ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(maxRows)), "scratch");
-            foreach (int m in rows)
+            var fast = CudaLinear.Load;
+            try
             {
-                lin.Forward(xd, yd, m, scratch);
-                ctx.Synchronize();
-                var y = ctx.Download<float>(yd, m * outF);
-                double err = 0;
-                int gs = groupSize > 0 ? groupSize : inF;
-                for (int c = 0; c < 64; c++)
-                {
-                    int o = rng.Next(outF), r = rng.Next(m);
-                    double want = 0;
-                    for (int i = 0; i < inF; i++) want += (double)x[(long)r * inF + i] * scales[(long)(i / gs) * outF + o] * (q[(long)i * outF + o] - 8);
-                    err = Math.Max(err, Math.Abs(want - y[(long)r * outF + o]));
-                }
-                int next = 0;
-                double us = Time(ctx, () => copies[next++ % copies.Count].Forward(xd, yd, m, scratch), calls);
-                long bytes = lin.DeviceBytes + 2L * m * inF + 4L * m * outF;
-                yield return new KernelTiming(name, inF, outF, m, us, bytes / us / 1e3, err);
+                foreach (int m in rows)
+                    foreach (var variant in baseline ? [.. Enum.GetValues<GemvLoad>().Where(v => v != fast), fast] : new[] { fast })
+                    {
+                        CudaLinear.Load = variant;
+                        yield return Measure(ctx, copies, x, q, scales, xd, yd, scratch, m, groupSize, calls, rng) with
+                        {
+                            Name = variant == fast ? name : $"{name} ({variant.ToString().ToLowerInvariant()})",
+                        };
+                    }
             }
+            finally { CudaLinear.Load = fast; }
         }
+    }
+
+    static KernelTiming Measure(CudaContext ctx, List<CudaLinear> copies, Half[] x, byte[] q, float[] scales, ulong xd, ulong yd, ulong scratch,
+                                int m, int groupSize, int calls, Random rng)
+    {
+        var lin = copies[0];
+        int inF = lin.In, outF = lin.Out;
+        lin.Forward(xd, yd, m, scratch);
+        ctx.Synchronize();
+        var y = ctx.Download<float>(yd, m * outF);
+        double err = 0;
+        int gs = groupSize > 0 ? groupSize : inF;
+        for (int c = 0; c < 64; c++)
+        {
+            int o = rng.Next(outF), r = rng.Next(m);
+            double want = 0;
+            for (int i = 0; i < inF; i++) want += (double)x[(long)r * inF + i] * scales[(long)(i / gs) * outF + o] * (q[(long)i * outF + o] - 8);
+            err = Math.Max(err, Math.Abs(want - y[(long)r * outF + o]));
+        }
+        int next = 0;
+        double us = Time(ctx, () => copies[next++ % copies.Count].Forward(xd, yd, m, scratch), calls);
+        long bytes = lin.DeviceBytes + 2L * m * inF + 4L * m * outF;
+        return new KernelTiming("", inF, outF, m, us, bytes / us / 1e3, err);
     }
 
     /// <summary>

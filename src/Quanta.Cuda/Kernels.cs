@@ -78,19 +78,50 @@ internal sealed unsafe class Kernels(CudaContext ctx)
 
     /// <summary>
     /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) on tensor cores, 1 &lt;= m &lt;= 32: blocks of 8 warps,
-    /// ks warps per 16-column tile along K, splits blocks along K (splits &gt; 1 adds into y, which must be zero), per k-steps of 64 each;
-    /// pairs (m &lt;= 8, group size a multiple of 64): each warp takes two adjacent tiles; silu: y is act [m, ldy] f16 =
-    /// silu(gate) * up of columns alternating 8 gate, 8 up (group size a multiple of 64, splits 1).
+    /// ks warps per 16-column tile along K, splits blocks along K, per k-steps of 64 each; with splits &gt; 1 or accumulate
+    /// the product is added into y atomically (zero y first for a plain product). pairs (m &lt;= 8, group size a multiple of
+    /// 64): each warp takes two adjacent tiles; silu: y is act [m, ldy] f16 = silu(gate) * up of columns alternating 8 gate,
+    /// 8 up (group size a multiple of 64, splits 1); load: how the weights are read (prefetch needs m &lt;= 8 and groups of
+    /// a multiple of 64).
     /// </summary>
-    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs, bool silu = false)
+    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs,
+                        bool silu = false, GemvLoad load = GemvLoad.Registers, bool accumulate = false)
     {
-        void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per };
+        int atomic = accumulate ? 1 : 0;
+        void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per, &atomic };
         int tilesPerBlock = 8 / ks * (pairs ? 2 : 1);
-        if (silu && (gs % 64 != 0 || splits != 1)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64 and one split");
-        string name = pairs ? (silu ? "gptq_mma_pair_silu_1" : "gptq_mma_pair_1")
-            : (silu ? "gptq_mma_silu_" : gs % 64 == 0 ? "gptq_mma_" : "gptq_mma_s") + (m + 7) / 8;
-        Go("gptq", name, ((uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock), (uint)splits, 1), 256, a);
+        if (silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
+        uint grid = (uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock);
+        Go("gptq", GptqKernel(m, gs, pairs, silu, load), (grid, (uint)splits, 1), 256, a);
     }
+
+    /// <summary>Blocks of the GptqMma kernel for these arguments that fit one SM at once (cached).</summary>
+    public int GptqResidentBlocks(int m, int gs, bool pairs, bool silu, GemvLoad load)
+    {
+        string name = GptqKernel(m, gs, pairs, silu, load);
+        if (_resident.TryGetValue(name, out int n)) return n;
+        Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, _r.Function("gptq", name), 256, 0),
+            $"cuOccupancyMaxActiveBlocksPerMultiprocessor({name})");
+        return _resident[name] = Math.Max(1, n);
+    }
+
+    readonly Dictionary<string, int> _resident = [];
+
+    static string GptqKernel(int m, int gs, bool pairs, bool silu, GemvLoad load)
+    {
+        int rowTiles = (m + 7) / 8;
+        if ((load != GemvLoad.Registers || pairs) && gs % 64 != 0) throw new ArgumentException("two tiles per warp and prefetching need groups of a multiple of 64");
+        if ((load != GemvLoad.Registers || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
+        var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
+        return (load == GemvLoad.Prefetch ? Prefetched[pairs ? 1 : 0, silu ? 1 : 0] : names[pairs ? 0 : rowTiles - 1])
+            ?? throw new ArgumentException($"no GPTQ kernel for {m} rows{(silu ? " with SiLU" : "")}");
+    }
+
+    // Kernel names by row tiles (1-4), built once.
+    static readonly string?[] Mma = RowTileNames("gptq_mma_"), MmaScaled = RowTileNames("gptq_mma_s"),
+        MmaSilu = ["gptq_mma_silu_1", null, "gptq_mma_silu_3", "gptq_mma_silu_4"], MmaPair = ["gptq_mma_pair_1"], MmaPairSilu = ["gptq_mma_pair_silu_1"];
+    static readonly string[,] Prefetched = { { "gptq_mma_db_1", "gptq_mma_silu_db_1" }, { "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" } };
+    static string?[] RowTileNames(string prefix) => [.. Enumerable.Range(1, 4).Select(i => prefix + i)];
 
     /// <summary>wd [out, in] f16 = dequant(W) from the tiled layout.</summary>
     public void GptqDequant(ulong qt, ulong sz, ulong wd, int inF, int outF, int gs)

@@ -72,6 +72,66 @@ public class LinearTests
         finally { CudaLinear.WarpsPerSm = was; }
     }
 
+    /// <summary>
+    /// The fused kernel with each way of loading the weights on the same layers: long per-channel rows, groups of 3 k-steps, groups
+    /// of 64, asymmetric zero points, 1-4 row tiles; integer weights with fp32 group sums keep 1e-3 of the reference.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 11008, -1, true, 1)]
+    [InlineData(64, 11008, -1, false, 5)]
+    [InlineData(96, 576, 192, false, 3)]
+    [InlineData(520, 4096, 64, false, 1)]
+    [InlineData(520, 4096, 128, true, 12)]
+    [InlineData(136, 1024, 128, false, 33)]
+    public void EveryLoadModeMatchesReference(int outF, int inF, int gs, bool sym, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, false, sym, out var w);
+        var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        var was = CudaLinear.Load;
+        try
+        {
+            foreach (var load in Enum.GetValues<GemvLoad>())
+            {
+                CudaLinear.Load = load;
+                Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
+            }
+        }
+        finally { CudaLinear.Load = was; }
+    }
+
+    /// <summary>accumulate: y += x · Wᵀ on every path (fused kernel with one and several K splits, dequantise + GEMM, dense).</summary>
+    [Theory]
+    [InlineData(true, 4096, 1000, 1)]
+    [InlineData(true, 256, 264, 8)]
+    [InlineData(true, 256, 264, 40)]
+    [InlineData(true, 256, 264, 70)]
+    [InlineData(false, 64, 72, 5)]
+    public void AccumulateAddsIntoY(bool gptq, int inF, int outF, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        float[] w;
+        LinearWeights layer = gptq ? TestTensors.Gptq(_rng, "l", outF, inF, 128, false, true, out w) : TestTensors.DenseLinear(_rng, "l", DType.F16, outF, inF, out w);
+        var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        var x = Gpu.RoundHalf(Gpu.Random(new Random(), rows * inF));
+        var y0 = Gpu.Random(new Random(), rows * outF);
+        ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Upload<float>(y0, "y");
+        ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(rows)), "scratch");
+        lin.Forward(xd, y, rows, scratch, accumulate: true);
+        var got = ctx.Download<float>(y, rows * outF);
+        var want = new double[rows * outF];
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < outF; o++)
+            {
+                double s = y0[r * outF + o];
+                for (int i = 0; i < inF; i++) s += (double)x[r * inF + i] * w[o * inF + i];
+                want[r * outF + o] = s;
+            }
+        Gpu.Close(got, want, 3e-3, $"accumulate {outF}x{inF} rows {rows}");
+    }
+
     [Theory]
     [InlineData(DType.F16, 72, 48, 3)]
     [InlineData(DType.F32, 200, 136, 20)]

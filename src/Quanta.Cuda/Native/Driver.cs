@@ -32,6 +32,7 @@ internal static unsafe partial class Cu
     [LibraryImport(L)] public static partial int cuModuleGetFunction(out nint fn, nint module, byte* name);
     [LibraryImport(L)] public static partial int cuFuncGetAttribute(out int value, int attribute, nint fn);
     [LibraryImport(L)] public static partial int cuFuncSetAttribute(nint fn, int attribute, int value);
+    [LibraryImport(L)] public static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, nint fn, int blockSize, nuint dynamicSmem);
     [LibraryImport(L)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint fn, void** args, void** extra);
     [LibraryImport(L)] public static partial int cuLaunchKernel(nint fn, uint gx, uint gy, uint gz, uint bx, uint by, uint bz, uint sharedBytes, nint stream, void** args, void** extra);
     [LibraryImport(L)] public static partial int cuStreamCreate(out nint stream, uint flags);
