@@ -125,7 +125,7 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
     /// J·H·J = L Lᵀ gives H = R Rᵀ for the upper R = J L J, so U = R⁻¹ = J L⁻¹ J (the unique upper factor, as the CPU's).
     /// The damping grows tenfold while the matrix is not positive definite.
     /// </summary>
-    ulong InverseFactor(DeviceScope m, ulong sum, double f, int[] perm, int n, double damp)
+    internal ulong InverseFactor(DeviceScope m, ulong sum, double f, int[] perm, int n, double damp)
     {
         var rev = new int[n];
         for (int i = 0; i < n; i++) rev[i] = perm[n - 1 - i];

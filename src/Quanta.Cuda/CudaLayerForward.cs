@@ -45,28 +45,45 @@ internal sealed unsafe class CudaLayerForward : IDisposable
     /// <summary>States = the embeddings of <paramref name="samples"/>.</summary>
     public void Start(LoadedModel model, int[][] samples)
     {
-        if (_x != 0) throw new InvalidOperationException("calibration already started");
-        _lens = [.. samples.Select(s => s.Length)];
-        _starts = new int[samples.Length];
-        long total = 0;
-        for (int s = 0; s < samples.Length; s++) { _starts[s] = (int)total; total += _lens[s]; }
-        _maxLen = _lens.DefaultIfEmpty(1).Max();
-        for (int s0 = 0; s0 < samples.Length;)
-        {
-            int s1 = s0 + 1, tokens = _lens[s0];
-            while (s1 < samples.Length && tokens + _lens[s1] <= _chunkBudget) tokens += _lens[s1++];
-            _chunks.Add((s0, s1, _starts[s0], tokens));
-            _chunk = Math.Max(_chunk, tokens);
-            s0 = s1;
-        }
-        _x = _ctx.Alloc(4L * Math.Max(1, total) * _hidden, "calibration states");
+        Plan([.. samples.Select(s => s.Length)]);
         var emb = DenseWeights.ToFloat(model.Weights.Embedding);               // [vocab, hidden]
         var row = new float[_maxLen * _hidden];                                 // one sample [tokens, hidden]
         for (int s = 0; s < samples.Length; s++)
         {
             for (int t = 0; t < _lens[s]; t++) emb.AsSpan(samples[s][t] * _hidden, _hidden).CopyTo(row.AsSpan(t * _hidden));
-            fixed (float* p = row) _ctx.UploadAsync(_x + 4UL * (ulong)((long)_starts[s] * _hidden), p, 4L * _lens[s] * _hidden);
+            SetState(s, row);
         }
+    }
+
+    /// <summary>States = <paramref name="states"/>, per sample [tokens, hidden] (tests).</summary>
+    public void Start(float[][] states)
+    {
+        Plan([.. states.Select(s => s.Length / _hidden)]);
+        for (int s = 0; s < states.Length; s++) SetState(s, states[s]);
+    }
+
+    void Plan(int[] lens)
+    {
+        if (_x != 0) throw new InvalidOperationException("calibration already started");
+        _lens = lens;
+        _starts = new int[lens.Length];
+        long total = 0;
+        for (int s = 0; s < lens.Length; s++) { _starts[s] = (int)total; total += lens[s]; }
+        _maxLen = lens.DefaultIfEmpty(1).Max();
+        for (int s0 = 0; s0 < lens.Length;)
+        {
+            int s1 = s0 + 1, tokens = lens[s0];
+            while (s1 < lens.Length && tokens + lens[s1] <= _chunkBudget) tokens += lens[s1++];
+            _chunks.Add((s0, s1, _starts[s0], tokens));
+            _chunk = Math.Max(_chunk, tokens);
+            s0 = s1;
+        }
+        _x = _ctx.Alloc(4L * Math.Max(1, total) * _hidden, "calibration states");
+    }
+
+    void SetState(int s, float[] x)
+    {
+        fixed (float* p = x) _ctx.UploadAsync(_x + 4UL * (ulong)((long)_starts[s] * _hidden), p, 4L * _lens[s] * _hidden);
     }
 
     /// <summary>The layer the forward runs (weights copied to the GPU).</summary>

@@ -29,6 +29,9 @@ public sealed class CudaQuantBackend : QuantBackend
 
     internal override void Start(LoadedModel model, int[][] samples) => _fwd.Start(model, samples);
 
+    /// <summary>Starts from given states, per sample [tokens, hidden] (tests).</summary>
+    internal void Start(float[][] states) => _fwd.Start(states);
+
     internal override void Load(DenseLayer layer, int ffn)
     {
         FreeHessians();
