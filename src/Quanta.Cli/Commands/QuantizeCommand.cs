@@ -50,6 +50,7 @@ internal static partial class CliCommands
             using var lm = ModelLoader.Load(pr.GetValue(model));
             void Log(string s) => Console.Error.WriteLine(s);
             QuantLayout.Check(lm, spec, _ => { });
+            using var backend = QuantBackends.Create(lm.Config, pr.GetValue(device)!, Log);
             int[][] samples = [];
             if (opt.Gptq)
             {
@@ -63,7 +64,6 @@ internal static partial class CliCommands
                 samples = CalibrationData.RandomWindows(tokens, pr.GetValue(nsamples), len, pr.GetValue(seed));
                 Log($"calibration: {samples.Length} windows of {samples[0].Length} tokens from {ds} ({tokens.Length} tokens)");
             }
-            using var backend = QuantBackends.Create(lm.Config, pr.GetValue(device)!, Log);
             var qsw = Stopwatch.StartNew();
             var q = ModelQuantizer.Run(lm, opt, samples, Log, (done, total) =>
             {
