@@ -116,6 +116,8 @@ public sealed unsafe class CudaContext : IDisposable
     }
 
     public void Upload(ulong dst, void* src, long bytes) => Cu.Check(Cu.cuMemcpyHtoD(dst, src, (nuint)bytes), "cuMemcpyHtoD");
+    /// <summary>Upload ordered on the context's stream (pageable memory is staged before this returns).</summary>
+    public void UploadAsync(ulong dst, void* src, long bytes) => Cu.Check(Cu.cuMemcpyHtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyHtoDAsync");
     public void Download(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoH(dst, src, (nuint)bytes), "cuMemcpyDtoH");
     public void CopyAsync(ulong dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
     public void ZeroAsync(ulong dst, long bytes) => Cu.Check(Cu.cuMemsetD8Async(dst, 0, (nuint)bytes, Stream), "cuMemsetD8Async");

@@ -32,8 +32,9 @@ internal static partial class CliCommands
         var nsamples = new Option<int>("--nsamples") { Description = "Calibration windows", DefaultValueFactory = _ => 128 };
         var seqlen = new Option<int>("--seqlen") { Description = "Tokens per calibration window", DefaultValueFactory = _ => 2048 };
         var seed = new Option<int>("--seed") { Description = "Seed of the window sampling", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("quantize", "Quantize a model to 4-bit GPTQ (AutoGPTQ format) on the CPU")
-        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, staticGroups, mse, method, dataset, nsamples, seqlen, seed };
+        var device = new Option<string>("--device") { Description = "auto, cpu or cuda (auto = CUDA when a GPU is usable)", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("quantize", "Quantize a model to 4-bit GPTQ (AutoGPTQ format) on the CPU or a CUDA GPU")
+        { model, output, bits, group, actOrder, sym, asym, damp, trueSeq, staticGroups, mse, method, dataset, nsamples, seqlen, seed, device };
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
         {
             await Task.Yield();
@@ -49,6 +50,7 @@ internal static partial class CliCommands
             using var lm = ModelLoader.Load(pr.GetValue(model));
             void Log(string s) => Console.Error.WriteLine(s);
             QuantLayout.Check(lm, spec, _ => { });
+            using var backend = QuantBackends.Create(lm.Config, pr.GetValue(device)!, Log);
             int[][] samples = [];
             if (opt.Gptq)
             {
@@ -67,7 +69,8 @@ internal static partial class CliCommands
             {
                 double left = qsw.Elapsed.TotalSeconds / done * (total - done);
                 Log($"layer {done}/{total} quantized, {qsw.Elapsed.TotalSeconds:F1} s elapsed, about {left:F1} s left");
-            }, ct);
+            }, ct, backend);
+            Log($"quantized on {backend.Device} in {qsw.Elapsed.TotalSeconds:F1} s");
             foreach (var r in q.Reports)
                 Log($"  {r.Name,-36} [{r.Rows}x{r.Columns}]  |(W-Q)X|^2 {m} {r.Error:G4}  rtn {r.RtnError:G4}  ratio {r.Error / r.RtnError:F3}  {r.Seconds:F2} s");
             GptqCheckpointWriter.Write(pr.GetValue(output)!, lm, q, opt, Log);

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace Quanta.Quantization;
 
 /// <summary>Accumulates XᵀX over the calibration inputs of one linear layer (fp64).</summary>
-public sealed class Hessian(int columns)
+public sealed class Hessian(int columns) : IHessianSum
 {
     public int Columns { get; } = columns;
     public double[] Sum { get; } = new double[columns * columns];   // [in, in] Σ_t x_t x_tᵀ

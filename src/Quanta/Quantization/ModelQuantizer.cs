@@ -17,7 +17,7 @@ public sealed class QuantizedModel
     public required List<LinearReport> Reports { get; init; }
 }
 
-/// <summary>Layer-by-layer GPTQ (or RTN) of a loaded, unquantized Llama model on the CPU.</summary>
+/// <summary>Layer-by-layer GPTQ (or RTN) of a loaded, unquantized Llama model, on the CPU or another <see cref="QuantBackend"/>.</summary>
 public static class ModelQuantizer
 {
     static readonly (LinearInput Input, string[] Names)[] Subsets =
@@ -30,75 +30,50 @@ public static class ModelQuantizer
 
     /// <param name="samples">calibration token windows (unused by RTN).</param>
     /// <param name="progress">(layers done, total layers) after each layer.</param>
+    /// <param name="backend">where the forward, Hessians and solves run (null = the CPU).</param>
     public static QuantizedModel Run(LoadedModel model, QuantizeOptions opt, int[][] samples, Action<string> log,
-                                     Action<int, int>? progress = null, CancellationToken ct = default)
+                                     Action<int, int>? progress = null, CancellationToken ct = default, QuantBackend? backend = null)
     {
         var c = model.Config;
         int ffnPadded = QuantLayout.Check(model, opt.Spec, log);
         var linears = new Dictionary<string, QuantizedMatrix>();
         var reports = new List<LinearReport>();
-        var fwd = new DenseForward(c);
-        var states = opt.Gptq ? Embed(model, samples) : [];                   // per sample [tokens, hidden]
+        using var own = backend is null ? new CpuQuantBackend(c) : null;
+        var be = backend ?? own!;
+        if (opt.Gptq) be.Start(model, samples);
         for (int li = 0; li < c.NumLayers; li++)
         {
             ct.ThrowIfCancellationRequested();
             var layer = DenseWeights.Layer(model, li, ffnPadded);
-            Dictionary<LinearInput, Hessian>? all = null;
-            if (opt.Gptq && !opt.TrueSequential) all = Collect(fwd, layer, states, samples, ffnPadded, null);
+            if (opt.Gptq) be.Load(layer, ffnPadded);
+            Dictionary<LinearInput, IHessianSum>? all = null;
+            if (opt.Gptq && !opt.TrueSequential) all = be.Collect(null);
             foreach (var (input, names) in Subsets)
             {
-                Hessian? h = null;
-                if (opt.Gptq) h = all?[input] ?? Collect(fwd, layer, states, samples, ffnPadded, input)[input];
+                IHessianSum? h = null;
+                if (opt.Gptq) h = all?[input] ?? be.Collect(input)[input];
                 foreach (var name in names)
                 {
                     var sw = Stopwatch.StartNew();
                     ref float[] w = ref Field(layer, name);
                     int cols = Width(c, input, ffnPadded), rows = w.Length / cols;
                     var wd = Array.ConvertAll(w, v => (double)v);
-                    var rtn = Gptq.RoundToNearest(wd, rows, cols, opt.Spec);
-                    var q = opt.Gptq ? Gptq.Quantize(wd, rows, cols, h!.Scaled(), opt.Spec) : rtn;
+                    var rtn = be.RoundToNearest(wd, rows, cols, opt.Spec);
+                    var q = opt.Gptq ? be.Gptq(h!, wd, rows, cols, opt.Spec) : rtn;
                     string full = $"model.layers.{li}.{name}";
                     linears[full] = q;
                     var deq = q.Dequantize();
                     if (h is not null)
-                        reports.Add(new LinearReport(full, rows, cols, h.OutputError(Delta(wd, deq), rows),
-                                                     h.OutputError(Delta(wd, rtn.Dequantize()), rows), sw.Elapsed.TotalSeconds));
+                        reports.Add(new LinearReport(full, rows, cols, be.OutputError(h, Delta(wd, deq), rows),
+                                                     be.OutputError(h, Delta(wd, rtn.Dequantize()), rows), sw.Elapsed.TotalSeconds));
                     w = deq;
+                    if (opt.Gptq) be.Updated(layer, name);
                 }
             }
-            if (opt.Gptq)
-                Parallel.For(0, states.Length, s => fwd.Layer(layer, states[s], samples[s].Length, ffnPadded, null));
+            if (opt.Gptq) be.Advance();
             progress?.Invoke(li + 1, c.NumLayers);
         }
         return new QuantizedModel { PaddedIntermediate = ffnPadded, Linears = linears, Reports = reports };
-    }
-
-    static Dictionary<LinearInput, Hessian> Collect(DenseForward fwd, DenseLayer layer, float[][] states, int[][] samples,
-                                                    int ffn, LinearInput? only)
-    {
-        var hs = new Dictionary<LinearInput, Hessian>();
-        int hidden = layer.AttnNorm.Length;
-        foreach (var (input, _) in Subsets)
-            if (only is null || only == input)
-                hs[input] = new Hessian(input switch { LinearInput.O => layer.O.Length / hidden, LinearInput.Down => ffn, _ => hidden });
-        for (int s = 0; s < states.Length; s++)
-        {
-            var x = only is null ? (float[])states[s].Clone() : states[s];
-            fwd.Layer(layer, x, samples[s].Length, ffn, (at, inp) => { if (hs.TryGetValue(at, out var h)) h.Add(inp, samples[s].Length); }, only);
-        }
-        return hs;
-    }
-
-    static float[][] Embed(LoadedModel model, int[][] samples)
-    {
-        int hidden = model.Config.HiddenSize;
-        var emb = DenseWeights.ToFloat(model.Weights.Embedding);             // [vocab, hidden]
-        return samples.Select(ids =>
-        {
-            var x = new float[ids.Length * hidden];
-            for (int t = 0; t < ids.Length; t++) emb.AsSpan(ids[t] * hidden, hidden).CopyTo(x.AsSpan(t * hidden));
-            return x;
-        }).ToArray();
     }
 
     static int Width(LlamaConfig c, LinearInput input, int ffn) => input switch
@@ -108,7 +83,7 @@ public static class ModelQuantizer
         _ => c.HiddenSize,
     };
 
-    static ref float[] Field(DenseLayer l, string name)
+    internal static ref float[] Field(DenseLayer l, string name)
     {
         switch (name)
         {

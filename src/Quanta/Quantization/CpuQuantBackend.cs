@@ -1,0 +1,71 @@
+using Quanta.Model;
+
+namespace Quanta.Quantization;
+
+/// <summary>The CPU backend: fp32 <see cref="DenseForward"/>, fp64 <see cref="Hessian"/>, fp64 <see cref="Quantization.Gptq"/>.</summary>
+public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
+{
+    readonly DenseForward _fwd = new(config);
+    float[][] _states = [];                               // per sample [tokens, hidden] fp32
+    int[][] _samples = [];
+    DenseLayer? _layer;
+    int _ffn;
+
+    public override string Device => "cpu";
+
+    internal override void Start(LoadedModel model, int[][] samples)
+    {
+        _samples = samples;
+        _states = Embed(model, samples);
+    }
+
+    internal override void Load(DenseLayer layer, int ffn) => (_layer, _ffn) = (layer, ffn);
+
+    internal override void Updated(DenseLayer layer, string name) { }   // the forward reads the same arrays
+
+    internal override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
+    {
+        var layer = Layer;
+        var hs = new Dictionary<LinearInput, Hessian>();
+        int hidden = layer.AttnNorm.Length;
+        foreach (LinearInput input in Enum.GetValues<LinearInput>())
+            if (only is null || only == input)
+                hs[input] = new Hessian(input switch { LinearInput.O => layer.O.Length / hidden, LinearInput.Down => _ffn, _ => hidden });
+        for (int s = 0; s < _states.Length; s++)
+        {
+            var x = only is null ? (float[])_states[s].Clone() : _states[s];
+            _fwd.Layer(layer, x, _samples[s].Length, _ffn, (at, inp) => { if (hs.TryGetValue(at, out var h)) h.Add(inp, _samples[s].Length); }, only);
+        }
+        return hs.ToDictionary(kv => kv.Key, kv => (IHessianSum)kv.Value);
+    }
+
+    internal override void Advance()
+    {
+        var layer = Layer;
+        Parallel.For(0, _states.Length, s => _fwd.Layer(layer, _states[s], _samples[s].Length, _ffn, null));
+    }
+
+    public override QuantizedMatrix Gptq(IHessianSum h, double[] weight, int rows, int cols, QuantSpec spec)
+        => Quantization.Gptq.Quantize(weight, rows, cols, Cpu(h).Scaled(), spec);
+
+    public override QuantizedMatrix RoundToNearest(double[] weight, int rows, int cols, QuantSpec spec)
+        => Quantization.Gptq.RoundToNearest(weight, rows, cols, spec);
+
+    public override double OutputError(IHessianSum h, double[] delta, int rows) => Cpu(h).OutputError(delta, rows);
+
+    DenseLayer Layer => _layer ?? throw new InvalidOperationException("no layer loaded");
+
+    static Hessian Cpu(IHessianSum h) => h as Hessian ?? throw new ArgumentException("the CPU backend takes its own Hessians", nameof(h));
+
+    static float[][] Embed(LoadedModel model, int[][] samples)
+    {
+        int hidden = model.Config.HiddenSize;
+        var emb = DenseWeights.ToFloat(model.Weights.Embedding);             // [vocab, hidden]
+        return samples.Select(ids =>
+        {
+            var x = new float[ids.Length * hidden];
+            for (int t = 0; t < ids.Length; t++) emb.AsSpan(ids[t] * hidden, hidden).CopyTo(x.AsSpan(t * hidden));
+            return x;
+        }).ToArray();
+    }
+}
