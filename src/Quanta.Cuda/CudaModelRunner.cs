@@ -162,6 +162,9 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         return rows;
     }
 
+    /// <summary>Warps per paged-attention block, 4 or 8 (QUANTA_ATTN_WARPS).</summary>
+    internal static int AttentionWarps { get; set; } = Environment.GetEnvironmentVariable("QUANTA_ATTN_WARPS") == "4" ? 4 : 8;
+
     int Splits(int tokens, int maxCtx) => AttentionSplits(_ctx.Multiprocessors, tokens, _c.NumHeads, maxCtx);
 
     /// <summary>
@@ -213,7 +216,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                     BlockSize, maxb, scale, plan.NumTiles);
             else
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, s.SplitsDone, _c.NumHeads, _c.NumKvHeads, _headDim,
-                    BlockSize, maxb, scale, plan.Splits, T);
+                    BlockSize, maxb, scale, plan.Splits, T, AttentionWarps);
             Mark("attention");
             // o_proj and down_proj add straight into the residual stream x (no zeroing, no separate add).
             L.O.Forward(s.Att, s.X, T, s.Linear, accumulate: true);

@@ -131,14 +131,15 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     }
 
     /// <summary>
-    /// Paged causal attention; splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and the last split of each
+    /// Paged causal attention with <paramref name="warps"/> (4 or 8) warps per (head, token, split); splits &gt; 1 writes partials to part [T, H, splits, D+2] f32 and the last split of each
     /// (token, head) merges them, counting in counters [T, H] i32 (zero before, left zero).
     /// </summary>
     public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part, ulong counters,
-        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens)
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4)
     {
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale, &splits };
-        Go("attention", "paged_attention", ((uint)heads, (uint)tokens, (uint)splits), 128, a);
+        if (warps is not (4 or 8)) throw new ArgumentException($"paged attention runs 4 or 8 warps per block, not {warps}");
+        Go("attention", warps == 8 ? "paged_attention_8" : "paged_attention", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
     }
 
     /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>

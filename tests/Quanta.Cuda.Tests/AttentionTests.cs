@@ -7,20 +7,24 @@ public class AttentionTests
 {
     readonly Random _rng = new();
 
-    /// <summary>splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two).</summary>
+    /// <summary>splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two); paged attention with 4 or 8 warps.</summary>
     [Theory]
-    [InlineData(16, 4, 2, 1)]
-    [InlineData(128, 8, 2, 1)]
-    [InlineData(128, 4, 4, 3)]
-    [InlineData(8, 8, 4, 16)]
-    [InlineData(96, 2, 1, 5)]
-    [InlineData(256, 2, 1, 4)]
-    [InlineData(64, 8, 8, 2)]
-    [InlineData(128, 8, 2, 0)]
-    [InlineData(8, 4, 4, 0)]
-    [InlineData(96, 4, 1, 0)]
-    [InlineData(32, 4, 2, 0)]
-    public void MatchesReference(int d, int heads, int kvHeads, int splits)
+    [InlineData(16, 4, 2, 1, 4)]
+    [InlineData(128, 8, 2, 1, 4)]
+    [InlineData(128, 8, 2, 1, 8)]
+    [InlineData(128, 4, 4, 3, 4)]
+    [InlineData(128, 4, 4, 3, 8)]
+    [InlineData(8, 8, 4, 16, 4)]
+    [InlineData(8, 8, 4, 16, 8)]
+    [InlineData(96, 2, 1, 5, 8)]
+    [InlineData(256, 2, 1, 4, 4)]
+    [InlineData(256, 2, 1, 4, 8)]
+    [InlineData(64, 8, 8, 2, 4)]
+    [InlineData(128, 8, 2, 0, 0)]
+    [InlineData(8, 4, 4, 0, 0)]
+    [InlineData(96, 4, 1, 0, 0)]
+    [InlineData(32, 4, 2, 0, 0)]
+    public void MatchesReference(int d, int heads, int kvHeads, int splits, int warps)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
@@ -56,7 +60,7 @@ public class AttentionTests
             ulong done = mem.Alloc(4L * T * heads, "split counters");
             ctx.ZeroAsync(done, 4L * T * heads);
             for (int rep = 0; rep < 2; rep++)   // the counters must be left zero for the next launch
-                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T);
+                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps);
             Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
         }
         var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d));

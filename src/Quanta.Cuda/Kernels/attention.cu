@@ -32,23 +32,24 @@ __device__ __forceinline__ void merge_splits(const float* pp, half_t* out, int D
 
 // Causal attention of each query token over its sequence's cached positions [0, pos[t]], read
 // through the block table (decode and prefill alike; the new K/V are already in the cache).
-// One block of 4 warps per (head, token, split). Each warp works on 4 keys at once, one per group of 8
-// lanes (group r of warp w takes keys w*4 + r, +16, ...); lane `sub` of a group holds the 8-dim chunks
+// One block of NW warps (4 or 8) per (head, token, split). Each warp works on 4 keys at once, one per group
+// of 8 lanes (group r of warp w takes keys w*4 + r, + 4 NW, ...); lane `sub` of a group holds the 8-dim chunks
 // sub, sub + 8, ... of q, K, V and the output, so a key's K and V rows are read as 16-byte loads. Each
 // group keeps its own online softmax; groups, then warps, are merged at the end.
 // q: [T, H, D] f16; kc, vc: [slots, KH, D] f16 (one layer); seq_of, pos: [T]; tables: [S, maxb] i32.
 // With splits == 1 the result goes to out [T, H, D] f16; otherwise each split writes its partial
 // (max, sum, acc[D]) to part [T, H, splits, D + 2] f32 and the last split to finish (counters [T, H] i32,
 // zero between launches) combines them.
-extern "C" __global__ void __launch_bounds__(128) paged_attention(
+template <int NW>
+__device__ __forceinline__ void paged_attention_nw(
     const half_t* __restrict__ q, const half_t* __restrict__ kc, const half_t* __restrict__ vc,
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables,
     half_t* __restrict__ out, float* __restrict__ part, int* __restrict__ counters,
     int H, int KH, int D, int bs, int maxb, float scale, int splits)
 {
     PDL_START();
-    __shared__ float sm[4], sl[4];
-    __shared__ float sacc[4][256];
+    __shared__ float sm[NW], sl[NW];
+    __shared__ float sacc[NW][256];
     int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 3, sub = lane & 7, nc = D >> 3;
     unsigned gmask = 0xffu << (grp * 8);
@@ -70,7 +71,7 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
     }
     float m = NEG_INF, l = 0.f;
 #pragma unroll 2
-    for (int j = j0 + w * 4 + grp; j < j1; j += 16)
+    for (int j = j0 + w * 4 + grp; j < j1; j += 4 * NW)
     {
         long slot = (long)table[j / bs] * bs + j % bs;
         const half_t* kp = kc + (slot * KH + kh) * D;
@@ -132,17 +133,19 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
 #pragma unroll
                 for (int e = 0; e < 8; e++) sacc[w][(sub + 8 * c) * 8 + e] = acc[c][e];
     __syncthreads();
-    float MB = fmaxf(fmaxf(sm[0], sm[1]), fmaxf(sm[2], sm[3]));
-    float fw[4], L = 0.f;
+    float MB = sm[0];
 #pragma unroll
-    for (int i = 0; i < 4; i++) { fw[i] = sl[i] > 0.f ? __expf(sm[i] - MB) : 0.f; L += sl[i] * fw[i]; }
+    for (int i = 1; i < NW; i++) MB = fmaxf(MB, sm[i]);
+    float fw[NW], L = 0.f;
+#pragma unroll
+    for (int i = 0; i < NW; i++) { fw[i] = sl[i] > 0.f ? __expf(sm[i] - MB) : 0.f; L += sl[i] * fw[i]; }
     if (splits == 1)
     {
         for (int d = threadIdx.x; d < D; d += blockDim.x)
         {
             float v = 0.f;
 #pragma unroll
-            for (int i = 0; i < 4; i++) v += sacc[i][d] * fw[i];
+            for (int i = 0; i < NW; i++) v += sacc[i][d] * fw[i];
             out[((long)t * H + h) * D + d] = f2h(v / L);
         }
     }
@@ -153,7 +156,7 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
         {
             float v = 0.f;
 #pragma unroll
-            for (int i = 0; i < 4; i++) v += sacc[i][d] * fw[i];
+            for (int i = 0; i < NW; i++) v += sacc[i][d] * fw[i];
             pp[d] = v;
         }
         if (threadIdx.x == 0) { pp[D] = L > 0.f ? MB : NEG_INF; pp[D + 1] = L; }
@@ -169,3 +172,11 @@ extern "C" __global__ void __launch_bounds__(128) paged_attention(
         if (threadIdx.x == 0) counters[(long)t * H + h] = 0;
     }
 }
+
+// paged_attention: 4 warps (128 threads); paged_attention_8: 8 warps (256 threads), twice the keys in flight per block.
+#define PAGED_ATTENTION(NAME, NW) \
+extern "C" __global__ void __launch_bounds__(32 * NW) NAME(const half_t* q, const half_t* kc, const half_t* vc, const int* seq_of, \
+    const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits) \
+{ paged_attention_nw<NW>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits); }
+PAGED_ATTENTION(paged_attention, 4)
+PAGED_ATTENTION(paged_attention_8, 8)
