@@ -52,9 +52,13 @@ internal sealed unsafe class CudaModelWeights
     /// <summary>Bytes the decode step reads per token for weights (all layers + lm_head; embedding rows are negligible).</summary>
     public long DecodeReadBytes => Layers.Sum(l => l.All.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
 
-    /// <summary>One fused layer when the parts can share a matrix, else one per part.</summary>
+    /// <summary>
+    /// One fused layer when the parts can share a matrix (gate/up first with alternating runs of 8, else side by
+    /// side), else one per part.
+    /// </summary>
     static CudaLinear[] Group(DeviceArena mem, Kernels k, LinearWeights[] parts, bool siluPairs = false)
-        => LinearFusion.Fuse(mem, k, parts, siluPairs) is { } f ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
+        => ((siluPairs ? LinearFusion.Fuse(mem, k, parts, siluPairs: true) : null) ?? LinearFusion.Fuse(mem, k, parts)) is { } f
+            ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
 
     static ulong Floats(DeviceArena ctx, TensorView t, int n)
     {
