@@ -172,22 +172,10 @@ internal sealed unsafe class CudaLinear
         if (rows == 0) return;
         if (ldy == 0) ldy = Out;
         if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
-        if (Perm != 0)
-        {
-            _k.PermuteCols(x, Perm, scratch, In, rows);
-            x = scratch;
-            scratch += (ulong)(2L * rows * In);
-        }
+        x = Permuted(x, rows, ref scratch);
         if (rows <= GemvMaxRows)
         {
-            for (int r = 0; r < rows; r += MmaRows)
-            {
-                int m = Math.Min(MmaRows, rows - r);
-                ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)(4L * r * ldy);
-                var (ks, splits, per) = Plan(m);
-                if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
-                _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m), load: LoadFor(m), accumulate: accumulate);
-            }
+            Passes(x, y, rows, ldy, silu: false, accumulate);
             return;
         }
         _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
@@ -220,16 +208,33 @@ internal sealed unsafe class CudaLinear
             _k.SiluMul(y, y + 32, act, Out / 2, Out, rows, chunk: 8);
             return;
         }
-        if (Perm != 0)
-        {
-            _k.PermuteCols(x, Perm, scratch, In, rows);
-            x = scratch;
-        }
+        Passes(Permuted(x, rows, ref scratch), act, rows, Out / 2, silu: true, accumulate: false);
+    }
+
+    /// <summary>x, or x's columns in group order (act-order) written to scratch, which then advances past them.</summary>
+    ulong Permuted(ulong x, int rows, ref ulong scratch)
+    {
+        if (Perm == 0) return x;
+        _k.PermuteCols(x, Perm, scratch, In, rows);
+        ulong p = scratch;
+        scratch += (ulong)(2L * rows * In);
+        return p;
+    }
+
+    /// <summary>
+    /// The fused kernel over rows in passes of <see cref="MmaRows"/>: y [rows, ldy] f32 (+)= x · Wᵀ, or with
+    /// <paramref name="silu"/> y = act [rows, ldy] f16.
+    /// </summary>
+    void Passes(ulong x, ulong y, int rows, int ldy, bool silu, bool accumulate)
+    {
+        int elem = silu ? 2 : 4;
         for (int r = 0; r < rows; r += MmaRows)
         {
             int m = Math.Min(MmaRows, rows - r);
-            var (ks, _, per) = Plan(m, silu: true);
-            _k.GptqMma(x + (ulong)(2L * r * In), QTiles, ScaleZero, act + (ulong)(2L * r * (Out / 2)), m, In, Out, GroupSize, Out / 2, ks, 1, per, Pairs(m), silu: true, load: LoadFor(m));
+            ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)((long)elem * r * ldy);
+            var (ks, splits, per) = Plan(m, silu);
+            if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
+            _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m), silu, LoadFor(m), accumulate);
         }
     }
 
