@@ -24,7 +24,7 @@ internal static partial class CliCommands
             (string, int, int)[] shapes = [("qkv_proj", h, h + 2 * kv), ("o_proj", h, h), ("gate_up_proj", h, 2 * ffn), ("down_proj", ffn, h)];
             double bw = CudaBench.CopyBandwidth();
             Console.WriteLine($"device: {CudaContext.Shared.Name}; copy bandwidth {bw / 1e9:F0} GB/s; group size {pr.GetValue(group)}");
-            var kernels = new[] { "gptq_mma_1", "gptq_mma_pair_1", "gptq_mma_4", "gptq_mma_db_1", "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" }
+            var kernels = new[] { "gptq_mma_1", "gptq_mma_pair_1", "gptq_mma_2", "gptq_mma_3", "gptq_mma_4", "gptq_mma_db_1", "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" }
                 .Select(n => ("gptq", n));
             Console.WriteLine("registers per thread (local bytes): " + string.Join(", ", kernels.Select(k =>
             {
