@@ -100,7 +100,11 @@ public static class ModelQuantizer
     static double[] Delta(double[] w, float[] deq)
     {
         var d = new double[w.Length];
-        for (int i = 0; i < d.Length; i++) d[i] = w[i] - deq[i];
+        const int Chunk = 1 << 16;
+        Parallel.For(0, (d.Length + Chunk - 1) / Chunk, k =>
+        {
+            for (int i = k * Chunk, e = Math.Min(d.Length, i + Chunk); i < e; i++) d[i] = w[i] - deq[i];
+        });
         return d;
     }
 }

@@ -39,12 +39,14 @@ public sealed class QuantizedMatrix
         return Scales[g * Rows + row] * (Q[row * Columns + col] - Zeros[g * Rows + row]);
     }
 
-    /// <summary>The dequantized weights [out, in] fp32.</summary>
+    /// <summary>The dequantized weights [out, in] fp32 (rows in parallel; the same values as <see cref="Dequant"/>).</summary>
     public float[] Dequantize()
     {
         var w = new float[Rows * Columns];
-        for (int r = 0; r < Rows; r++)
+        Parallel.For(0, Rows, r =>
+        {
             for (int c = 0; c < Columns; c++) w[r * Columns + c] = Dequant(r, c);
+        });
         return w;
     }
 }
