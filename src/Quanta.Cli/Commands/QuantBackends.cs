@@ -9,22 +9,13 @@ internal static class QuantBackends
 {
     public static QuantBackend Create(LlamaConfig config, string device, Action<string> log)
     {
-        if (device is not ("auto" or "cpu" or "cuda"))
-            throw new ArgumentException($"--device must be auto, cpu or cuda, not '{device}'");
-        if (device != "cpu")
+        if (DeviceChoice.UseCuda(device, log, "quantize backend"))
         {
-            var why = CudaContext.Unavailable();
-            if (why is null)
-            {
-                var b = new CudaQuantBackend(config);
-                log($"quantize backend: {b.Device}");
-                return b;
-            }
-            if (device == "cuda") throw new NotSupportedException($"--device cuda: {why}");
-            log($"quantize backend: cpu (no CUDA: {why})");
-            return new CpuQuantBackend(config);
+            var b = new CudaQuantBackend(config);
+            log($"quantize backend: {b.Device}");
+            return b;
         }
-        log("quantize backend: cpu");
+        if (device == "cpu") log("quantize backend: cpu");
         return new CpuQuantBackend(config);
     }
 }

@@ -19,22 +19,13 @@ internal static class RunnerFactory
     public static IModelRunner Create(LlamaConfig config, LlamaWeights weights, string device, int blockSize, int? maxBatchTotalTokens,
         TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9)
     {
-        if (device is not ("auto" or "cpu" or "cuda"))
-            throw new ArgumentException($"--device must be auto, cpu or cuda, not '{device}'");
         if (blockSize <= 0) throw new ArgumentException($"block size must be positive, not {blockSize}");
         if (cudaMemoryFraction is <= 0 or > 1) throw new ArgumentException($"--cuda-memory-fraction must be in (0, 1], not {cudaMemoryFraction}");
-        if (device != "cpu")
+        if (DeviceChoice.UseCuda(device, log.WriteLine, "backend"))
         {
-            var why = CudaContext.Unavailable();
-            if (why is null)
-            {
-                int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
-                int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
-                return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks),
-                    new CudaRunnerOptions(prefill, cudaMemoryFraction, log));
-            }
-            if (device == "cuda") throw new NotSupportedException($"--device cuda: {why}");
-            log.WriteLine($"backend: cpu (no CUDA: {why})");
+            int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
+            int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
+            return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks), new CudaRunnerOptions(prefill, cudaMemoryFraction, log));
         }
         int tokens = maxBatchTotalTokens ?? DefaultCpuTokens(config);
         int cpuBlocks = (tokens + blockSize - 1) / blockSize;

@@ -27,10 +27,9 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
     {
         var layer = Layer;
         var hs = new Dictionary<LinearInput, Hessian>();
-        int hidden = layer.AttnNorm.Length;
         foreach (LinearInput input in Enum.GetValues<LinearInput>())
             if (only is null || only == input)
-                hs[input] = new Hessian(input switch { LinearInput.O => layer.O.Length / hidden, LinearInput.Down => _ffn, _ => hidden });
+                hs[input] = new Hessian(ModelQuantizer.Width(config, input, _ffn));
         for (int s = 0; s < _states.Length; s++)
         {
             var x = only is null ? (float[])_states[s].Clone() : _states[s];

@@ -76,7 +76,8 @@ public static class ModelQuantizer
         return new QuantizedModel { PaddedIntermediate = ffnPadded, Linears = linears, Reports = reports };
     }
 
-    static int Width(LlamaConfig c, LinearInput input, int ffn) => input switch
+    /// <summary>Inputs of the linear layers that read <paramref name="input"/> (ffn: the padded intermediate width).</summary>
+    internal static int Width(LlamaConfig c, LinearInput input, int ffn) => input switch
     {
         LinearInput.O => c.NumHeads * c.EffectiveHeadDim,
         LinearInput.Down => ffn,
