@@ -127,13 +127,16 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
     CudaScratch.Meta Run(ForwardBatch b)
     {
-        int T = b.NumTokens, n = b.NumLogits;
+        int n = b.NumLogits;
+        bool graph = DecodeGraphs.Enabled && _prof is null && b.NumTokens == b.NumSeqs && b.NumTokens <= CudaScratch.LogitRows
+            && b.NumTokens <= CudaLinear.GemvMaxRows && _w.AllQuantized;
+        // A decode step runs as its graph's bucket: rows past the batch are padding (see CudaScratch.UploadMeta).
+        int T = b.NumTokens;
+        if (graph && DecodeGraphs.Bucket(T) <= Math.Min(CudaLinear.GemvMaxRows, CudaScratch.LogitRows)) T = DecodeGraphs.Bucket(T);
         _s.Ensure(T);
         int maxCtx = 0;
-        for (int t = 0; t < T; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
+        for (int t = 0; t < b.NumTokens; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
         int splits = T <= CudaScratch.SplitTokens ? Splits(T, maxCtx) : 1;
-        bool graph = DecodeGraphs.Enabled && _prof is null && T == b.NumSeqs && T <= CudaScratch.LogitRows
-            && T <= CudaLinear.GemvMaxRows && _w.AllQuantized;
         int maxb = graph ? (b.MaxBlocksPerSeq + 63) / 64 * 64 : b.MaxBlocksPerSeq;
         bool fresh = T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
         for (int q = 0; q < b.NumSeqs && fresh; q++)
@@ -143,8 +146,9 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         // Tiles of up to 64 queries pay off for prompt chunks; a wide decode step (a query or a few per sequence) stays paged.
         var tiles = !fresh && T > CudaScratch.SplitTokens && maxQuery >= 8 && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
-        var m = _s.UploadMeta(b, maxb, tiles);
-        int first = Math.Min(n, CudaScratch.LogitRows);
+        var m = _s.UploadMeta(b, maxb, tiles, T);
+        // A padded graph gathers every row it computes (the padding gathers row 0), so one graph serves its whole bucket.
+        int first = graph && n == b.NumTokens ? T : Math.Min(n, CudaScratch.LogitRows);
         Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null);
         if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));

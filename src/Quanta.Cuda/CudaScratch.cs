@@ -84,11 +84,14 @@ internal sealed unsafe class CudaScratch
 
     /// <summary>
     /// Uploads ids, positions, slots, sequence of each token, logit rows and block tables (rows of
-    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy.
+    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy, for
+    /// <paramref name="tokens"/> >= b.NumTokens rows: the rows past the batch are padding (token 0 at position 0 of
+    /// sequence 0, slot -1 so no KV is written, logit row 0).
     /// </summary>
-    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles)
+    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles, int tokens)
     {
-        int T = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
+        int T = tokens, real = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
+        if (T < real) throw new ArgumentOutOfRangeException(nameof(tokens), $"{tokens} rows for a batch of {real} tokens");
         int need = 5 * T + tables + nt;
         if (need > _metaCap)
         {
@@ -99,12 +102,13 @@ internal sealed unsafe class CudaScratch
             Generation++;
         }
         var m = _meta;
-        b.TokenIds.AsSpan(0, T).CopyTo(m);
-        b.Positions.AsSpan(0, T).CopyTo(m.AsSpan(T));
-        b.SlotMapping.AsSpan(0, T).CopyTo(m.AsSpan(2 * T));
+        m.AsSpan(0, 5 * T).Clear();
+        m.AsSpan(2 * T + real, T - real).Fill(-1);
+        b.TokenIds.AsSpan(0, real).CopyTo(m);
+        b.Positions.AsSpan(0, real).CopyTo(m.AsSpan(T));
+        b.SlotMapping.AsSpan(0, real).CopyTo(m.AsSpan(2 * T));
         for (int s = 0; s < b.NumSeqs; s++)
             for (int t = b.QueryStart[s]; t < b.QueryStart[s + 1]; t++) m[3 * T + t] = s;
-        m.AsSpan(4 * T, T).Clear();
         b.LogitIndices.AsSpan(0, b.NumLogits).CopyTo(m.AsSpan(4 * T));
         m.AsSpan(5 * T, tables).Fill(-1);
         for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m.AsSpan(5 * T + s * maxBlocks));

@@ -3,12 +3,20 @@ using Quanta.Cuda.Native;
 namespace Quanta.Cuda;
 
 /// <summary>
-/// CUDA graphs of the decode step, one per (tokens, padded block-table width, attention splits, logit rows).
-/// A shape runs eagerly the first time (kernels load), is captured the second time and replayed after.
+/// CUDA graphs of the decode step, one per (batch-size bucket, padded block-table width, attention splits, logit rows).
+/// A step of n sequences runs as its bucket (<see cref="Bucket"/>) with the extra rows padded (they write no KV and
+/// their outputs are dropped), so a server whose batch drifts by one sequence reuses a few graphs instead of capturing
+/// one per size. A shape runs eagerly the first time (kernels load), is captured the second time and replayed after.
 /// </summary>
 internal sealed class DecodeGraphs(CudaContext ctx) : IDisposable
 {
     public readonly record struct Key(int Tokens, int MaxBlocks, int Splits, int Logits);
+
+    /// <summary>
+    /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's
+    /// capture sizes). Padding is nearly free below 64 rows: the fused GPTQ kernel computes 8 rows per tensor-core tile.
+    /// </summary>
+    public static int Bucket(int n) => n <= 0 ? throw new ArgumentOutOfRangeException(nameof(n)) : n <= 2 ? n : n <= 4 ? 4 : n <= 8 ? 8 : (n + 7) / 8 * 8;
 
     readonly Dictionary<Key, nint> _exec = [];
     readonly HashSet<Key> _seen = [];

@@ -116,4 +116,43 @@ public class ModelTests
             Gpu.Close(got, [.. want.Select(x => (double)x)], 2e-2, "wide decode logits");
         }
     }
+
+    /// <summary>
+    /// Decode steps of 3 and 11 sequences run as the graphs of buckets 4 and 16 (eager, captured, then replayed): the
+    /// padded rows write no KV and every step's logits track the CPU's.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-llama-gptq-g32-act")]
+    [InlineData("tiny-llama-gptq-g128")]
+    public void PaddedDecodeGraphsMatchCpu(string fixture)
+    {
+        Gpu.Context();
+        var dir = TestPaths.Fixture(fixture);
+        using var cpu = new CpuTestModel(dir);
+        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 64));
+        var rng = new Random();
+        int v = cpu.Vocab, firstBlock = 0;
+        foreach (int n in new[] { 3, 11 })
+        {
+            var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([firstBlock + i], 0, [.. Enumerable.Range(0, 1 + i % 4).Select(_ => rng.Next(v))])).ToArray();
+            firstBlock += n;
+            var step = Batches.Build(16, prompts);
+            Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: prefill of {n}");
+            var held = prompts.Select(p => p.Tokens.Length).ToArray();
+            for (int k = 0; k < 4; k++)
+            {
+                step = Batches.Build(16, [.. prompts.Select((p, i) => new SeqStep(p.Blocks, held[i]++, [rng.Next(v)]))]);
+                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n} (bucket {DecodeGraphs.Bucket(n)}), step {k}");
+            }
+        }
+    }
+
+    [Fact]
+    public void DecodeBucketsArePowersOfTwoThenMultiplesOfEight()
+    {
+        int[] want = [1, 2, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 24];
+        Assert.Equal(want, Enumerable.Range(1, want.Length).Select(DecodeGraphs.Bucket));
+        Assert.Equal(64, DecodeGraphs.Bucket(57));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DecodeGraphs.Bucket(0));
+    }
 }

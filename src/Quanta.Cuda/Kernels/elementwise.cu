@@ -99,7 +99,8 @@ extern "C" __global__ void silu_mul(const float* __restrict__ g, const float* __
 // kc, vc: [slots, KH*D] f16 (one layer);
 // pos, slot: [T] i32; inv_freq: [D/2] f64; style 0 = rotate-half pairs (i, i+D/2), 1 = interleaved (2i, 2i+1).
 // The angle is reduced modulo 2*pi in double, then sin/cos in float. kh, vh: [T, KH*D] f16 contiguous
-// copies of the rotated K and of V (for attention through GEMMs), or null.
+// copies of the rotated K and of V (for attention through GEMMs), or null. A token of slot < 0 (padding of a decode
+// graph's bucket) writes its q only.
 extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                                    half_t* __restrict__ qh, half_t* __restrict__ kc, half_t* __restrict__ vc,
                                    const int* __restrict__ pos, const int* __restrict__ slot, const double* __restrict__ inv_freq,
@@ -110,6 +111,7 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
     int h = blockIdx.y, hd2 = D / 2;
     double p = (double)pos[t];
     long s = slot[t];
+    if (h >= H && s < 0) return;
     const float* src;
     half_t* dst;
     if (h < H) { src = q + t * ld + h * D; dst = qh + (t * H + h) * D; }
