@@ -24,10 +24,11 @@ internal sealed unsafe class CudaLinear
     public static bool SiluEpilogue { get; set; } = Environment.GetEnvironmentVariable("QUANTA_SILU_EPILOGUE") != "0";
 
     /// <summary>
-    /// How the fused kernel brings in the weights for up to 8 rows with groups of a multiple of 64 (QUANTA_GEMV_LOAD =
-    /// registers | prefetch); more rows always load into registers. Prefetch: batch 1 482 against 463 tok/s (7B, H200).
+    /// How the fused kernel brings in the weights with groups of a multiple of 64 (QUANTA_GEMV_LOAD = registers |
+    /// prefetch | pipeline; other groups always load into registers). 7B, H200: prefetch took batch 1 from 463 to 482
+    /// tok/s; pipeline (x staged per block for 9-32 rows) batch 32 from 6,033-6,072 to 7,098-7,147.
     /// </summary>
-    public static GemvLoad Load { get; set; } = Enum.TryParse<GemvLoad>(Environment.GetEnvironmentVariable("QUANTA_GEMV_LOAD"), true, out var l) ? l : GemvLoad.Prefetch;
+    public static GemvLoad Load { get; set; } = Enum.TryParse<GemvLoad>(Environment.GetEnvironmentVariable("QUANTA_GEMV_LOAD"), true, out var l) ? l : GemvLoad.Pipeline;
 
     const int MinStepsPerWarp = 4;
     /// <summary>Rows per pass of the fused kernel (its widest variant).</summary>
@@ -182,7 +183,8 @@ internal sealed unsafe class CudaLinear
         Gemm(scratch, In, x, y, rows, ldy, accumulate);
     }
 
-    GemvLoad LoadFor(int rows) => rows > 8 || GroupSize % 64 != 0 ? GemvLoad.Registers : Load;
+    /// <summary>The load mode for this many rows: prefetch only takes up to 8 rows; every mode but registers needs groups of a multiple of 64.</summary>
+    GemvLoad LoadFor(int rows) => GroupSize % 64 != 0 || (rows > 8 && Load == GemvLoad.Prefetch) ? GemvLoad.Registers : Load;
 
     /// <summary>
     /// Whether a warp takes two tiles: few rows, groups of a multiple of 64, and at most 8192 inputs (measured faster on
@@ -277,6 +279,11 @@ public enum GemvLoad
 {
     /// <summary>A round of 16-byte words per lane into registers, then compute (gptq.cu).</summary>
     Registers,
-    /// <summary>The next round is requested into registers before the current one is computed (gptq.cu, _db kernels).</summary>
+    /// <summary>Up to 8 rows: the next round is requested into registers before the current one is computed (gptq.cu, _db kernels).</summary>
     Prefetch,
+    /// <summary>
+    /// Prefetch up to 8 rows; 9-32 rows copy each round of x into shared memory once per block with the next round's
+    /// weights and the next group's scales requested ahead (gptq_staged.cuh).
+    /// </summary>
+    Pipeline,
 }

@@ -53,20 +53,20 @@ public static unsafe class KernelBench
             for (int i = 0; i < x.Length; i++) x[i] = (Half)(rng.NextDouble() * 2 - 1);
             ulong xd = mem.Upload<Half>(x, "x"), yd = mem.Alloc(4L * maxRows * outF, "y");
             ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(maxRows)), "scratch");
-            var fast = CudaLinear.Load;
+            var chosen = CudaLinear.Load;
             try
             {
                 foreach (int m in rows)
-                    foreach (var variant in baseline ? [.. Enum.GetValues<GemvLoad>().Where(v => v != fast), fast] : new[] { fast })
+                    foreach (var variant in baseline ? [.. Enum.GetValues<GemvLoad>().Where(v => v != chosen), chosen] : new[] { chosen })
                     {
                         CudaLinear.Load = variant;
                         yield return Measure(ctx, copies, x, q, scales, xd, yd, scratch, m, groupSize, calls, rng) with
                         {
-                            Name = variant == fast ? name : $"{name} ({variant.ToString().ToLowerInvariant()})",
+                            Name = variant == chosen ? name : $"{name} ({variant.ToString().ToLowerInvariant()})",
                         };
                     }
             }
-            finally { CudaLinear.Load = fast; }
+            finally { CudaLinear.Load = chosen; }
         }
     }
 

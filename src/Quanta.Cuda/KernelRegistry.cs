@@ -50,7 +50,9 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     static string[] Headers => [.. Assembly.GetExecutingAssembly().GetManifestResourceNames()
         .Where(n => n.StartsWith(Prefix) && n.EndsWith(".cuh")).Select(n => n[Prefix.Length..]).Order()];
 
-    string[] Options => [$"--gpu-architecture=sm_{ctx.Arch}", "-std=c++17"];
+    /// <summary>NVRTC options: the GPU's arch, C++17, then any of QUANTA_NVRTC_OPTIONS (space-separated; e.g. -lineinfo, -DNAME=V).</summary>
+    string[] Options => [$"--gpu-architecture=sm_{ctx.Arch}", "-std=c++17",
+        .. (Environment.GetEnvironmentVariable("QUANTA_NVRTC_OPTIONS") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)];
 
     nint Load(string module)
     {

@@ -82,7 +82,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// the product is added into y atomically (zero y first for a plain product). pairs (m &lt;= 8, group size a multiple of
     /// 64): each warp takes two adjacent tiles; silu: y is act [m, ldy] f16 = silu(gate) * up of columns alternating 8 gate,
     /// 8 up (group size a multiple of 64, splits 1); load: how the weights are read (prefetch needs m &lt;= 8 and groups of
-    /// a multiple of 64).
+    /// a multiple of 64; pipeline needs groups of a multiple of 64, and ks = 1 above 8 rows).
     /// </summary>
     public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs,
                         bool silu = false, GemvLoad load = GemvLoad.Registers, bool accumulate = false)
@@ -91,6 +91,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per, &atomic };
         int tilesPerBlock = 8 / ks * (pairs ? 2 : 1);
         if (silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
+        if (Staged(m, load) && ks != 1) throw new ArgumentException($"the staged kernel ({m} rows) takes one warp per tile, not {ks}");
         uint grid = (uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock);
         Go("gptq", GptqKernel(m, gs, pairs, silu, load), (grid, (uint)splits, 1), 256, a);
     }
@@ -110,16 +111,25 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     static string GptqKernel(int m, int gs, bool pairs, bool silu, GemvLoad load)
     {
         int rowTiles = (m + 7) / 8;
-        if ((load != GemvLoad.Registers || pairs) && gs % 64 != 0) throw new ArgumentException("two tiles per warp and prefetching need groups of a multiple of 64");
-        if ((load != GemvLoad.Registers || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
+        if ((load != GemvLoad.Registers || pairs) && gs % 64 != 0) throw new ArgumentException("two tiles per warp, prefetching and pipelining need groups of a multiple of 64");
+        if ((load == GemvLoad.Prefetch || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
-        return (load == GemvLoad.Prefetch ? Prefetched[pairs ? 1 : 0, silu ? 1 : 0] : names[pairs ? 0 : rowTiles - 1])
-            ?? throw new ArgumentException($"no GPTQ kernel for {m} rows{(silu ? " with SiLU" : "")}");
+        string? name = load switch
+        {
+            GemvLoad.Prefetch or GemvLoad.Pipeline when rowTiles == 1 => Prefetched[pairs ? 1 : 0, silu ? 1 : 0],
+            GemvLoad.Pipeline => (silu ? MmaSiluStaged : MmaStaged)[rowTiles - 1],
+            _ => names[pairs ? 0 : rowTiles - 1],
+        };
+        return name ?? throw new ArgumentException($"no GPTQ kernel for {m} rows{(silu ? " with SiLU" : "")}");
     }
+
+    /// <summary>Whether the kernel for these arguments stages x per block, which needs one warp per tile (ks == 1).</summary>
+    static bool Staged(int m, GemvLoad load) => load == GemvLoad.Pipeline && m > 8;
 
     // Kernel names by row tiles (1-4), built once.
     static readonly string?[] Mma = RowTileNames("gptq_mma_"), MmaScaled = RowTileNames("gptq_mma_s"),
-        MmaSilu = ["gptq_mma_silu_1", null, "gptq_mma_silu_3", "gptq_mma_silu_4"], MmaPair = ["gptq_mma_pair_1"], MmaPairSilu = ["gptq_mma_pair_silu_1"];
+        MmaSilu = ["gptq_mma_silu_1", null, "gptq_mma_silu_3", "gptq_mma_silu_4"], MmaPair = ["gptq_mma_pair_1"], MmaPairSilu = ["gptq_mma_pair_silu_1"],
+        MmaStaged = [null, "gptq_mma_xs_2", "gptq_mma_xs_3", "gptq_mma_xs_4"], MmaSiluStaged = [null, "gptq_mma_silu_xs_2", "gptq_mma_silu_xs_3", "gptq_mma_silu_xs_4"];
     static readonly string[,] Prefetched = { { "gptq_mma_db_1", "gptq_mma_silu_db_1" }, { "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" } };
     static string?[] RowTileNames(string prefix) => [.. Enumerable.Range(1, 4).Select(i => prefix + i)];
 

@@ -203,8 +203,6 @@ public class LinearTests
         var x = Gpu.RoundHalf(Gpu.Random(new Random(), rows * inF));
         ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), act = mem.Alloc(2L * rows * ffn, "act"), y = mem.Alloc(4L * rows * 2 * ffn, "y");
         ulong scratch = mem.Alloc(Math.Max(256, fused.ScratchBytes(rows)), "scratch");
-        fused.ForwardSilu(xd, act, rows, scratch, y);
-        var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
         var want = new double[rows * ffn];
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < ffn; j++)
@@ -213,7 +211,19 @@ public class LinearTests
                 for (int i = 0; i < inF; i++) { g += (double)x[r * inF + i] * w[0][j * inF + i]; u += (double)x[r * inF + i] * w[1][j * inF + i]; }
                 want[r * ffn + j] = g / (1 + Math.Exp(-g)) * u;
             }
-        Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}");
+        var was = CudaLinear.Load;
+        try
+        {
+            foreach (var load in Enum.GetValues<GemvLoad>())
+            {
+                CudaLinear.Load = load;
+                ctx.ZeroAsync(act, 2L * rows * ffn);
+                fused.ForwardSilu(xd, act, rows, scratch, y);
+                var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
+                Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}, {load}");
+            }
+        }
+        finally { CudaLinear.Load = was; }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
-// Fused dequantise-and-multiply on tensor cores over the tiled layout (see gptq.cuh), weights loaded into registers.
-#include "gptq_step.cuh"
+// Fused dequantise-and-multiply on tensor cores over the tiled layout (see gptq.cuh), weights loaded into registers
+// (for 9-32 rows with groups of a multiple of 64, x staged per block: gptq_staged.cuh).
+#include "gptq_staged.cuh"
 
 // y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8*MT rows, on tensor cores (A = weights,
 // B = x, 8 rows per n8 tile). Block of 8 warps: warp w takes tile blockIdx.x * (8/ks) + w/ks and K slice
@@ -14,22 +15,25 @@ __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4
                                        float* __restrict__ y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
 {
     __shared__ float red[8][TPW * MT * 4][32];
-    PDL_WAIT();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
     int tile0 = (blockIdx.x * (8 / ks) + warp / ks) * TPW;
     int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
+    bool work = tile0 < ntiles && s0 < s1;
     W4Step<MT, TPW, POST> w4(x, sz, tile0, ntiles, m, in, gs, s0);
-    if (tile0 < ntiles && s0 < s1)
+    const uint4* wp[TPW];
+#pragma unroll
+    for (int p = 0; p < TPW; p++)   // a missing last tile re-reads the previous one and is not stored
+        wp[p] = qt + (long)min(tile0 + p, ntiles - 1) * ksteps * 32 + lane;
+    uint4 nxt[TPW][WU];
+    // DB: the first round of weights is requested before waiting for the kernel before (weights are never written),
+    // so with programmatic dependent launch its latency hides behind that kernel's tail.
+    if (DB && work)
+#pragma unroll
+        for (int p = 0; p < TPW; p++) load_words<WU>(nxt[p], wp[p], s0, s1);
+    PDL_WAIT();
+    if (work)
     {
-        const uint4* wp[TPW];
-#pragma unroll
-        for (int p = 0; p < TPW; p++)   // a missing last tile re-reads the previous one and is not stored
-            wp[p] = qt + (long)min(tile0 + p, ntiles - 1) * ksteps * 32 + lane;
-        uint4 nxt[TPW][WU];
-        if (DB)
-#pragma unroll
-            for (int p = 0; p < TPW; p++) load_words<WU>(nxt[p], wp[p], s0, s1);
         for (int s = s0; s < s1; s += WU)
         {
             uint4 cur[TPW][WU];
@@ -96,3 +100,11 @@ extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1(const half_
 { w4_mma<1, 1, true, 2, false, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_db_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
 { w4_mma<1, 1, true, 2, true, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+
+// Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
+#define W4_STAGED(MT) \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_xs_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
+{ w4_mma_staged<MT, false>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); } \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_xs_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
+{ w4_mma_staged<MT, true>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
+W4_STAGED(2) W4_STAGED(3) W4_STAGED(4)

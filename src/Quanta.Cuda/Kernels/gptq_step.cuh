@@ -48,14 +48,16 @@ __device__ __forceinline__ void mma_step(float (&acc)[MT][4], const u32 (&a)[4][
 
 // One warp's accumulators over TPW tiles (16 features each) and m <= 8*MT rows, fed one k-step at a time in
 // increasing order. POST (group size a multiple of 64): integer-valued weights into a group's own fp32 sums, scaled
-// once per group; else each weight is scaled in fp16.
-template <int MT, int TPW, bool POST>
+// once per group; else each weight is scaled in fp16. PFS: the next group's scales and zero points are requested
+// when a group starts, so their load is not waited for at the group boundary.
+template <int MT, int TPW, bool POST, bool PFS = false>
 struct W4Step
 {
     const half_t* __restrict__ x;   // [m, in] f16
     const u32* sp[TPW];             // the lane's scale/zero column of each tile (feature g; g + 8 is 8 further)
     int m, in, gs, npad, groups, g, t, spg, grp, gend;
     u32 sa[TPW], za[TPW], sb[TPW], zb[TPW];
+    u32 nva[TPW], nvb[TPW];         // PFS: raw scale/zero words of the next group
     float fa[TPW], fb[TPW];
     float acc[TPW][MT][4], part[TPW][MT][4];
 
@@ -71,11 +73,20 @@ struct W4Step
         {
             sp[p] = sz + min(tile0 + p, ntiles - 1) * 16 + g;
             sa[p] = za[p] = sb[p] = zb[p] = 0; fa[p] = fb[p] = 0.f;
+            nva[p] = nvb[p] = 0;
+            if (PFS) prefetch_group(p, POST ? s0 / spg : (s0 * 64 + 16 * t) / gs);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) acc[p][mt][i] = part[p][mt][i] = 0.f;
         }
+    }
+
+    // PFS: requests tile p's scale/zero words of group gr (clamped to the last group).
+    __device__ __forceinline__ void prefetch_group(int p, int gr)
+    {
+        gr = min(gr, groups - 1);
+        nva[p] = __ldg(sp[p] + (long)gr * npad); nvb[p] = __ldg(sp[p] + (long)gr * npad + 8);
     }
 
     // POST: adds the group's scaled partial sums into acc.
@@ -92,8 +103,16 @@ struct W4Step
             }
     }
 
-    // k-step st with the lane's word w[p] of each tile.
+    // k-step st with the lane's word w[p] of each tile, x fragments from global memory.
     __device__ __forceinline__ void step(const uint4 (&w)[TPW], int st)
+    {
+        uint4 xv[MT][2];
+        load_x<MT>(xv, x, m, in, st * 64 + 16 * t, g);
+        step_x(w, st, xv);
+    }
+
+    // k-step st with the lane's word w[p] of each tile and its x fragments xv (inputs st*64 + 16t .. +15 of rows mt*8 + g).
+    __device__ __forceinline__ void step_x(const uint4 (&w)[TPW], int st, const uint4 (&xv)[MT][2])
     {
         int k0 = st * 64 + 16 * t;
         if (st >= gend)
@@ -104,7 +123,13 @@ struct W4Step
 #pragma unroll
             for (int p = 0; p < TPW; p++)
             {
-                u32 va = __ldg(sp[p] + (long)grp * npad), vb = __ldg(sp[p] + (long)grp * npad + 8);
+                u32 va, vb;
+                if (PFS)
+                {
+                    va = nva[p]; vb = nvb[p];
+                    prefetch_group(p, POST ? grp + 1 : (k0 + 64) / gs);
+                }
+                else { va = __ldg(sp[p] + (long)grp * npad); vb = __ldg(sp[p] + (long)grp * npad + 8); }
                 if (POST)
                 {
                     fa[p] = h2f((half_t)(va & 0xffffu)); fb[p] = h2f((half_t)(vb & 0xffffu)) * 0.0625f;
@@ -118,8 +143,6 @@ struct W4Step
                 }
             }
         }
-        uint4 xv[MT][2];
-        load_x<MT>(xv, x, m, in, k0, g);
 #pragma unroll
         for (int p = 0; p < TPW; p++)
         {
