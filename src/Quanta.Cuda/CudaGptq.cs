@@ -20,8 +20,8 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
     {
         Check(weight.Length, rows, cols);
         int gs = spec.EffectiveGroup(cols), groups = (cols + gs - 1) / gs;
-        using var m = new DeviceScope(ctx);
-        ulong raw = m.Upload<double>(weight, "weights");                        // [rows, cols] f64
+        using var m = new DeviceArena(ctx);
+        ulong raw = m.UploadAsync<double>(weight, "weights");                        // [rows, cols] f64
         ulong wt = m.Alloc(8L * rows * cols, "weights transposed");             // [cols, rows] f64
         k.Transpose(raw, wt, rows, cols);
         ulong scales = m.Alloc(4L * groups * rows, "scales"), zeros = m.Alloc(4L * groups * rows, "zeros");   // [groups, rows]
@@ -39,7 +39,7 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
         int gs = spec.EffectiveGroup(cols), maxQ = spec.MaxQ, groups = (cols + gs - 1) / gs;
         bool fixedGroups = spec.StaticGroups && gs < cols;
         h.Ready();
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         double f = h.Tokens > 0 ? 2.0 / h.Tokens : 0;
         ulong diagDev = m.Alloc(8L * cols, "Hessian diagonal");
         k.Diagonal(h.Sum, diagDev, cols);
@@ -58,11 +58,11 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
         var identity = Enumerable.Range(0, cols).ToArray();
         var perm = spec.ActOrder ? identity.OrderByDescending(i => diag[i]).ThenBy(i => i).ToArray() : identity;   // [in] position -> column
 
-        ulong wa = m.Upload<double>(weight, "weights");                          // [rows, cols] f64, then a [cols, rows] work buffer
+        ulong wa = m.UploadAsync<double>(weight, "weights");                          // [rows, cols] f64, then a [cols, rows] work buffer
         ulong wb = m.Alloc(8L * rows * cols, "weights transposed");             // [cols, rows] f64
         k.Transpose(wa, wb, rows, cols);
-        ulong identDev = m.Upload<int>(identity, "identity"), permDev = spec.ActOrder ? m.Upload<int>(perm, "act-order") : identDev;
-        k.GatherColumns(wb, wa, identDev, m.Upload<byte>(dead, "dead inputs"), rows, cols);   // wa: dead columns zeroed
+        ulong identDev = m.UploadAsync<int>(identity, "identity"), permDev = spec.ActOrder ? m.UploadAsync<int>(perm, "act-order") : identDev;
+        k.GatherColumns(wb, wa, identDev, m.UploadAsync<byte>(dead, "dead inputs"), rows, cols);   // wa: dead columns zeroed
         ulong scales = m.Alloc(4L * groups * rows, "scales"), zeros = m.Alloc(4L * groups * rows, "zeros");   // [groups, rows]
         if (fixedGroups) k.GroupParams(wa, rows, cols, gs, maxQ, spec.Sym ? 1 : 0, spec.MseGrid ? 1 : 0, scales, zeros, 0);
         ulong w = wa;
@@ -91,8 +91,8 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
         int n = h.Columns;
         Check(delta.Length, rows, n);
         h.Ready();
-        using var m = new DeviceScope(ctx);
-        ulong d = m.Upload<double>(delta, "weight error");                       // [rows, n] f64
+        using var m = new DeviceArena(ctx);
+        ulong d = m.UploadAsync<double>(delta, "weight error");                       // [rows, n] f64
         ulong t = m.Alloc(8L * rows * n, "weight error · XᵀX");                  // [rows, n] f64
         double one = 1, zero = 0;
         Cublas.Check(Cublas.Dgemm(ctx.Cublas, Cublas.OpN, Cublas.OpN, n, rows, n, &one, h.Sum, n, d, n, &zero, t, n), "cublasDgemm(output error)");
@@ -125,11 +125,11 @@ internal sealed unsafe class CudaGptq(CudaContext ctx, QuantKernels k)
     /// J·H·J = L Lᵀ gives H = R Rᵀ for the upper R = J L J, so U = R⁻¹ = J L⁻¹ J (the unique upper factor, as the CPU's).
     /// The damping grows tenfold while the matrix is not positive definite.
     /// </summary>
-    internal ulong InverseFactor(DeviceScope m, ulong sum, double f, int[] perm, int n, double damp)
+    internal ulong InverseFactor(DeviceArena m, ulong sum, double f, int[] perm, int n, double damp)
     {
         var rev = new int[n];
         for (int i = 0; i < n; i++) rev[i] = perm[n - 1 - i];
-        ulong revDev = m.Upload<int>(rev, "reversed order");
+        ulong revDev = m.UploadAsync<int>(rev, "reversed order");
         ulong a = m.Alloc(8L * n * n, "damped Hessian");                        // [n, n] f64 column-major
         ulong fail = m.Alloc(4, "Cholesky flag");
         for (int attempt = 0; attempt < 6; attempt++, damp *= 10)

@@ -186,6 +186,8 @@ internal sealed unsafe class CudaLinear
     /// <summary>The load mode for this many rows: prefetch only takes up to 8 rows; every mode but registers needs groups of a multiple of 64.</summary>
     GemvLoad LoadFor(int rows) => GroupSize % 64 != 0 || (rows > 8 && Load == GemvLoad.Prefetch) ? GemvLoad.Registers : Load;
 
+    GptqVariant Variant(int rows, bool silu) => new(Pairs(rows), silu, LoadFor(rows));
+
     /// <summary>
     /// Whether a warp takes two tiles: few rows, groups of a multiple of 64, and at most 8192 inputs (measured faster on
     /// the 7B q/k/v, o and gate/up shapes, slower on down_proj's 11008 inputs).
@@ -236,7 +238,7 @@ internal sealed unsafe class CudaLinear
             ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)((long)elem * r * ldy);
             var (ks, splits, per) = Plan(m, silu);
             if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
-            _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Pairs(m), silu, LoadFor(m), accumulate);
+            _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Variant(m, silu), accumulate);
         }
     }
 
@@ -248,6 +250,16 @@ internal sealed unsafe class CudaLinear
     /// </summary>
     internal (int Ks, int Splits, int Per) Plan(int rows, bool silu = false)
     {
+        var key = (rows, silu, Load, WarpsPerSm);
+        if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = NewPlan(rows, silu);
+        return plan;
+    }
+
+    // Plans by (rows, silu, load mode, warps per SM): the occupancy lookup is not repeated per call.
+    readonly Dictionary<(int, bool, GemvLoad, int), (int, int, int)> _plans = [];
+
+    (int Ks, int Splits, int Per) NewPlan(int rows, bool silu)
+    {
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
         bool pairs = Pairs(rows);
         if (pairs) ntiles = (ntiles + 1) / 2;
@@ -255,7 +267,7 @@ internal sealed unsafe class CudaLinear
         if (rows <= 8)
         {
             while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;
-            long wave = (long)sms * _k.GptqResidentBlocks(rows, GroupSize, pairs, silu, LoadFor(rows));
+            long wave = (long)sms * _k.GptqResidentBlocks(rows, GroupSize, Variant(rows, silu));
             while (ks > 1 && Blocks(ntiles, ks) > wave && Blocks(ntiles, ks / 2) <= wave) ks /= 2;
         }
         while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;

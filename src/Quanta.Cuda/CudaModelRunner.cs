@@ -199,7 +199,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         {
             var L = _w.Layers[l];
             Mark("other");
-            _k.AddRmsNorm(s.X, 0, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            _k.RmsNorm(s.X, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             int ld = _qDim + 2 * _kvDim, off = 0;
             foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld); off += p.Out; }
@@ -225,7 +225,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             // o_proj and down_proj add straight into the residual stream x (no zeroing, no separate add).
             L.O.Forward(s.Att, s.X, T, s.Linear, accumulate: true);
             Mark("o_proj");
-            _k.AddRmsNorm(s.X, 0, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            _k.RmsNorm(s.X, _w.FfnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             if (L.GateUp is [{ SiluPairs: true } gateUp]) gateUp.ForwardSilu(s.Xn, s.Act, T, s.Linear, s.GateUp);
             else
@@ -238,7 +238,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             L.Down.Forward(s.Act, s.X, T, s.Linear, accumulate: true);
             Mark("down_proj");
         }
-        _k.AddRmsNorm(s.X, 0, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
+        _k.RmsNorm(s.X, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
         if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
         Mark("other");
     }

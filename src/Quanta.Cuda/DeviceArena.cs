@@ -21,6 +21,15 @@ public sealed unsafe class DeviceArena(CudaContext ctx) : IDisposable
         return p;
     }
 
+    /// <summary>A new buffer holding <paramref name="data"/>, copied in stream order (from pageable memory the copy is staged before this returns).</summary>
+    public ulong UploadAsync<T>(ReadOnlySpan<T> data, string what) where T : unmanaged
+    {
+        long bytes = (long)data.Length * sizeof(T);
+        ulong p = Alloc(bytes, what);
+        fixed (T* s = data) ctx.UploadAsync(p, s, bytes);
+        return p;
+    }
+
     public void Free(ulong p)
     {
         if (p == 0) return;
@@ -28,8 +37,11 @@ public sealed unsafe class DeviceArena(CudaContext ctx) : IDisposable
         ctx.Free(p);
     }
 
+    /// <summary>Waits for the stream (queued work may still use the buffers), then frees them all.</summary>
     public void Dispose()
     {
+        if (_owned.Count == 0) return;
+        ctx.Synchronize();
         foreach (var p in _owned) ctx.Free(p);
         _owned.Clear();
     }

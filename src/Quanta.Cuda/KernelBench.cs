@@ -106,7 +106,7 @@ public static unsafe class KernelBench
         int h = c.HiddenSize, hd = c.EffectiveHeadDim, H = c.NumHeads, KH = c.NumKvHeads, ffn = c.IntermediateSize, bs = 16;
         int qkv = (H + 2 * KH) * hd, maxb = (context + bs - 1) / bs;
         ulong Zeros(long bytes, string what) { ulong p = mem.Alloc(bytes, what); ctx.ZeroAsync(p, bytes); return p; }
-        ulong x = Zeros(4L * h, "x"), delta = Zeros(4L * h, "delta"), w = Zeros(4L * h, "w"), xn = Zeros(2L * h, "xn");
+        ulong x = Zeros(4L * h, "x"), w = Zeros(4L * h, "w"), xn = Zeros(2L * h, "xn");
         ulong q = Zeros(4L * qkv, "qkv"), qh = Zeros(2L * H * hd, "qh"), att = Zeros(2L * H * hd, "att");
         ulong kc = Zeros(2L * maxb * bs * KH * hd, "k cache"), vc = Zeros(2L * maxb * bs * KH * hd, "v cache");
         ulong gu = Zeros(8L * ffn, "gate_up"), act = Zeros(2L * ffn, "act");
@@ -116,7 +116,7 @@ public static unsafe class KernelBench
         int splits = CudaModelRunner.AttentionSplits(ctx.Multiprocessors, 1, H, context);
         ulong part = Zeros(4L * H * CudaScratch.MaxSplits * (hd + 2), "part"), done = Zeros(4L * H, "split counters");
         float eps = 1e-5f, scale = 1f / MathF.Sqrt(hd);
-        yield return ("add_rmsnorm", Time(ctx, () => k.AddRmsNorm(x, delta, w, xn, h, eps, 1), calls));
+        yield return ("rmsnorm", Time(ctx, () => k.RmsNorm(x, w, xn, h, eps, 1), calls));
         yield return ("rope_kv", Time(ctx, () => k.RopeKv(q, q + 4UL * (ulong)(H * hd), q + 4UL * (ulong)((H + KH) * hd), qh, kc, vc, pos, slot, inv,
             H, KH, hd, (int)c.RopeStyle, 1, qkv), calls));
         foreach (int sp in new[] { 1, 2, 4, 8, 16 }.Where(x => x <= splits * 2 && x <= context / 8).Append(splits).Distinct().Order())

@@ -18,11 +18,11 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "embed", ((uint)tokens, 1, 1), Threads, a);
     }
 
-    /// <summary>x += delta (delta 0 = none); out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>
-    public void AddRmsNorm(ulong x, ulong delta, ulong w, ulong output, int n, float eps, int rows)
+    /// <summary>out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>
+    public void RmsNorm(ulong x, ulong w, ulong output, int n, float eps, int rows)
     {
-        void** a = stackalloc void*[] { &x, &delta, &w, &output, &n, &eps };
-        Go("elementwise", "add_rmsnorm", ((uint)rows, 1, 1), 1024, a);
+        void** a = stackalloc void*[] { &x, &w, &output, &n, &eps };
+        Go("elementwise", "rmsnorm", ((uint)rows, 1, 1), 1024, a);
     }
 
     /// <summary>dst[r, :] = src[idx[r], :]; f16 rows of n.</summary>
@@ -79,27 +79,25 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// <summary>
     /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) on tensor cores, 1 &lt;= m &lt;= 32: blocks of 8 warps,
     /// ks warps per 16-column tile along K, splits blocks along K, per k-steps of 64 each; with splits &gt; 1 or accumulate
-    /// the product is added into y atomically (zero y first for a plain product). pairs (m &lt;= 8, group size a multiple of
-    /// 64): each warp takes two adjacent tiles; silu: y is act [m, ldy] f16 = silu(gate) * up of columns alternating 8 gate,
-    /// 8 up (group size a multiple of 64, splits 1); load: how the weights are read (prefetch needs m &lt;= 8 and groups of
-    /// a multiple of 64; pipeline needs groups of a multiple of 64, and ks = 1 above 8 rows).
+    /// the product is added into y atomically (zero y first for a plain product). The variant says which kernel: see
+    /// <see cref="GptqVariant"/>.
     /// </summary>
-    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, bool pairs,
-                        bool silu = false, GemvLoad load = GemvLoad.Registers, bool accumulate = false)
+    public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, GptqVariant v,
+                        bool accumulate = false)
     {
         int atomic = accumulate ? 1 : 0;
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per, &atomic };
-        int tilesPerBlock = 8 / ks * (pairs ? 2 : 1);
-        if (silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
-        if (Staged(m, load) && ks != 1) throw new ArgumentException($"the staged kernel ({m} rows) takes one warp per tile, not {ks}");
+        int tilesPerBlock = 8 / ks * (v.Pairs ? 2 : 1);
+        if (v.Silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
+        if (Staged(m, v.Load) && ks != 1) throw new ArgumentException($"the staged kernel ({m} rows) takes one warp per tile, not {ks}");
         uint grid = (uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock);
-        Go("gptq", GptqKernel(m, gs, pairs, silu, load), (grid, (uint)splits, 1), 256, a);
+        Go("gptq", GptqKernel(m, gs, v), (grid, (uint)splits, 1), 256, a);
     }
 
     /// <summary>Blocks of the GptqMma kernel for these arguments that fit one SM at once (cached).</summary>
-    public int GptqResidentBlocks(int m, int gs, bool pairs, bool silu, GemvLoad load)
+    public int GptqResidentBlocks(int m, int gs, GptqVariant v)
     {
-        string name = GptqKernel(m, gs, pairs, silu, load);
+        string name = GptqKernel(m, gs, v);
         if (_resident.TryGetValue(name, out int n)) return n;
         Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, _r.Function("gptq", name), 256, 0),
             $"cuOccupancyMaxActiveBlocksPerMultiprocessor({name})");
@@ -108,9 +106,10 @@ internal sealed unsafe class Kernels(CudaContext ctx)
 
     readonly Dictionary<string, int> _resident = [];
 
-    static string GptqKernel(int m, int gs, bool pairs, bool silu, GemvLoad load)
+    static string GptqKernel(int m, int gs, GptqVariant v)
     {
         int rowTiles = (m + 7) / 8;
+        var (pairs, silu, load) = (v.Pairs, v.Silu, v.Load);
         if ((load != GemvLoad.Registers || pairs) && gs % 64 != 0) throw new ArgumentException("two tiles per warp, prefetching and pipelining need groups of a multiple of 64");
         if ((load == GemvLoad.Prefetch || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
@@ -186,3 +185,6 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         return [.. tiles];
     }
 }
+
+/// <summary>Which fused GPTQ kernel runs: Pairs, two tiles per warp (at most 8 rows); Silu, the act = silu(gate) * up epilogue; Load, how the weights come in.</summary>
+internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load);

@@ -1,4 +1,6 @@
 using Quanta.Cuda;
+using Quanta.Engine;
+using Quanta.Tests.Cpu;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
@@ -41,4 +43,7 @@ internal static class Gpu
         double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
         Assert.True(rel <= tol, $"{what}: relative error {rel:E2} > {tol:E1}");
     }
+
+    /// <summary>A CUDA runner over the CPU test model's weights (block size 16), for comparing the two in one process.</summary>
+    public static CudaModelRunner RunnerOver(CpuTestModel cpu, int blocks) => new(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, blocks));
 }

@@ -78,7 +78,7 @@ public class ModelTests
         Gpu.Context();
         var dir = model == "stories260K" ? TestPaths.DefaultModel : TestPaths.Fixture(model);
         using var cpu = new CpuTestModel(dir);
-        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 256));
+        using var r = Gpu.RunnerOver(cpu, 256);
         var rng = new Random();
         int v = cpu.Vocab;
         int[] a = [.. Enumerable.Range(0, 100).Select(_ => rng.Next(v))], b = [.. Enumerable.Range(0, 5).Select(_ => rng.Next(v))];
@@ -104,7 +104,7 @@ public class ModelTests
     {
         Gpu.Context();
         using var cpu = new CpuTestModel(TestPaths.DefaultModel);
-        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 256));
+        using var r = Gpu.RunnerOver(cpu, 256);
         var rng = new Random();
         int v = cpu.Vocab, n = 70;
         var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([i], 0, [.. Enumerable.Range(0, 1 + i % 5).Select(_ => rng.Next(v))])).ToArray();
@@ -129,7 +129,7 @@ public class ModelTests
         Gpu.Context();
         var dir = TestPaths.Fixture(fixture);
         using var cpu = new CpuTestModel(dir);
-        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 64));
+        using var r = Gpu.RunnerOver(cpu, 64);
         var rng = new Random();
         int v = cpu.Vocab, firstBlock = 0;
         foreach (int n in new[] { 3, 11 })

@@ -43,7 +43,7 @@ public class QuantizeKernelTests
         var w = Gpu.Random(rng, n);
         var want = new DenseForward(c).RmsNorm(x, rows, w);
         var k = new QuantKernels(ctx);
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         ulong y = m.Alloc(4L * x.Length, "y");
         k.RmsNorm(m.Upload<float>(x, "x"), m.Upload<float>(w, "w"), y, n, c.RmsNormEps, rows);
         Gpu.Close(ctx.Download<float>(y, x.Length), D(want), 1e-6, "rmsnorm");
@@ -102,7 +102,7 @@ public class QuantizeKernelTests
         want.Add(x1, tokens);
         want.Add(x2, 9);
         var k = new QuantKernels(ctx);
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         using var h = new CudaHessian(ctx, k, n);
         ulong scratch = m.Alloc(8L * tokens * n, "scratch");
         h.Add(m.Upload<float>(x1, "x1"), tokens, scratch);
@@ -134,7 +134,7 @@ public class QuantizeKernelTests
         Assert.True(Cholesky.FactorLower(a, n));
         var want = Cholesky.UpperOfInverse(a, n);
         var k = new QuantKernels(ctx);
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         ulong sum = m.Upload<double>(h.Sum, "sum");
         var got = ctx.Download<double>(new CudaGptq(ctx, k).InverseFactor(m, sum, f, perm, n, damp), n * n);
         Gpu.Close([.. got.Select(v => (float)v)], want, 1e-6, "upper factor of H⁻¹");

@@ -26,7 +26,7 @@ public class QuantizeSolveTests
         return (w, x, tokens);
     }
 
-    static CudaHessian GpuHessian(CudaContext ctx, QuantKernels k, DeviceScope m, float[] x, int tokens, int cols)
+    static CudaHessian GpuHessian(CudaContext ctx, QuantKernels k, DeviceArena m, float[] x, int tokens, int cols)
     {
         var h = new CudaHessian(ctx, k, cols);
         h.Add(m.Upload<float>(x, "x"), tokens, m.Alloc(8L * x.Length, "scratch"));
@@ -58,7 +58,7 @@ public class QuantizeSolveTests
         cpuH.Add(x, tokens);
         var want = Gptq.Quantize(w, rows, cols, cpuH.Scaled(), spec);
         var k = new QuantKernels(ctx);
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         using var gpuH = GpuHessian(ctx, k, m, x, tokens, cols);
         var solve = new CudaGptq(ctx, k);
         var got = solve.Gptq(gpuH, w, rows, cols, spec);
@@ -111,7 +111,7 @@ public class QuantizeSolveTests
         var w = Gpu.Random(rng, rows * cols, 0.02f).Select(v => (double)v).ToArray();
         var x = Gpu.Random(rng, tokens * cols);
         var k = new QuantKernels(ctx);
-        using var m = new DeviceScope(ctx);
+        using var m = new DeviceArena(ctx);
         using var h = GpuHessian(ctx, k, m, x, tokens, cols);
         var solve = new CudaGptq(ctx, k);
         var spec = new QuantSpec(4, 128, true, true);
@@ -120,7 +120,7 @@ public class QuantizeSolveTests
         var q = solve.Gptq(h, w, rows, cols, spec);
         double total = sw.Elapsed.TotalSeconds;
         sw.Restart();
-        using (var m2 = new DeviceScope(ctx))
+        using (var m2 = new DeviceArena(ctx))
         {
             solve.InverseFactor(m2, h.Sum, 2.0 / tokens, [.. Enumerable.Range(0, cols)], cols, 0.01);
             ctx.Synchronize();

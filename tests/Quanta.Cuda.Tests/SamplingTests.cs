@@ -83,7 +83,7 @@ public class SamplingTests
     {
         Gpu.Context();
         using var cpu = new CpuTestModel(TestPaths.DefaultModel);
-        using var r = new CudaModelRunner(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, 64));
+        using var r = Gpu.RunnerOver(cpu, 64);
         var rng = new Random();
         int v = cpu.Vocab, n = 300;
         var batch = Batches.Build(16, new SeqStep([.. Enumerable.Range(0, 20)], 0, [.. Enumerable.Range(0, n).Select(_ => rng.Next(v))], AllLogits: true));

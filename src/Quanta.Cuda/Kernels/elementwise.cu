@@ -9,33 +9,25 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __re
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
 }
 
-// Residual add + RMSNorm, one block per row (1024 threads; n % 4 == 0 and n <= 4096: one float4 per thread kept in
-// registers; else passes of 4 elements or scalar).
-// x: [rows, n] f32 (x += delta when delta != 0); delta: [rows, n] f32 or null; w: [n] f32;
-// out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
-extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict__ x, const float* __restrict__ delta,
-    const float* __restrict__ w, half_t* __restrict__ out, int n, float eps)
+// RMSNorm of the residual stream, one block per row (1024 threads; n % 4 == 0 and n <= 4096: one float4 per thread
+// kept in registers; else passes of 4 elements or scalar). The residual adds happen in o_proj and down_proj.
+// x: [rows, n] f32; w: [n] f32; out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w
+extern "C" __global__ void __launch_bounds__(1024) rmsnorm(const float* __restrict__ x, const float* __restrict__ w,
+    half_t* __restrict__ out, int n, float eps)
 {
     PDL_START();
     __shared__ float sh[32];
     long row = blockIdx.x;
-    float* xr = x + row * n;
+    const float* xr = x + row * n;
     float ss = 0.f;
     if ((n & 3) == 0 && n <= 4 * (int)blockDim.x)
     {
-        // One float4 per thread: x, delta and w are loaded together and x stays in registers.
         int i = threadIdx.x;
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f), wv = v;
         if (i < (n >> 2))
         {
-            v = ((float4*)xr)[i];
+            v = ((const float4*)xr)[i];
             wv = ((const float4*)w)[i];
-            if (delta)
-            {
-                float4 d = ((const float4*)(delta + row * n))[i];
-                v.x += d.x; v.y += d.y; v.z += d.z; v.w += d.w;
-                ((float4*)xr)[i] = v;
-            }
             ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
         }
         float r = 1.0f / sqrtf(block_sum(ss, sh) / n + eps);
@@ -49,25 +41,14 @@ extern "C" __global__ void __launch_bounds__(1024) add_rmsnorm(float* __restrict
         return;
     }
     if ((n & 3) == 0)
-    {
-        float4* x4 = (float4*)xr;
-        const float4* d4 = delta ? (const float4*)(delta + row * n) : nullptr;
         for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x)
         {
-            float4 v = x4[i];
-            if (d4) { float4 d = d4[i]; v.x += d.x; v.y += d.y; v.z += d.z; v.w += d.w; x4[i] = v; }
+            float4 v = ((const float4*)xr)[i];
             ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
         }
-    }
     else
-        for (int i = threadIdx.x; i < n; i += blockDim.x)
-        {
-            float v = xr[i];
-            if (delta) { v += delta[row * n + i]; xr[i] = v; }
-            ss += v * v;
-        }
-    float total = block_sum(ss, sh);
-    float r = 1.0f / sqrtf(total / n + eps);
+        for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    float r = 1.0f / sqrtf(block_sum(ss, sh) / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = f2h(xr[i] * r * w[i]);
 }
 

@@ -9,10 +9,11 @@
 // flight; deeper rounds measured slower); DB: the next round is requested before the current one is computed.
 // The ks slices of a tile are summed in shared memory; with gridDim.y > 1 the block adds into y atomically (y
 // zeroed before) or when atomic is set (y += the product, e.g. straight into the residual stream). SILU: see the
-// gptq_mma_silu kernels.
+// gptq_mma_silu kernels. Every kernel of this file has the signature W4_PARAMS.
+#define W4_PARAMS const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic
+#define W4_ARGS x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic
 template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false>
-__device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
-                                       float* __restrict__ y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
+__device__ __forceinline__ void w4_mma(W4_PARAMS)
 {
     __shared__ float red[8][TPW * MT * 4][32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -69,42 +70,43 @@ __device__ __forceinline__ void w4_mma(const half_t* __restrict__ x, const uint4
 // gptq_mma_<MT> (group size a multiple of 64) and gptq_mma_s<MT> (any multiple of 16): m <= 8*MT rows, MT <= 4
 // (8 row tiles measured slower than two passes of 4).
 #define W4_MMA(MT, WU) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
-{ w4_mma<MT, WU, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); } \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_s##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
-{ w4_mma<MT, WU, false>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_##MT(W4_PARAMS) \
+{ w4_mma<MT, WU, true>(W4_ARGS); } \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_s##MT(W4_PARAMS) \
+{ w4_mma<MT, WU, false>(W4_ARGS); }
 W4_MMA(1, 4) W4_MMA(2, 4) W4_MMA(3, 4) W4_MMA(4, 4)
 
 // gptq_mma_pair_1: two tiles per warp sharing the x fragments and the loop (rounds of 2 k-steps, so the same
 // registers as one tile with rounds of 4); on an H100 at one row qkv 16.4 -> 13.2 us, gate_up 26.6 -> 23.2 us,
 // o 8.2 -> 7.7 us, but down_proj (11008 inputs) 14.2 -> 16.5 us.
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 2, true, 2>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_1(W4_PARAMS)
+{ w4_mma<1, 2, true, 2>(W4_ARGS); }
 
 // SiLU variants (group size a multiple of 64, one block per column range: gridDim.y == 1): y is act [m, ldy] f16 =
 // silu(gate) * up of a gate/up matrix whose columns alternate 8 gate, 8 up.
 #define W4_SILU(MT) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
-{ w4_mma<MT, 4, true, 1, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(W4_PARAMS) \
+{ w4_mma<MT, 4, true, 1, true>(W4_ARGS); }
 W4_SILU(1) W4_SILU(3) W4_SILU(4)   // 9-16 rows take the product + silu_mul path (CudaLinear.ForwardSilu)
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 2, true, 2, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(W4_PARAMS)
+{ w4_mma<1, 2, true, 2, true>(W4_ARGS); }
 
 // Prefetching variants (one row tile): the next round's words load while the current round computes.
 // _db_1: one tile, rounds of 2 k-steps; _pair_db_1: two tiles, rounds of 1 k-step (the registers of the plain pair kernel).
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_db_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 2, true, 1, false, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_db_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 2, true, 1, true, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 1, true, 2, false, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_db_1(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic)
-{ w4_mma<1, 1, true, 2, true, true>(x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_db_1(W4_PARAMS)
+{ w4_mma<1, 2, true, 1, false, true>(W4_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_db_1(W4_PARAMS)
+{ w4_mma<1, 2, true, 1, true, true>(W4_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1(W4_PARAMS)
+{ w4_mma<1, 1, true, 2, false, true>(W4_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_db_1(W4_PARAMS)
+{ w4_mma<1, 1, true, 2, true, true>(W4_ARGS); }
 
 // Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
 #define W4_STAGED(MT) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_xs_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_xs_##MT(W4_PARAMS) \
 { w4_mma_staged<MT, false>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); } \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_xs_##MT(const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic) \
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_xs_##MT(W4_PARAMS) \
 { w4_mma_staged<MT, true>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
 W4_STAGED(2) W4_STAGED(3) W4_STAGED(4)
+
