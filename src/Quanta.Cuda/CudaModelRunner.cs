@@ -284,6 +284,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         if (_mem is null) return;
         _ctx.Synchronize();
         _graphs.Dispose();
+        _sampler?.Dispose();
+        _s?.Dispose();
         foreach (var (_, e) in _profEvents) Native.Cu.cuEventDestroy(e);
         _mem.Dispose();
     }

@@ -7,7 +7,7 @@ namespace Quanta.Cuda;
 /// Chooses tokens from logits rows on the device (Kernels/sampling.cu): per-row parameters go up, ids and
 /// logprobs come down. Buffers grow to the most rows asked for at once.
 /// </summary>
-internal sealed unsafe class CudaSampler(DeviceArena mem)
+internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 {
     const uint Threads = 1024;   // SAMPLE_THREADS in sampling.cu
 
@@ -23,22 +23,22 @@ internal sealed unsafe class CudaSampler(DeviceArena mem)
     }
 
     readonly CudaContext _ctx = mem.Ctx;
-    RowParams[] _host = [];
+    readonly PinnedBuffer _hostParams = new(); // [rows] RowParams on their way up
+    readonly PinnedBuffer _hostOut = new();    // [cap] i32 ids then [cap] f32 logprobs on their way down
     int _cap;
     ulong _params;   // [cap] RowParams
-    ulong _ids;      // [cap] i32
+    ulong _ids;      // [cap] i32, followed by
     ulong _logprobs; // [cap] f32
 
     /// <summary>Grows the buffers to <paramref name="rows"/> rows.</summary>
     public void Ensure(int rows)
     {
         if (rows <= _cap) return;
-        mem.Free(_params); mem.Free(_ids); mem.Free(_logprobs);
+        mem.Free(_params); mem.Free(_ids);
         _cap = Math.Max(rows, 2 * _cap);
         _params = mem.Alloc(sizeof(RowParams) * (long)_cap, "sampling parameters");
-        _ids = mem.Alloc(4L * _cap, "sampled ids");
-        _logprobs = mem.Alloc(4L * _cap, "sampled logprobs");
-        _host = new RowParams[_cap];
+        _ids = mem.Alloc(8L * _cap, "sampled ids and logprobs");
+        _logprobs = _ids + 4UL * (ulong)_cap;
     }
 
     /// <summary>Uploads the parameters of every row (call before the kernels that read them are queued).</summary>
@@ -46,15 +46,16 @@ internal sealed unsafe class CudaSampler(DeviceArena mem)
     {
         if (rows.Length == 0) return;
         Ensure(rows.Length);
+        var host = _hostParams.Get<RowParams>(rows.Length);
         for (int i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
             if (!r.Greedy && !(r.Temperature > 0f)) throw new ArgumentException($"row {i}: temperature {r.Temperature} must be > 0");
             if (!r.Greedy && !(r.U >= 0 && r.U < 1)) throw new ArgumentException($"row {i}: uniform {r.U} outside [0, 1)");
-            _host[i] = new RowParams { Temperature = r.Greedy ? 1f : r.Temperature, TopK = r.Greedy ? 0 : Math.Max(0, r.TopK),
+            host[i] = new RowParams { Temperature = r.Greedy ? 1f : r.Temperature, TopK = r.Greedy ? 0 : Math.Max(0, r.TopK),
                                        TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
         }
-        fixed (RowParams* p = _host) _ctx.Upload(_params, p, sizeof(RowParams) * (long)rows.Length);
+        _ctx.UploadAsync(_params, _hostParams.Pointer, sizeof(RowParams) * (long)rows.Length);
     }
 
     /// <summary>
@@ -69,13 +70,22 @@ internal sealed unsafe class CudaSampler(DeviceArena mem)
         r.Launch(r.Function("sampling", "sample_rows"), ((uint)rows, 1, 1), Threads, 0, a, "sample_rows");
     }
 
-    /// <summary>Waits for the stream and downloads the first ids.Length ids and logprobs.</summary>
+    /// <summary>Downloads the first ids.Length ids and logprobs in one copy on the stream, then waits for it.</summary>
     public void Download(Span<int> ids, Span<float> logprobs)
     {
+        int n = ids.Length;
+        if (n == 0) { _ctx.Synchronize(); return; }
+        var host = _hostOut.Get<int>(2 * _cap);
+        _ctx.DownloadAsync(_hostOut.Pointer, _ids, 8L * _cap);
         _ctx.Synchronize();
-        if (ids.Length == 0) return;
-        fixed (int* i = ids) _ctx.Download(i, _ids, 4L * ids.Length);
-        fixed (float* l = logprobs) _ctx.Download(l, _logprobs, 4L * ids.Length);
+        host[..n].CopyTo(ids);
+        MemoryMarshal.Cast<int, float>(host.Slice(_cap, n)).CopyTo(logprobs);
+    }
+
+    public void Dispose()
+    {
+        _hostParams.Dispose();
+        _hostOut.Dispose();
     }
 
     /// <summary>Samples <paramref name="rows"/>.Length rows of <paramref name="logits"/> [rows, vocab] f32 in one call (tests, tools).</summary>

@@ -4,7 +4,7 @@ using Quanta.Model;
 namespace Quanta.Cuda;
 
 /// <summary>Per-step device buffers, grown to the largest batch seen, and the batch's index arrays.</summary>
-internal sealed unsafe class CudaScratch
+internal sealed unsafe class CudaScratch : IDisposable
 {
     /// <summary>Logits rows computed per lm_head pass.</summary>
     public const int LogitRows = 256;
@@ -16,7 +16,7 @@ internal sealed unsafe class CudaScratch
     readonly CudaModelWeights _w;
     readonly List<ulong> _bufs = [];
     int _cap, _metaCap;
-    int[] _meta = [];
+    readonly PinnedBuffer _metaHost = new();   // [metaCap] i32, the batch's indices on their way up
     ulong _metaDev;
 
     public ulong X;      // [T, hidden] f32 residual stream (o_proj and down_proj add into it)
@@ -98,24 +98,25 @@ internal sealed unsafe class CudaScratch
             _mem.Free(_metaDev);
             _metaCap = Math.Max(need, 2 * _metaCap);
             _metaDev = _mem.Alloc(4L * _metaCap, "batch indices");
-            _meta = new int[_metaCap];
             Generation++;
         }
-        var m = _meta;
-        m.AsSpan(0, 5 * T).Clear();
-        m.AsSpan(2 * T + real, T - real).Fill(-1);
+        var m = _metaHost.Get<int>(need);
+        m[..(5 * T)].Clear();
+        m.Slice(2 * T + real, T - real).Fill(-1);
         b.TokenIds.AsSpan(0, real).CopyTo(m);
-        b.Positions.AsSpan(0, real).CopyTo(m.AsSpan(T));
-        b.SlotMapping.AsSpan(0, real).CopyTo(m.AsSpan(2 * T));
+        b.Positions.AsSpan(0, real).CopyTo(m[T..]);
+        b.SlotMapping.AsSpan(0, real).CopyTo(m[(2 * T)..]);
         for (int s = 0; s < b.NumSeqs; s++)
             for (int t = b.QueryStart[s]; t < b.QueryStart[s + 1]; t++) m[3 * T + t] = s;
-        b.LogitIndices.AsSpan(0, b.NumLogits).CopyTo(m.AsSpan(4 * T));
-        m.AsSpan(5 * T, tables).Fill(-1);
-        for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m.AsSpan(5 * T + s * maxBlocks));
-        tiles?.CopyTo(m.AsSpan(5 * T + tables));
-        fixed (int* p = m) _mem.Ctx.Upload(_metaDev, p, 4L * need);
+        b.LogitIndices.AsSpan(0, b.NumLogits).CopyTo(m[(4 * T)..]);
+        m.Slice(5 * T, tables).Fill(-1);
+        for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m[(5 * T + s * maxBlocks)..]);
+        tiles?.CopyTo(m[(5 * T + tables)..]);
+        _mem.Ctx.UploadAsync(_metaDev, _metaHost.Pointer, 4L * need);
         ulong d = _metaDev;
         return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T,
             d + 4UL * (ulong)(5 * T + tables));
     }
+
+    public void Dispose() => _metaHost.Dispose();
 }
