@@ -186,7 +186,19 @@ internal sealed unsafe class CudaLinear
     /// <summary>The load mode for this many rows: prefetch only takes up to 8 rows; every mode but registers needs groups of a multiple of 64.</summary>
     GemvLoad LoadFor(int rows) => GroupSize % 64 != 0 || (rows > 8 && Load == GemvLoad.Prefetch) ? GemvLoad.Registers : Load;
 
-    GptqVariant Variant(int rows, bool silu) => new(Pairs(rows), silu, LoadFor(rows));
+    /// <summary>
+    /// Warps per block of the prefetching pair kernels (QUANTA_GEMV_BLOCK_WARPS = 8 | 4; 0, the default, lets
+    /// <see cref="Plan"/> choose); other kernels always run 8.
+    /// </summary>
+    public static int BlockWarps { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("QUANTA_GEMV_BLOCK_WARPS"), out var bw) && bw is 4 or 8 ? bw : 0;
+
+    /// <summary>The kernel for this many rows; blocks of 4 warps only where <paramref name="warps"/> asks and the kernel has them.</summary>
+    GptqVariant Variant(int rows, bool silu, int warps = 8)
+    {
+        bool pairs = Pairs(rows);
+        var load = LoadFor(rows);
+        return new(pairs, silu, load, pairs && load != GemvLoad.Registers && warps == 4 ? 4 : 8);
+    }
 
     /// <summary>
     /// Whether a warp takes two tiles: few rows, groups of a multiple of 64, and at most 8192 inputs (measured faster on
@@ -236,9 +248,9 @@ internal sealed unsafe class CudaLinear
         {
             int m = Math.Min(MmaRows, rows - r);
             ulong xr = x + (ulong)(2L * r * In), yr = y + (ulong)((long)elem * r * ldy);
-            var (ks, splits, per) = Plan(m, silu);
+            var (ks, splits, per, warps) = Plan(m, silu);
             if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(yr, Out, ldy, m);
-            _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Variant(m, silu), accumulate);
+            _k.GptqMma(xr, QTiles, ScaleZero, yr, m, In, Out, GroupSize, ldy, ks, splits, per, Variant(m, silu, warps), accumulate);
         }
     }
 
@@ -247,35 +259,50 @@ internal sealed unsafe class CudaLinear
     /// per tile so a block's 8 tiles share x), fewer when that makes the grid fit one wave of resident blocks (7B
     /// gate/up at one row: 688 blocks, 1.7 waves, 18.7 us; 344 blocks 17.8 us on an H200), then whole blocks along K
     /// (atomics) while the GPU is still half empty (not with <paramref name="silu"/>, whose epilogue needs whole sums).
+    /// Warps: the block width. When one wave of 8-warp blocks needed fewer warps per tile, the prefetching pair kernel
+    /// runs 4-warp blocks, which pack the SM more tightly (7B gate/up at one row on an H200: 18.3 -> 17.2 us; q/k/v,
+    /// which keeps 8 warps per tile, 10.3 -> 11.4 us in 4-warp blocks).
     /// </summary>
-    internal (int Ks, int Splits, int Per) Plan(int rows, bool silu = false)
+    internal (int Ks, int Splits, int Per, int Warps) Plan(int rows, bool silu = false)
     {
-        var key = (rows, silu, Load, WarpsPerSm);
+        var key = (rows, silu, Load, WarpsPerSm, BlockWarps);
         if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = NewPlan(rows, silu);
         return plan;
     }
 
-    // Plans by (rows, silu, load mode, warps per SM): the occupancy lookup is not repeated per call.
-    readonly Dictionary<(int, bool, GemvLoad, int), (int, int, int)> _plans = [];
+    // Plans by (rows, silu, load mode, warps per SM, block width setting): the occupancy lookup is not repeated per call.
+    readonly Dictionary<(int, bool, GemvLoad, int, int), (int, int, int, int)> _plans = [];
 
-    (int Ks, int Splits, int Per) NewPlan(int rows, bool silu)
+    (int Ks, int Splits, int Per, int Warps) NewPlan(int rows, bool silu)
     {
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsPerSm;
         bool pairs = Pairs(rows);
         if (pairs) ntiles = (ntiles + 1) / 2;
-        int ks = 1, splits = 1;
+        int ks = 1, splits = 1, warps = 8;
         if (rows <= 8)
         {
-            while (ks < 8 && ntiles * ks < want && ksteps >= 2 * ks * MinStepsPerWarp) ks *= 2;
-            long wave = (long)sms * _k.GptqResidentBlocks(rows, GroupSize, Variant(rows, silu));
-            while (ks > 1 && Blocks(ntiles, ks) > wave && Blocks(ntiles, ks / 2) <= wave) ks /= 2;
+            // K split over the warps of a block for blocks of `width` warps, then halved to fit one wave of resident blocks.
+            (int Ks, bool Cut) SplitWarps(int width)
+            {
+                var v = Variant(rows, silu, width);
+                int k = 1;
+                while (k < v.Warps && ntiles * k < want && ksteps >= 2 * k * MinStepsPerWarp) k *= 2;
+                int full = k;
+                long wave = (long)sms * _k.GptqResidentBlocks(rows, GroupSize, v);
+                while (k > 1 && Blocks(ntiles, k, v.Warps) > wave && Blocks(ntiles, k / 2, v.Warps) <= wave) k /= 2;
+                return (k, k < full);
+            }
+            bool narrow = Variant(rows, silu, 4).Warps == 4;
+            (ks, bool cut) = SplitWarps(BlockWarps == 4 && narrow ? 4 : 8);
+            if (BlockWarps == 4 && narrow) warps = 4;
+            else if (BlockWarps == 0 && narrow && cut) { warps = 4; ks = SplitWarps(4).Ks; }
         }
         while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
         int slices = ks * splits;
-        return (ks, splits, (ksteps + slices - 1) / slices);
+        return (ks, splits, (ksteps + slices - 1) / slices, warps);
     }
 
-    static long Blocks(int ntiles, int ks) => ((long)ntiles * ks + 7) / 8;
+    static long Blocks(int ntiles, int ks, int warps) => ((long)ntiles * ks + warps - 1) / warps;
 
     /// <summary>cuBLAS: column-major C [out, rows] (+)= Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
     void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy, bool accumulate = false)

@@ -87,11 +87,12 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     {
         int atomic = accumulate ? 1 : 0;
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per, &atomic };
-        int tilesPerBlock = 8 / ks * (v.Pairs ? 2 : 1);
+        if (ks > v.Warps) throw new ArgumentException($"{ks} warps per tile in blocks of {v.Warps}");
+        int tilesPerBlock = v.Warps / ks * (v.Pairs ? 2 : 1);
         if (v.Silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
         if (Staged(m, v.Load) && ks != 1) throw new ArgumentException($"the staged kernel ({m} rows) takes one warp per tile, not {ks}");
         uint grid = (uint)(((outF + 15) / 16 + tilesPerBlock - 1) / tilesPerBlock);
-        Go("gptq", GptqKernel(m, gs, v), (grid, (uint)splits, 1), 256, a);
+        Go("gptq", GptqKernel(m, gs, v), (grid, (uint)splits, 1), (uint)(32 * v.Warps), a);
     }
 
     /// <summary>Blocks of the GptqMma kernel for these arguments that fit one SM at once (cached).</summary>
@@ -99,7 +100,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     {
         string name = GptqKernel(m, gs, v);
         if (_resident.TryGetValue(name, out int n)) return n;
-        Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, _r.Function("gptq", name), 256, 0),
+        Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, _r.Function("gptq", name), 32 * v.Warps, 0),
             $"cuOccupancyMaxActiveBlocksPerMultiprocessor({name})");
         return _resident[name] = Math.Max(1, n);
     }
@@ -112,6 +113,9 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         var (pairs, silu, load) = (v.Pairs, v.Silu, v.Load);
         if ((load != GemvLoad.Registers || pairs) && gs % 64 != 0) throw new ArgumentException("two tiles per warp, prefetching and pipelining need groups of a multiple of 64");
         if ((load == GemvLoad.Prefetch || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
+        if (v.Warps != 8 && (v.Warps != 4 || !pairs || rowTiles != 1 || load == GemvLoad.Registers))
+            throw new ArgumentException($"blocks of {v.Warps} warps: only 8, or 4 for two tiles per warp, prefetching");
+        if (v.Warps == 4) return silu ? "gptq_mma_pair_silu_db_1_w4" : "gptq_mma_pair_db_1_w4";
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
         string? name = load switch
         {
@@ -186,5 +190,8 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     }
 }
 
-/// <summary>Which fused GPTQ kernel runs: Pairs, two tiles per warp (at most 8 rows); Silu, the act = silu(gate) * up epilogue; Load, how the weights come in.</summary>
-internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load);
+/// <summary>
+/// Which fused GPTQ kernel runs: Pairs, two tiles per warp (at most 8 rows); Silu, the act = silu(gate) * up epilogue;
+/// Load, how the weights come in; Warps per block (8, or 4 for the prefetching pair kernels).
+/// </summary>
+internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load, int Warps = 8);

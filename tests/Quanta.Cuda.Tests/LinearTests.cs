@@ -61,15 +61,18 @@ public class LinearTests
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, true, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        int was = CudaLinear.WarpsPerSm;
-        CudaLinear.WarpsPerSm = warpsPerSm;
+        var (was, warps) = (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps);
         try
         {
-            var (ks, splits, per) = lin.Plan(rows);
-            Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
-            Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
+            foreach (int bw in new[] { 0, 8, 4 })
+            {
+                (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps) = (warpsPerSm, bw);
+                var (ks, splits, per, _) = lin.Plan(rows);
+                Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
+                Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
+            }
         }
-        finally { CudaLinear.WarpsPerSm = was; }
+        finally { (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps) = (was, warps); }
     }
 
     /// <summary>
@@ -89,16 +92,17 @@ public class LinearTests
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, false, sym, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        var was = CudaLinear.Load;
+        var (was, warps) = (CudaLinear.Load, CudaLinear.BlockWarps);
         try
         {
             foreach (var load in Enum.GetValues<GemvLoad>())
-            {
-                CudaLinear.Load = load;
-                Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
-            }
+                foreach (int bw in new[] { 0, 8, 4 })
+                {
+                    (CudaLinear.Load, CudaLinear.BlockWarps) = (load, bw);
+                    Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
+                }
         }
-        finally { CudaLinear.Load = was; }
+        finally { (CudaLinear.Load, CudaLinear.BlockWarps) = (was, warps); }
     }
 
     /// <summary>accumulate: y += x · Wᵀ on every path (fused kernel with one and several K splits, dequantise + GEMM, dense).</summary>
@@ -211,19 +215,20 @@ public class LinearTests
                 for (int i = 0; i < inF; i++) { g += (double)x[r * inF + i] * w[0][j * inF + i]; u += (double)x[r * inF + i] * w[1][j * inF + i]; }
                 want[r * ffn + j] = g / (1 + Math.Exp(-g)) * u;
             }
-        var was = CudaLinear.Load;
+        var (was, warps) = (CudaLinear.Load, CudaLinear.BlockWarps);
         try
         {
             foreach (var load in Enum.GetValues<GemvLoad>())
-            {
-                CudaLinear.Load = load;
-                ctx.ZeroAsync(act, 2L * rows * ffn);
-                fused.ForwardSilu(xd, act, rows, scratch, y);
-                var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
-                Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}, {load}");
-            }
+                foreach (int bw in new[] { 0, 8, 4 })
+                {
+                    (CudaLinear.Load, CudaLinear.BlockWarps) = (load, bw);
+                    ctx.ZeroAsync(act, 2L * rows * ffn);
+                    fused.ForwardSilu(xd, act, rows, scratch, y);
+                    var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
+                    Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}, {load}, blocks of {bw} warps");
+                }
         }
-        finally { CudaLinear.Load = was; }
+        finally { (CudaLinear.Load, CudaLinear.BlockWarps) = (was, warps); }
     }
 
     [Fact]

@@ -3,7 +3,7 @@
 #include "gptq_staged.cuh"
 
 // y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8*MT rows, on tensor cores (A = weights,
-// B = x, 8 rows per n8 tile). Block of 8 warps: warp w takes tile blockIdx.x * (8/ks) + w/ks and K slice
+// B = x, 8 rows per n8 tile). Block of NW warps (8; 4 for the _w4 kernels): warp w takes tile blockIdx.x * (NW/ks) + w/ks and K slice
 // blockIdx.y * ks + w%ks of `per` k-steps (TPW > 1: TPW tiles from TPW times that index, sharing x).
 // Each lane loads WU 16-byte words per tile per round into registers (few registers, so many warps keep loads in
 // flight; deeper rounds measured slower); DB: the next round is requested before the current one is computed.
@@ -12,13 +12,13 @@
 // gptq_mma_silu kernels. Every kernel of this file has the signature W4_PARAMS.
 #define W4_PARAMS const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic
 #define W4_ARGS x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic
-template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false>
+template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8>
 __device__ __forceinline__ void w4_mma(W4_PARAMS)
 {
-    __shared__ float red[8][TPW * MT * 4][32];
+    __shared__ float red[NW][TPW * MT * 4][32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
-    int tile0 = (blockIdx.x * (8 / ks) + warp / ks) * TPW;
+    int tile0 = (blockIdx.x * (NW / ks) + warp / ks) * TPW;
     int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
     bool work = tile0 < ntiles && s0 < s1;
     W4Step<MT, TPW, POST> w4(x, sz, tile0, ntiles, m, in, gs, s0);
@@ -64,7 +64,7 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS)
         w4.finish();
     }
     PDL_TRIGGER();
-    w4_finish<MT, TPW, SILU>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
+    w4_finish<MT, TPW, SILU, NW>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
 }
 
 // gptq_mma_<MT> (group size a multiple of 64) and gptq_mma_s<MT> (any multiple of 16): m <= 8*MT rows, MT <= 4
@@ -101,6 +101,12 @@ extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1(W4_PARAMS)
 { w4_mma<1, 1, true, 2, false, true>(W4_ARGS); }
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_db_1(W4_PARAMS)
 { w4_mma<1, 1, true, 2, true, true>(W4_ARGS); }
+
+// The pair kernels in blocks of 4 warps (ks <= 4): at 72 registers an SM holds 7 such blocks (28 warps) against 3 of 8 (24).
+extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_db_1_w4(W4_PARAMS)
+{ w4_mma<1, 1, true, 2, false, true, 4>(W4_ARGS); }
+extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_silu_db_1_w4(W4_PARAMS)
+{ w4_mma<1, 1, true, 2, true, true, 4>(W4_ARGS); }
 
 // Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
 #define W4_STAGED(MT) \

@@ -65,8 +65,8 @@ __device__ __forceinline__ void load_words(uint4 (&q)[WU], const uint4* wp, int 
 // End of a fused kernel: the ks K slices of a tile (warps w, w+1, .. of a block) are summed through red, then the
 // first warp of each tile stores: y [m, ldy] f32 (added atomically when gridDim.y > 1 or atomic != 0), or with SILU
 // act [m, ldy] f16 = silu(gate) * up of columns in alternating runs of 8 (8 gate then the same 8 up per tile).
-template <int MT, int TPW, bool SILU>
-__device__ __forceinline__ void w4_finish(float (&acc)[TPW][MT][4], float (&red)[8][TPW * MT * 4][32], float* __restrict__ y,
+template <int MT, int TPW, bool SILU, int NW = 8>
+__device__ __forceinline__ void w4_finish(float (&acc)[TPW][MT][4], float (&red)[NW][TPW * MT * 4][32], float* __restrict__ y,
                                           int m, int out, int ldy, int ks, int tile0, int atomic)
 {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, ntiles = (out + 15) >> 4;
