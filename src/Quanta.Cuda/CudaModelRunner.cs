@@ -77,7 +77,12 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             }
             o.Log?.WriteLine($"cuda: {_ctx.Name}, weights {_w.Bytes / 1048576.0:F0} MiB, KV cache {NumBlocks} blocks x {BlockSize} = max_batch_total_tokens {(long)NumBlocks * BlockSize}");
         }
-        catch { Dispose(); throw; }
+        catch
+        {
+            // Keep the first error: after a sticky CUDA error the cleanup's own synchronize fails too.
+            try { Dispose(); } catch (Native.CudaException) { }
+            throw;
+        }
     }
 
     public LlamaConfig Config => _c;

@@ -115,7 +115,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         if ((load == GemvLoad.Prefetch || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
         if (v.Warps != 8 && (v.Warps != 4 || !pairs || rowTiles != 1 || load == GemvLoad.Registers))
             throw new ArgumentException($"blocks of {v.Warps} warps: only 8, or 4 for two tiles per warp, prefetching");
-        if (v.Warps == 4) return silu ? "gptq_mma_pair_silu_db_1_w4" : "gptq_mma_pair_db_1_w4";
+        if (v.Warps == 4) return PrefetchedPairs4[silu ? 1 : 0];
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
         string? name = load switch
         {
@@ -134,6 +134,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         MmaSilu = ["gptq_mma_silu_1", null, "gptq_mma_silu_3", "gptq_mma_silu_4"], MmaPair = ["gptq_mma_pair_1"], MmaPairSilu = ["gptq_mma_pair_silu_1"],
         MmaStaged = [null, "gptq_mma_xs_2", "gptq_mma_xs_3", "gptq_mma_xs_4"], MmaSiluStaged = [null, "gptq_mma_silu_xs_2", "gptq_mma_silu_xs_3", "gptq_mma_silu_xs_4"];
     static readonly string[,] Prefetched = { { "gptq_mma_db_1", "gptq_mma_silu_db_1" }, { "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" } };
+    static readonly string[] PrefetchedPairs4 = ["gptq_mma_pair_db_1_w4", "gptq_mma_pair_silu_db_1_w4"];   // blocks of 4 warps
     static string?[] RowTileNames(string prefix) => [.. Enumerable.Range(1, 4).Select(i => prefix + i)];
 
     /// <summary>wd [out, in] f16 = dequant(W) from the tiled layout.</summary>
