@@ -132,7 +132,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     // Kernel names by row tiles (1-4), built once.
     static readonly string?[] Mma = RowTileNames("gptq_mma_"), MmaScaled = RowTileNames("gptq_mma_s"),
         MmaSilu = ["gptq_mma_silu_1", null, "gptq_mma_silu_3", "gptq_mma_silu_4"], MmaPair = ["gptq_mma_pair_1"], MmaPairSilu = ["gptq_mma_pair_silu_1"],
-        MmaStaged = [null, "gptq_mma_xs_2", "gptq_mma_xs_3", "gptq_mma_xs_4"], MmaSiluStaged = [null, "gptq_mma_silu_xs_2", "gptq_mma_silu_xs_3", "gptq_mma_silu_xs_4"];
+        MmaStaged = [null, "gptq_mma_xs_2", "gptq_mma_xs_3", "gptq_mma_xs_4"], MmaSiluStaged = [null, null, "gptq_mma_silu_xs_3", "gptq_mma_silu_xs_4"];
     static readonly string[,] Prefetched = { { "gptq_mma_db_1", "gptq_mma_silu_db_1" }, { "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" } };
     static readonly string[] PrefetchedPairs4 = ["gptq_mma_pair_db_1_w4", "gptq_mma_pair_silu_db_1_w4"];   // blocks of 4 warps
     static string?[] RowTileNames(string prefix) => [.. Enumerable.Range(1, 4).Select(i => prefix + i)];

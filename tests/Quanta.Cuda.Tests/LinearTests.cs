@@ -179,6 +179,7 @@ public class LinearTests
     [InlineData(true, 64, false, 12)]    // 9-16 rows: product, then silu_mul
     [InlineData(true, 64, false, 20)]    // three row tiles
     [InlineData(true, 64, true, 40)]     // act-order, two passes
+    [InlineData(true, 64, false, 44)]    // passes of 32 (epilogue) and 12 (product, then silu_mul)
     [InlineData(true, 64, false, 70)]    // dequantise + GEMM, then silu_mul over the runs
     [InlineData(true, 32, false, 3)]     // groups of 32: product, then silu_mul
     [InlineData(false, 0, false, 5)]     // dense

@@ -109,10 +109,9 @@ extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_silu_db_1_w4(W4_
 { w4_mma<1, 1, true, 2, true, true, 4>(W4_ARGS); }
 
 // Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
-#define W4_STAGED(MT) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_xs_##MT(W4_PARAMS) \
-{ w4_mma_staged<MT, false>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); } \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_xs_##MT(W4_PARAMS) \
-{ w4_mma_staged<MT, true>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
-W4_STAGED(2) W4_STAGED(3) W4_STAGED(4)
+#define W4_STAGED(MT, SILU, NAME) \
+extern "C" __global__ void __launch_bounds__(256) NAME(W4_PARAMS) \
+{ w4_mma_staged<MT, SILU>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
+W4_STAGED(2, false, gptq_mma_xs_2) W4_STAGED(3, false, gptq_mma_xs_3) W4_STAGED(4, false, gptq_mma_xs_4)
+W4_STAGED(3, true, gptq_mma_silu_xs_3) W4_STAGED(4, true, gptq_mma_silu_xs_4)   // 9-16 rows: product + silu_mul
 
