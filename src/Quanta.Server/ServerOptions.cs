@@ -47,6 +47,18 @@ public sealed class ServedModel
     public string DeviceName { get; init; } = "cpu";
     /// <summary>Disposed after the engine when the server stops (runner, loaded model).</summary>
     public List<IDisposable> Owned { get; } = [];
+
+    /// <summary>A loaded checkpoint served by <paramref name="engine"/> over <paramref name="runner"/>; the server disposes the runner and the model.</summary>
+    public static ServedModel Over(LoadedModel model, IModelRunner runner, IEngine engine)
+    {
+        var served = new ServedModel
+        {
+            Engine = engine, Tokenizer = model.Tokenizer, Config = model.Config, ModelId = model.Name, DeviceName = runner.DeviceName,
+        };
+        served.Owned.Add(runner);
+        served.Owned.Add(model);
+        return served;
+    }
 }
 
 /// <summary>The limits after defaults are resolved against the model and KV budget.</summary>

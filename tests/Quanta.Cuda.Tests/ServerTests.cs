@@ -20,16 +20,7 @@ public class ServerTests
         Gpu.Context();
         var model = ModelLoader.Load(TestPaths.Fixture(fixture));
         var runner = new CudaModelRunner(model, new KvCacheOptions(16, 256), new CudaRunnerOptions(MaxPrefillTokens: 1024));
-        var served = new ServedModel
-        {
-            Engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions { MaxBatchPrefillTokens = 4096 }),
-            Tokenizer = model.Tokenizer,
-            Config = model.Config,
-            ModelId = model.Name,
-            DeviceName = runner.DeviceName,
-        };
-        served.Owned.Add(runner);
-        served.Owned.Add(model);
+        var served = ServedModel.Over(model, runner, new LlmEngine(runner, model.Tokenizer, new EngineOptions { MaxBatchPrefillTokens = 4096 }));
         return new ServerClient(await QuantaServer.StartAsync(new ServerOptions { Port = 0, Dtype = "float16" }, served, Ct), TimeSpan.FromSeconds(60));
     }
 

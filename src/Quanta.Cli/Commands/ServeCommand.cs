@@ -131,16 +131,7 @@ internal static class ServeSetup
                 MaxRunningSequences = a.MaxBatchSize,
                 PrefixCaching = a.PrefixCaching,
             });
-            var served = new ServedModel
-            {
-                Engine = engine,
-                Tokenizer = model.Tokenizer,
-                Config = model.Config,
-                ModelId = model.Name,
-                DeviceName = runner.DeviceName,
-            };
-            served.Owned.Add(runner);
-            served.Owned.Add(model);
+            var served = ServedModel.Over(model, runner, engine);
             var options = a.Server with
             {
                 MaxBatchPrefillTokens = prefill,
