@@ -149,12 +149,22 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// (token, head) merges them, counting in counters [T, H] i32 (zero before, left zero).
     /// </summary>
     public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part, ulong counters,
-        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4)
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4, DecodeRope? rope = null)
     {
-        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale, &splits };
         if (warps is not (4 or 8)) throw new ArgumentException($"paged attention runs 4 or 8 warps per block, not {warps}");
-        Go("attention", warps == 8 ? "paged_attention_8" : "paged_attention", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
+        string name = warps == 8 ? "paged_attention_8" : "paged_attention";
+        var (qkv, ld, slot, invFreq, style) = rope ?? default;
+        void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize,
+            &maxBlocks, &scale, &splits, &qkv, &ld, &slot, &invFreq, &style };
+        Go("attention", rope is null ? name : name + "_rope", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
     }
+
+    /// <summary>
+    /// Inputs of paged attention that rotates q and the step's own K/V itself (decode steps: every token the last position of
+    /// its sequence) and writes the K/V into the cache, in place of rope_kv: qkv [tokens, ld] f32 (q, k, v side by side),
+    /// slot [tokens] i32, invFreq [head_dim/2] f64, style 0 rotate-half, 1 interleaved.
+    /// </summary>
+    public readonly record struct DecodeRope(ulong Qkv, int Ld, ulong Slot, ulong InvFreq, int Style);
 
     /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>
     public const int PrefillMaxHeadDim = 128;

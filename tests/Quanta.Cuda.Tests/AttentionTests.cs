@@ -1,4 +1,5 @@
 using Quanta.Cuda;
+using Quanta.Model;
 
 namespace Quanta.Cuda.Tests;
 
@@ -86,6 +87,66 @@ public class AttentionTests
                 }
             }
         Gpu.Close(got, want, 3e-3, $"attention d={d} splits={splits}");
+    }
+
+    /// <summary>
+    /// Decode attention that rotates q and the step's K/V and writes the cache itself gives the same output and cache as
+    /// rope_kv, then paged attention: GQA, rotate-half and interleaved, splits whose last one is empty (context 5 in 4),
+    /// and a padding row (slot -1, position 0 of sequence 0) that must write nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(128, 8, 2, 1, 8, 0)]
+    [InlineData(128, 4, 4, 4, 8, 1)]
+    [InlineData(64, 8, 8, 3, 4, 0)]
+    [InlineData(96, 2, 1, 5, 8, 1)]
+    [InlineData(256, 2, 1, 2, 4, 0)]
+    public void FusedRopeMatchesRopeKvThenAttention(int d, int heads, int kvHeads, int splits, int warps, int style)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        int bs = 16, blocks = 40, kvd = kvHeads * d, qd = heads * d, ld = qd + 2 * kvd, maxb = 10;
+        int[] ctxLen = [40, 5, 133, 1, 150];
+        int S = ctxLen.Length, T = S + 1;   // one query per sequence, then a padding row
+        var perm = Enumerable.Range(0, blocks).OrderBy(_ => _rng.Next()).ToArray();
+        var tables = Enumerable.Repeat(-1, S * maxb).ToArray();
+        int next = 0;
+        for (int s = 0; s < S; s++)
+            for (int j = 0; j < (ctxLen[s] + bs - 1) / bs; j++) tables[s * maxb + j] = perm[next++];
+        var seqOf = new int[T];
+        var pos = new int[T];
+        var slot = new int[T];
+        for (int t = 0; t < S; t++)
+        {
+            (seqOf[t], pos[t]) = (t, ctxLen[t] - 1);
+            slot[t] = tables[t * maxb + pos[t] / bs] * bs + pos[t] % bs;
+        }
+        slot[S] = -1;
+        var qkv = Gpu.Random(_rng, T * ld, 2f);
+        var cache = Gpu.Half(Gpu.Random(_rng, blocks * bs * kvd));
+        var inv = RotaryFrequencies.Inverse(10000f, d, null);
+        ulong qkvd = mem.Upload<float>(qkv, "qkv"), sd = mem.Upload<int>(seqOf, "seq"), pd = mem.Upload<int>(pos, "pos");
+        ulong sl = mem.Upload<int>(slot, "slot"), td = mem.Upload<int>(tables, "tables"), invd = mem.Upload<double>(inv, "inv");
+        ulong qh = mem.Alloc(2L * T * qd, "qh"), part = mem.Alloc(4L * T * heads * splits * (d + 2), "part");
+        ulong done = mem.Alloc(4L * T * heads, "split counters");
+        ctx.ZeroAsync(done, 4L * T * heads);
+        float scale = 1f / MathF.Sqrt(d);
+        var k = new Kernels(ctx);
+        (ushort[] Out, ushort[] K, ushort[] V) Run(bool fused)
+        {
+            ulong kc = mem.Upload<ushort>(cache, "kc"), vc = mem.Upload<ushort>(cache, "vc"), o = mem.Alloc(2L * T * qd, "out");
+            if (!fused)
+                k.RopeKv(qkvd, qkvd + 4UL * (ulong)qd, qkvd + 4UL * (ulong)(qd + kvd), qh, kc, vc, pd, sl, invd, heads, kvHeads, d, style, T, ld);
+            k.PagedAttention(qh, kc, vc, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps,
+                fused ? new Kernels.DecodeRope(qkvd, ld, sl, invd, style) : null);
+            return (ctx.Download<ushort>(o, T * qd), ctx.Download<ushort>(kc, cache.Length), ctx.Download<ushort>(vc, cache.Length));
+        }
+        var (wo, wk, wv) = Run(fused: false);
+        var (go, gk, gv) = Run(fused: true);
+        Assert.Equal(wk, gk);
+        Assert.Equal(wv, gv);
+        Assert.Equal(wo.AsSpan(0, S * qd).ToArray(), go.AsSpan(0, S * qd).ToArray());
+        Assert.All(Gpu.Float(go), x => Assert.True(float.IsFinite(x)));
+        Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
     }
 
     /// <summary>A prompt from position 0 through cuBLAS (scores, causal softmax, P·V), GQA included, rows offset in the batch.</summary>

@@ -1,4 +1,4 @@
-#include "common.cuh"
+#include "rope.cuh"
 
 #define MAXC 4   // 8-dim chunks per lane: head_dim <= 256, head_dim % 8 == 0
 
@@ -40,16 +40,29 @@ __device__ __forceinline__ void merge_splits(const float* pp, half_t* out, int D
 // With splits == 1 the result goes to out [T, H, D] f16; otherwise each split writes its partial
 // (max, sum, acc[D]) to part [T, H, splits, D + 2] f32 and the last split to finish (counters [T, H] i32,
 // zero between launches) combines them.
-template <int NW>
+// ROPE (decode steps: each token is the last position of its sequence): q and the token's own K/V come unrotated
+// from the f32 projections qkv [T, ld] (q, k, v side by side), are rotated here (as rope_kv does), and the token's
+// key is read from shared memory; the first q head of each KV head, in the split holding that key, writes K/V to its slot
+// (none for slot < 0). q is then unused.
+struct RopeIn
+{
+    const float* qkv;          // [T, ld] f32: q [H*D], k [KH*D], v [KH*D]
+    const int* slot;           // [T]
+    const double* inv_freq;    // [D/2]
+    int ld, style;
+};
+
+template <int NW, bool ROPE>
 __device__ __forceinline__ void paged_attention_nw(
-    const half_t* __restrict__ q, const half_t* __restrict__ kc, const half_t* __restrict__ vc,
+    const half_t* __restrict__ q, half_t* __restrict__ kc, half_t* __restrict__ vc,
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables,
     half_t* __restrict__ out, float* __restrict__ part, int* __restrict__ counters,
-    int H, int KH, int D, int bs, int maxb, float scale, int splits)
+    int H, int KH, int D, int bs, int maxb, float scale, int splits, RopeIn ri)
 {
     PDL_START();
     __shared__ float sm[NW], sl[NW];
     __shared__ float sacc[NW][256];
+    __shared__ __align__(16) half_t qn[ROPE ? 256 : 8], kn[ROPE ? 256 : 8], vn[ROPE ? 256 : 8];   // [D] f16 rotated q, k; v
     int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
     int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 3, sub = lane & 7, nc = D >> 3;
     unsigned gmask = 0xffu << (grp * 8);
@@ -59,6 +72,19 @@ __device__ __forceinline__ void paged_attention_nw(
     int j0 = sp * chunk, j1 = min(ctx, j0 + chunk);
     const int* table = tables + (long)seq_of[t] * maxb;
     const half_t* qp = q + ((long)t * H + h) * D;
+    if (ROPE)
+    {
+        const float* row = ri.qkv + (long)t * ri.ld;
+        double p = (double)(ctx - 1);
+        rope_head(row + h * D, qn, p, ri.inv_freq, D, ri.style);
+        rope_head(row + (H + kh) * D, kn, p, ri.inv_freq, D, ri.style);
+        for (int i = threadIdx.x; i < D; i += blockDim.x) vn[i] = f2h(row[(H + KH + kh) * D + i]);
+        __syncthreads();
+        long s = ri.slot[t];
+        if (s >= 0 && h % (H / KH) == 0 && sp == (ctx - 1) / chunk)
+            for (int i = threadIdx.x; i < D; i += blockDim.x) { kc[(s * KH + kh) * D + i] = kn[i]; vc[(s * KH + kh) * D + i] = vn[i]; }
+        qp = qn;
+    }
 
     float qv[MAXC][8], acc[MAXC][8];
 #pragma unroll
@@ -76,6 +102,7 @@ __device__ __forceinline__ void paged_attention_nw(
         long slot = (long)table[j / bs] * bs + j % bs;
         const half_t* kp = kc + (slot * KH + kh) * D;
         const half_t* vp = vc + (slot * KH + kh) * D;
+        if (ROPE && j == ctx - 1) { kp = kn; vp = vn; }
         uint4 kr[MAXC], vr[MAXC];
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
@@ -174,9 +201,15 @@ __device__ __forceinline__ void paged_attention_nw(
 }
 
 // paged_attention: 4 warps (128 threads); paged_attention_8: 8 warps (256 threads), twice the keys in flight per block.
+// The _rope kernels also take RopeIn's fields (qkv, ld, slot, inv_freq, style) and rotate and store the token's K/V.
 #define PAGED_ATTENTION(NAME, NW) \
-extern "C" __global__ void __launch_bounds__(32 * NW) NAME(const half_t* q, const half_t* kc, const half_t* vc, const int* seq_of, \
+extern "C" __global__ void __launch_bounds__(32 * NW) NAME(const half_t* q, half_t* kc, half_t* vc, const int* seq_of, \
     const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits) \
-{ paged_attention_nw<NW>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits); }
+{ paged_attention_nw<NW, false>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, RopeIn{}); } \
+extern "C" __global__ void __launch_bounds__(32 * NW) NAME##_rope(const half_t* q, half_t* kc, half_t* vc, const int* seq_of, \
+    const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits, \
+    const float* qkv, int ld, const int* slot, const double* inv_freq, int style) \
+{ paged_attention_nw<NW, true>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, \
+    RopeIn{qkv, slot, inv_freq, ld, style}); }
 PAGED_ATTENTION(paged_attention, 4)
 PAGED_ATTENTION(paged_attention_8, 8)

@@ -1,4 +1,4 @@
-#include "common.cuh"
+#include "rope.cuh"
 
 // x[t, :] = table[ids[t], :]     ids: [T] i32; table: [vocab, n] f16; x: [T, n] f32
 extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __restrict__ table, float* __restrict__ x, int n)
@@ -99,12 +99,10 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
     else { int kh = h - H; src = k + t * ld + kh * D; dst = kc + (s * KH + kh) * D; }
     for (int j = threadIdx.x; j < hd2; j += blockDim.x)
     {
-        double a = p * inv_freq[j];
-        a -= floor(a * 0.15915494309189535) * 6.283185307179586;
         float sn, cs;
-        sincosf((float)a, &sn, &cs);
-        int ia = style == 0 ? j : 2 * j;
-        int ib = style == 0 ? j + hd2 : 2 * j + 1;
+        rope_sincos(p, inv_freq, j, sn, cs);
+        int ia, ib;
+        rope_pair(j, D, style, ia, ib);
         float x0 = src[ia], x1 = src[ib];
         half_t ra = f2h(x0 * cs - x1 * sn), rb = f2h(x1 * cs + x0 * sn);
         dst[ia] = ra;

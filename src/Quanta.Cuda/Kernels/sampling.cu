@@ -68,6 +68,31 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     r.top_p = !p.greedy && p.top_p < 1.f;
     r.pbits = 0;
 
+    if (p.greedy)
+    {
+        // One pass for the max and its first index (key: the value's order, then the complement of the index; NaN
+        // skipped as fmaxf does), one for the sum of exp(w - max): no prefix sums.
+        unsigned long long best = 0;
+        for (int i = tid; i < vocab; i += nt)
+        {
+            float xi = r.x[i];
+            if (xi == xi) best = max(best, ((unsigned long long)order_key(xi) << 32) | (u32)(0xffffffffu - (u32)i));
+        }
+        __shared__ unsigned long long shb[32];
+        best = block_reduce(best, shb, 0ull, MaxOp());
+        int id = best == 0 ? 0 : (int)(0xffffffffu - (u32)best);
+        r.max = r.x[id];
+        double s = 0;
+        for (int i = tid; i < vocab; i += nt) s += r.e(i);
+        double total = block_reduce(s, shd, 0.0, SumOp());
+        if (tid == 0)
+        {
+            ids[blockIdx.x] = id;
+            logprobs[blockIdx.x] = r.w(id) - (r.max + logf((float)total));
+        }
+        return;
+    }
+
     float m = NEG_INF;
     for (int i = tid; i < vocab; i += nt) m = fmaxf(m, r.w(i));
     r.max = block_reduce(m, shf, NEG_INF, MaxOp());
