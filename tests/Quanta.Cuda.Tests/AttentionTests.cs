@@ -32,11 +32,7 @@ public class AttentionTests
         int bs = 16, blocks = 50, kvd = kvHeads * d;
         int[] ctxLen = [40, 5, 133, 1, 150], qLen = [1, 5, 17, 1, 100];
         int S = ctxLen.Length, maxb = 10, T = qLen.Sum();
-        var perm = Enumerable.Range(0, blocks).OrderBy(_ => _rng.Next()).ToArray();
-        var tables = Enumerable.Repeat(-1, S * maxb).ToArray();
-        int next = 0;
-        for (int s = 0; s < S; s++)
-            for (int j = 0; j < (ctxLen[s] + bs - 1) / bs; j++) tables[s * maxb + j] = perm[next++];
+        var tables = ShuffledTables(ctxLen, bs, blocks, maxb);
         var seqOf = new int[T];
         var pos = new int[T];
         for (int s = 0, t = 0; s < S; s++)
@@ -89,6 +85,17 @@ public class AttentionTests
         Gpu.Close(got, want, 3e-3, $"attention d={d} splits={splits}");
     }
 
+    /// <summary>Block tables [sequences, maxb] (-1 past each context) over the blocks in random order.</summary>
+    int[] ShuffledTables(int[] ctxLen, int bs, int blocks, int maxb)
+    {
+        var perm = Enumerable.Range(0, blocks).OrderBy(_ => _rng.Next()).ToArray();
+        var tables = Enumerable.Repeat(-1, ctxLen.Length * maxb).ToArray();
+        int next = 0;
+        for (int s = 0; s < ctxLen.Length; s++)
+            for (int j = 0; j < (ctxLen[s] + bs - 1) / bs; j++) tables[s * maxb + j] = perm[next++];
+        return tables;
+    }
+
     /// <summary>
     /// Decode attention that rotates q and the step's K/V and writes the cache itself gives the same output and cache as
     /// rope_kv, then paged attention: GQA, rotate-half and interleaved, splits whose last one is empty (context 5 in 4),
@@ -107,11 +114,7 @@ public class AttentionTests
         int bs = 16, blocks = 40, kvd = kvHeads * d, qd = heads * d, ld = qd + 2 * kvd, maxb = 10;
         int[] ctxLen = [40, 5, 133, 1, 150];
         int S = ctxLen.Length, T = S + 1;   // one query per sequence, then a padding row
-        var perm = Enumerable.Range(0, blocks).OrderBy(_ => _rng.Next()).ToArray();
-        var tables = Enumerable.Repeat(-1, S * maxb).ToArray();
-        int next = 0;
-        for (int s = 0; s < S; s++)
-            for (int j = 0; j < (ctxLen[s] + bs - 1) / bs; j++) tables[s * maxb + j] = perm[next++];
+        var tables = ShuffledTables(ctxLen, bs, blocks, maxb);
         var seqOf = new int[T];
         var pos = new int[T];
         var slot = new int[T];
