@@ -18,9 +18,9 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         _ctx.MakeCurrent();
         var sm = _sampler ??= new CudaSampler(_mem);
         sm.Upload(rows[..n]);
-        var m = Run(b);
+        var step = Run(b);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
-            sm.Launch(_s.Logits, V, r, Head(m, r, n));
+            sm.Launch(_s.Logits, V, r, Head(step, r, n));
         sm.Download(ids[..n], logprobs[..n]);
         BookProfile();
     }

@@ -118,10 +118,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         if (logits.Length < (long)n * V) throw new ArgumentException($"logits: {logits.Length} floats, need {n} x {V}");
         if (b.NumTokens == 0) return;
         _ctx.MakeCurrent();
-        var m = Run(b);
+        var step = Run(b);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
         {
-            int rows = Head(m, r, n);
+            int rows = Head(step, r, n);
             _ctx.Synchronize();
             fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
         }
@@ -129,13 +129,20 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         BookProfile();
     }
 
+    /// <summary>
+    /// A step on the device: its uploaded indices, and where its logits rows are (Xn: rows 0..n-1 of the final norm's
+    /// output, else Final: the gathered rows).
+    /// </summary>
+    readonly record struct Step(CudaScratch.Meta Meta, bool LogitsInXn);
+
     /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
-    CudaScratch.Meta Run(ForwardBatch b)
+    Step Run(ForwardBatch b)
     {
         int n = b.NumLogits;
         int maxQuery = 0;
         for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
-        bool graph = DecodeGraphs.Enabled && _prof is null && b.NumTokens == b.NumSeqs && maxQuery == 1 && b.NumTokens <= CudaScratch.LogitRows
+        bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;   // one query per sequence, its newest position
+        bool graph = DecodeGraphs.Enabled && _prof is null && decode && b.NumTokens <= CudaScratch.LogitRows
             && b.NumTokens <= CudaLinear.GemvMaxRows && _w.AllQuantized;
         // A decode step runs as its graph's bucket: rows past the batch are padding (see CudaScratch.UploadMeta).
         int T = b.NumTokens;
@@ -154,18 +161,15 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         var m = _s.UploadMeta(b, maxb, tiles, T);
         // A decode step whose logits rows are its tokens in order reads them straight from the final norm's output;
         // other steps gather the rows first (a padded graph gathers every row it computes, the padding row 0).
-        _logitsInXn = graph && n == b.NumTokens && IsIdentity(b.LogitIndices.AsSpan(0, n));
-        int first = _logitsInXn ? 0 : graph && n == b.NumTokens ? T : Math.Min(n, CudaScratch.LogitRows);
+        bool inXn = graph && n == b.NumTokens && IsIdentity(b.LogitIndices.AsSpan(0, n));
+        int first = inXn ? 0 : graph && n == b.NumTokens ? T : Math.Min(n, CudaScratch.LogitRows);
         Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null,
-            FusedRope && maxQuery == 1 && b.NumTokens == b.NumSeqs && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
+            FusedRope && decode && !fresh && tiles is null && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
         if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
         else Layers(m, T, maxb, plan, first);
-        return m;
+        return new Step(m, inXn);
     }
-
-    // The step's logits rows are rows 0..n-1 of Xn (set by Run for Head).
-    bool _logitsInXn;
 
     static bool IsIdentity(ReadOnlySpan<int> idx)
     {
@@ -175,11 +179,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     }
 
     /// <summary>Logits rows r.. (at most LogitRows of the n) into the logits scratch; returns how many.</summary>
-    int Head(CudaScratch.Meta m, int r, int n)
+    int Head(Step step, int r, int n)
     {
         int rows = Math.Min(CudaScratch.LogitRows, n - r);
-        if (r > 0) _k.GatherRows(_s.Xn, m.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
-        _w.LmHead.Forward(_logitsInXn ? _s.Xn : _s.Final, _s.Logits, rows, _s.Linear);
+        if (r > 0) _k.GatherRows(_s.Xn, step.Meta.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
+        _w.LmHead.Forward(step.LogitsInXn ? _s.Xn : _s.Final, _s.Logits, rows, _s.Linear);
         Mark("lm_head");
         return rows;
     }
@@ -203,9 +207,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
 
     /// <summary>
     /// How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits;
-    /// Decode (one query per sequence, paged): the attention kernel rotates q and the step's K/V and writes the cache itself.
+    /// RopeInAttention (paged decode steps, see <see cref="FusedRope"/>): the attention kernel rotates q and the step's
+    /// K/V and writes the cache itself, in place of rope_kv.
     /// </summary>
-    readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts, bool Decode);
+    readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts, bool RopeInAttention);
 
     /// <summary>
     /// Decode steps whose attention grid fits about one wave (heads x tokens x splits &lt;= 2 blocks per SM) rotate and cache
@@ -234,8 +239,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             Mark("qkv_proj");
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
             bool blas = plan.PromptStarts is not null;
-            bool fused = plan.Decode && plan.PromptStarts is null && plan.NumTiles == 0;
-            if (!fused)
+            if (!plan.RopeInAttention)
                 _k.RopeKv(s.Qkv, s.Qkv + 4UL * (ulong)_qDim, s.Qkv + 4UL * (ulong)(_qDim + _kvDim), s.Qh, kc, vc, m.Pos, m.Slot, _invFreq,
                     _c.NumHeads, _c.NumKvHeads, _headDim, (int)_c.RopeStyle, T, ld, blas ? s.Kh : 0, blas ? s.Vh : 0);
             Mark("rope_kv");
@@ -251,7 +255,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             else
                 _k.PagedAttention(s.Qh, kc, vc, m.SeqOf, m.Pos, m.Tables, s.Att, s.Part, s.SplitsDone, _c.NumHeads, _c.NumKvHeads, _headDim,
                     BlockSize, maxb, scale, plan.Splits, T, AttentionWarps,
-                    fused ? new Kernels.DecodeRope(s.Qkv, ld, m.Slot, _invFreq, (int)_c.RopeStyle) : null);
+                    plan.RopeInAttention ? new Kernels.DecodeRope(s.Qkv, ld, m.Slot, _invFreq, (int)_c.RopeStyle) : null);
             Mark("attention");
             // o_proj and down_proj add straight into the residual stream x (no zeroing, no separate add).
             L.O.Forward(s.Att, s.X, T, s.Linear, accumulate: true);

@@ -153,7 +153,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     {
         if (warps is not (4 or 8)) throw new ArgumentException($"paged attention runs 4 or 8 warps per block, not {warps}");
         string name = warps == 8 ? "paged_attention_8" : "paged_attention";
-        var (qkv, ld, slot, invFreq, style) = rope ?? default;
+        var (qkv, ld, slot, invFreq, style) = rope ?? default;   // the plain kernels take only the first 16 arguments
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize,
             &maxBlocks, &scale, &splits, &qkv, &ld, &slot, &invFreq, &style };
         Go("attention", rope is null ? name : name + "_rope", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);

@@ -76,8 +76,8 @@ __device__ __forceinline__ void paged_attention_nw(
     {
         const float* row = ri.qkv + (long)t * ri.ld;
         double p = (double)(ctx - 1);
-        rope_head(row + h * D, qn, p, ri.inv_freq, D, ri.style);
-        rope_head(row + (H + kh) * D, kn, p, ri.inv_freq, D, ri.style);
+        rope_head(row + h * D, qn, nullptr, p, ri.inv_freq, D, ri.style);
+        rope_head(row + (H + kh) * D, kn, nullptr, p, ri.inv_freq, D, ri.style);
         for (int i = threadIdx.x; i < D; i += blockDim.x) vn[i] = f2h(row[(H + KH + kh) * D + i]);
         __syncthreads();
         long s = ri.slot[t];

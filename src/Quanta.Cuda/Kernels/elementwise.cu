@@ -89,29 +89,14 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
 {
     PDL_START();
     long t = blockIdx.x;
-    int h = blockIdx.y, hd2 = D / 2;
-    double p = (double)pos[t];
+    int h = blockIdx.y;
     long s = slot[t];
     if (h >= H && s < 0) return;
-    const float* src;
-    half_t* dst;
-    if (h < H) { src = q + t * ld + h * D; dst = qh + (t * H + h) * D; }
-    else { int kh = h - H; src = k + t * ld + kh * D; dst = kc + (s * KH + kh) * D; }
-    for (int j = threadIdx.x; j < hd2; j += blockDim.x)
-    {
-        float sn, cs;
-        rope_sincos(p, inv_freq, j, sn, cs);
-        int ia, ib;
-        rope_pair(j, D, style, ia, ib);
-        float x0 = src[ia], x1 = src[ib];
-        half_t ra = f2h(x0 * cs - x1 * sn), rb = f2h(x1 * cs + x0 * sn);
-        dst[ia] = ra;
-        dst[ib] = rb;
-        if (h >= H && kh_out) { kh_out[(t * KH + h - H) * D + ia] = ra; kh_out[(t * KH + h - H) * D + ib] = rb; }
-    }
-    if (h >= H)
+    if (h < H) rope_head(q + t * ld + h * D, qh + (t * H + h) * D, nullptr, (double)pos[t], inv_freq, D, style);
+    else
     {
         int kh = h - H;
+        rope_head(k + t * ld + kh * D, kc + (s * KH + kh) * D, kh_out ? kh_out + (t * KH + kh) * D : nullptr, (double)pos[t], inv_freq, D, style);
         for (int i = threadIdx.x; i < D; i += blockDim.x)
         {
             half_t x = f2h(v[t * ld + kh * D + i]);

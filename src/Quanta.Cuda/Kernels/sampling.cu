@@ -174,33 +174,22 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     float lse = r.max + logf(sumf);
     int lastAll = -block_reduce(-last, shi, 0x7fffffff, MinOp());   // largest kept id
 
-    int id;
-    if (p.greedy)
+    double target = p.u * total, excl = tid > 0 ? incl_all[tid - 1] : 0.0;
+    if (excl <= target && target < incl)
     {
-        int first = 0x7fffffff;
-        for (int i = tid; i < vocab; i += nt)
-            if (r.w(i) == r.max) { first = i; break; }
-        id = block_reduce(first, shi, 0x7fffffff, MinOp());
-    }
-    else
-    {
-        double target = p.u * total, excl = tid > 0 ? incl_all[tid - 1] : 0.0;
-        if (excl <= target && target < incl)
+        double cum = excl;
+        int found = last;
+        for (int i = b0; i < b1; i++)
         {
-            double cum = excl;
-            int found = last;
-            for (int i = b0; i < b1; i++)
-            {
-                float ei = r.e(i);
-                if (ei == 0.f) continue;
-                cum += ei;
-                if (cum > target) { found = i; break; }
-            }
-            pick_sh = found;
+            float ei = r.e(i);
+            if (ei == 0.f) continue;
+            cum += ei;
+            if (cum > target) { found = i; break; }
         }
-        __syncthreads();
-        id = pick_sh >= 0 ? pick_sh : lastAll;
+        pick_sh = found;
     }
+    __syncthreads();
+    int id = pick_sh >= 0 ? pick_sh : lastAll;
     if (tid == 0)
     {
         if (id < 0 || id >= vocab) id = 0;
