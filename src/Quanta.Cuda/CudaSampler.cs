@@ -26,6 +26,8 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     readonly PinnedBuffer _hostParams = new(); // [rows] RowParams on their way up
     readonly PinnedBuffer _hostOut = new();    // [cap] i32 ids then [cap] f32 logprobs on their way down
     int _cap;
+    bool _sampled;   // some row of the last upload samples (not greedy)
+    int _cacheAllowed = 48 * 1024;   // dynamic shared memory sample_rows may take so far (0: the GPU refused more)
     ulong _params;   // [cap] RowParams
     ulong _ids;      // [cap] i32, followed by
     ulong _logprobs; // [cap] f32
@@ -47,6 +49,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         if (rows.Length == 0) return;
         Ensure(rows.Length);
         var host = _hostParams.Get<RowParams>(rows.Length);
+        _sampled = false;
         for (int i = 0; i < rows.Length; i++)
         {
             var r = rows[i];
@@ -54,6 +57,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
             if (!r.Greedy && !(r.U >= 0 && r.U < 1)) throw new ArgumentException($"row {i}: uniform {r.U} outside [0, 1)");
             host[i] = new RowParams { Temperature = r.Greedy ? 1f : r.Temperature, TopK = r.Greedy ? 0 : Math.Max(0, r.TopK),
                                        TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
+            _sampled |= !r.Greedy;
         }
         _ctx.UploadAsync(_params, _hostParams.Pointer, sizeof(RowParams) * (long)rows.Length);
     }
@@ -65,9 +69,24 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     public void Launch(ulong logits, int vocab, int first, int rows)
     {
         ulong p = _params + (ulong)(sizeof(RowParams) * first), ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
-        void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps };
         var r = _ctx.Kernels;
-        r.Launch(r.Function("sampling", "sample_rows"), ((uint)rows, 1, 1), Threads, 0, a, "sample_rows");
+        nint fn = r.Function("sampling", "sample_rows");
+        int cached = _sampled && Cache(fn, 4 * vocab) ? 1 : 0;
+        void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps, &cached };
+        r.Launch(fn, ((uint)rows, 1, 1), Threads, cached != 0 ? (uint)(4 * vocab) : 0, a, "sample_rows");
+    }
+
+    /// <summary>Largest row (bytes) sampled rows keep in shared memory; above it (e.g. a 128K vocabulary) they read global memory at every step of the threshold searches.</summary>
+    const int MaxCacheBytes = 192 * 1024;
+
+    /// <summary>Whether sample_rows can keep a row of <paramref name="bytes"/> in dynamic shared memory (raising its limit once where needed).</summary>
+    bool Cache(nint fn, int bytes)
+    {
+        if (bytes > MaxCacheBytes || _cacheAllowed == 0) return false;
+        if (bytes <= _cacheAllowed) return true;
+        if (Native.Cu.cuFuncSetAttribute(fn, 8, bytes) != 0) { _cacheAllowed = 0; return false; }   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        _cacheAllowed = bytes;
+        return true;
     }
 
     /// <summary>Downloads the first ids.Length ids and logprobs in one copy on the stream, then waits for it.</summary>

@@ -20,15 +20,23 @@ internal static partial class CliCommands
         var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var hostLogits = new Option<bool>("--host-logits") { Description = "Copy every logits row to the host each step instead of choosing tokens on the device" };
-        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits }) cmd.Options.Add(o);
+        var temperature = new Option<float>("--temperature") { Description = "Sample with this temperature instead of greedily (with --top-k/--top-p: 1)", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f };
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, temperature, topK, topP }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => int.TryParse(s, out var b) && b > 0 ? b : throw new ArgumentException($"--batch: '{s}' is not a positive integer")).ToArray();
             int steps = pr.GetValue(tokens), promptTokens = pr.GetValue(prompt), ctx0 = pr.GetValue(context);
             if (steps <= 0 || promptTokens < 0 || ctx0 <= 0) throw new ArgumentException("--tokens and --context must be positive, --prompt-tokens not negative");
+            float t = pr.GetValue(temperature), p = pr.GetValue(topP);
+            int k = pr.GetValue(topK);
+            if (t < 0 || k < 0 || !(p > 0 && p <= 1)) throw new ArgumentException("--temperature and --top-k must not be negative, --top-p must be in (0, 1]");
+            bool sample = t > 0 || k > 0 || p < 1;
+            var choice = sample ? new RowSampling(false, t > 0 ? t : 1f, k, p, 0) : new RowSampling(true, 1f, 0, 1f, 0);
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
-            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), ct);
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), choice, ct);
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
@@ -40,7 +48,9 @@ internal static class DecodeBench
 {
     const int BlockSize = 16;
 
-    public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits, CancellationToken ct)
+    /// <summary>Times the steps with every row chosen as <paramref name="choice"/> says (a fresh uniform per row and step when sampling).</summary>
+    public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits,
+                           RowSampling choice, CancellationToken ct)
     {
         int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
         int blocks = Math.Max(batches.Max() * perSeq, (promptTokens + BlockSize - 1) / BlockSize);
@@ -53,8 +63,9 @@ internal static class DecodeBench
         Console.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
         var sampler = runner as IDeviceSampler;
         bool deviceSampling = sampler is not null && !hostLogits;
+        string how = choice.Greedy ? "greedily" : $"by sampling (temperature {choice.Temperature}, top-k {choice.TopK}, top-p {choice.TopP})";
         Console.WriteLine(deviceSampling
-            ? "decode steps choose tokens greedily on the device, as serve does (--host-logits: copy every logits row to the host instead)"
+            ? $"decode steps choose tokens {how} on the device, as serve does (--host-logits: copy every logits row to the host instead)"
             : "decode steps copy every logits row to the host");
         Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
@@ -67,14 +78,16 @@ internal static class DecodeBench
             runner.Forward(pre, logits);
             cuda?.TakeProfile();
             var times = new List<double>();
-            var greedy = Enumerable.Repeat(new RowSampling(true, 1f, 0, 1f, 0), b).ToArray();
+            var rows = Enumerable.Repeat(choice, b).ToArray();
             var ids = new int[b];
             var lps = new float[b];
             for (int i = 0; i < steps; i++)
             {
                 var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
+                if (!choice.Greedy)
+                    for (int r = 0; r < b; r++) rows[r] = choice with { U = rng.NextDouble() };
                 long t0 = Stopwatch.GetTimestamp();
-                if (deviceSampling) sampler!.ForwardSample(step, greedy, ids, lps);
+                if (deviceSampling) sampler!.ForwardSample(step, rows, ids, lps);
                 else runner.Forward(step, logits);
                 times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }

@@ -35,23 +35,33 @@ struct Row
     float max;        // max of w
     int top_p;        // top-p on
     u32 pbits;        // keep bits(exp(w - max)) > pbits when top_p
+    float* c;         // [vocab] shared copy of the row or null: w (stage 0), then exp(w - max) of top-k's survivors (stage 1)
+    int stage;
 
-    __device__ __forceinline__ float w(int i) const { return x[i] / t; }
+    __device__ __forceinline__ float w(int i) const { return c && stage == 0 ? c[i] : x[i] / t; }
     __device__ __forceinline__ bool kept_k(float wi) const { return top_k == 0 || order_key(wi) >= kth; }
+    // exp(w - max) of top-k's survivors, before top-p.
+    __device__ __forceinline__ float ek(int i) const
+    {
+        if (c && stage == 1) return c[i];
+        float wi = w(i);
+        return kept_k(wi) ? expf(wi - max) : 0.f;
+    }
     // exp(w - max) of a token kept by top-k and top-p, else 0.
     __device__ __forceinline__ float e(int i) const
     {
-        float wi = w(i);
-        if (!kept_k(wi)) return 0.f;
-        float ei = expf(wi - max);
+        float ei = ek(i);
         return top_p && __float_as_uint(ei) <= pbits ? 0.f : ei;
     }
 };
 
 // logits [rows, vocab] f32; params [rows]; ids [rows] i32 and logprobs [rows] f32 out. Block = SAMPLE_THREADS.
+// cached: dynamic shared memory holds [vocab] f32, so a sampled row is read from global memory once, not once per
+// bisection step (each step is then a sweep of shared memory).
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const float* __restrict__ logits, int vocab,
-    const RowParams* __restrict__ params, int* __restrict__ ids, float* __restrict__ logprobs)
+    const RowParams* __restrict__ params, int* __restrict__ ids, float* __restrict__ logprobs, int cached)
 {
+    extern __shared__ float cache[];
     PDL_START();
     __shared__ double shd[32];
     __shared__ float shf[32];
@@ -67,6 +77,8 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     r.kth = 0;
     r.top_p = !p.greedy && p.top_p < 1.f;
     r.pbits = 0;
+    r.c = nullptr;
+    r.stage = 0;
 
     if (p.greedy)
     {
@@ -93,6 +105,12 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         return;
     }
 
+    if (cached)
+    {
+        for (int i = tid; i < vocab; i += nt) cache[i] = r.x[i] / r.t;
+        __syncthreads();
+        r.c = cache;
+    }
     float m = NEG_INF;
     for (int i = tid; i < vocab; i += nt) m = fmaxf(m, r.w(i));
     r.max = block_reduce(m, shf, NEG_INF, MaxOp());
@@ -105,10 +123,19 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         {
             long long mid = (lo + hi) >> 1;
             int c = 0;
+#pragma unroll 8
             for (int i = tid; i < vocab; i += nt) c += order_key(r.w(i)) >= (u32)mid;
             if (block_reduce(c, shi, 0, SumOp()) >= r.top_k) lo = mid; else hi = mid;
         }
         r.kth = (u32)lo;
+    }
+
+    if (r.c)
+    {
+        // From here on only exp(w - max) of top-k's survivors is read: keep that instead of w.
+        for (int i = tid; i < vocab; i += nt) r.c[i] = r.ek(i);
+        __syncthreads();
+        r.stage = 1;
     }
 
     if (r.top_p)
@@ -123,6 +150,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         {
             u32 mid = lo + ((hi - lo) >> 1);
             double below = 0;
+#pragma unroll 8
             for (int i = tid; i < vocab; i += nt)
             {
                 float ei = r.e(i);
