@@ -7,6 +7,7 @@
 #include "common.cuh"
 
 #define SAMPLE_THREADS 1024
+#define TOPK_LIST 1024   // top-k candidates finished by one warp
 
 // One row's parameters, laid out as CudaSampler.RowParams (24 bytes). temperature 1, top_k 0, top_p 1 = off.
 struct RowParams
@@ -117,15 +118,48 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
 
     if (r.top_k > 0)
     {
-        // Largest key with at least k values at or above it: the k-th largest value.
+        // Largest key with at least k values at or above it: the k-th largest value. Bisection over all values until at
+        // most TOPK_LIST lie between the bounds (cLo values at or above lo, cHi at or above hi), then the candidates are
+        // listed and warp 0 finishes over the list alone: the same counts, without a block-wide sweep per step.
+        __shared__ u32 list[TOPK_LIST];
+        __shared__ int listed;
+        __shared__ long long lo_sh;
         long long lo = 0, hi = 0x100000000LL;
-        while (hi - lo > 1)
+        int cLo = vocab, cHi = 0;
+        while (hi - lo > 1 && cLo - cHi > TOPK_LIST)
         {
             long long mid = (lo + hi) >> 1;
             int c = 0;
 #pragma unroll 8
             for (int i = tid; i < vocab; i += nt) c += order_key(r.w(i)) >= (u32)mid;
-            if (block_reduce(c, shi, 0, SumOp()) >= r.top_k) lo = mid; else hi = mid;
+            c = block_reduce(c, shi, 0, SumOp());
+            if (c >= r.top_k) { lo = mid; cLo = c; } else { hi = mid; cHi = c; }
+        }
+        if (hi - lo > 1)
+        {
+            if (tid == 0) listed = 0;
+            __syncthreads();
+            for (int i = tid; i < vocab; i += nt)
+            {
+                u32 key = order_key(r.w(i));
+                if (key >= (u32)lo && (long long)key < hi) list[atomicAdd(&listed, 1)] = key;
+            }
+            __syncthreads();
+            if (tid < 32)
+            {
+                int n = listed;
+                while (hi - lo > 1)
+                {
+                    long long mid = (lo + hi) >> 1;
+                    int c = 0;
+                    for (int j = tid; j < n; j += 32) c += list[j] >= (u32)mid && (long long)list[j] < hi;   // cHi counts those >= hi
+                    c = cHi + (int)__reduce_add_sync(0xffffffffu, (unsigned)c);
+                    if (c >= r.top_k) lo = mid; else { hi = mid; cHi = c; }
+                }
+                if (tid == 0) lo_sh = lo;
+            }
+            __syncthreads();
+            lo = lo_sh;
         }
         r.kth = (u32)lo;
     }
