@@ -66,7 +66,7 @@ internal static class DecodeBench
         string how = choice.Greedy ? "greedily" : $"by sampling (temperature {choice.Temperature}, top-k {choice.TopK}, top-p {choice.TopP})";
         Console.WriteLine(deviceSampling
             ? $"decode steps choose tokens {how} on the device, as serve does (--host-logits: copy every logits row to the host instead)"
-            : "decode steps copy every logits row to the host");
+            : "decode steps copy every logits row to the host" + (choice.Greedy ? "" : " (no token is chosen there, so the sampling options change nothing)"));
         Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
         var rng = new Random(1);

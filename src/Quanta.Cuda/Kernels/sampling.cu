@@ -3,7 +3,8 @@
 // top-p (drop the least likely tokens whose cumulative mass is at most 1 - p, keep at least the max), then the
 // inverse CDF in token-id order at u * sum over the kept tokens' exp(w - max), summed in double as the CPU does.
 // logprob = w[id] - logsumexp(kept w).
-// Thresholds are found by bisection over the values' bit patterns with block-wide counts and sums: no sorting.
+// Thresholds are found by bisection over the values' bit patterns with block-wide counts and sums (no sorting), over a
+// copy of the row in shared memory where it fits; top-k finishes over a short list of candidates in one warp.
 #include "common.cuh"
 
 #define SAMPLE_THREADS 1024
