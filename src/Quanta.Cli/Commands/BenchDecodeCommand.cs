@@ -33,10 +33,9 @@ internal static partial class CliCommands
             float t = pr.GetValue(temperature), p = pr.GetValue(topP);
             int k = pr.GetValue(topK);
             if (t < 0 || k < 0 || !(p > 0 && p <= 1)) throw new ArgumentException("--temperature and --top-k must not be negative, --top-p must be in (0, 1]");
-            bool sample = t > 0 || k > 0 || p < 1;
-            var choice = sample ? new RowSampling(false, t > 0 ? t : 1f, k, p, 0) : new RowSampling(true, 1f, 0, 1f, 0);
+            var sampling = new SamplingParams { DoSample = t > 0 || k > 0 || p < 1, Temperature = t > 0 ? t : 1f, TopK = k, TopP = p };
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
-            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), choice, ct);
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), sampling, ct);
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
@@ -48,10 +47,11 @@ internal static class DecodeBench
 {
     const int BlockSize = 16;
 
-    /// <summary>Times the steps with every row chosen as <paramref name="choice"/> says (a fresh uniform per row and step when sampling).</summary>
+    /// <summary>Times the steps with every row chosen as the engine would for <paramref name="sampling"/> (a fresh uniform per row and step).</summary>
     public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits,
-                           RowSampling choice, CancellationToken ct)
+                           SamplingParams sampling, CancellationToken ct)
     {
+        var choice = RowSampling.For(sampling, c.VocabSize, 0);
         int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
         int blocks = Math.Max(batches.Max() * perSeq, (promptTokens + BlockSize - 1) / BlockSize);
         using var runner = RunnerFactory.Create(c, w, device, BlockSize, blocks * BlockSize, Console.Out, Math.Max(Math.Max(promptTokens, batches.Max()), 1));
@@ -78,14 +78,13 @@ internal static class DecodeBench
             runner.Forward(pre, logits);
             cuda?.TakeProfile();
             var times = new List<double>();
-            var rows = Enumerable.Repeat(choice, b).ToArray();
+            var rows = new RowSampling[b];
             var ids = new int[b];
             var lps = new float[b];
             for (int i = 0; i < steps; i++)
             {
                 var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
-                if (!choice.Greedy)
-                    for (int r = 0; r < b; r++) rows[r] = choice with { U = rng.NextDouble() };
+                for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
                 long t0 = Stopwatch.GetTimestamp();
                 if (deviceSampling) sampler!.ForwardSample(step, rows, ids, lps);
                 else runner.Forward(step, logits);
