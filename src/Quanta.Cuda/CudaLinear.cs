@@ -259,6 +259,12 @@ internal sealed unsafe class CudaLinear
     /// <summary>One launch of the fused kernel for m &lt;= <see cref="MmaRows"/> rows: y [m, ldy] f32 (+)= x · Wᵀ, or with <paramref name="silu"/> y = act [m, ldy] f16.</summary>
     void Pass(ulong x, ulong y, int m, int ldy, bool silu, bool accumulate)
     {
+        if (!silu && WholePlan(m) is { } whole)
+        {
+            if (whole.Splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
+            _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, whole.Ks, whole.Splits, whole.Per, whole.V, accumulate);
+            return;
+        }
         var (ks, splits, per, warps) = Plan(m, silu);
         if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
         _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, Variant(m, silu, warps), accumulate);
@@ -312,6 +318,30 @@ internal sealed unsafe class CudaLinear
         return (ks, splits, (ksteps + slices - 1) / slices, warps);
     }
 
+    /// <summary>
+    /// Whether layers small enough for it use the whole-slice kernel (QUANTA_GEMV_WHOLE = pairs | tiles | off): up to 8 rows,
+    /// every warp's K slice is one round of words requested before the kernel waits for the one before, so where that kernel
+    /// leaves the GPU mostly idle (o_proj behind decode attention) every weight is in flight before x is ready. Used when the
+    /// grid fits one wave of resident blocks (7B: o_proj only). H200, 7B, decode steps queued ahead, tok/s at batch 1 / 8:
+    /// off 548.5-549.0 / 4,225, tiles 553.0-556.0 / 4,286-4,289, pairs 558.7-559.7 / 4,311-4,315.
+    /// </summary>
+    public static GemvWhole Whole { get; set; } = Enum.TryParse<GemvWhole>(Environment.GetEnvironmentVariable("QUANTA_GEMV_WHOLE"), true, out var wh) ? wh : GemvWhole.Pairs;
+
+    /// <summary>The whole-slice plan for this many rows (ks warps per tile in a block, splits blocks along K, per k-steps per warp), or null.</summary>
+    internal (int Ks, int Splits, int Per, GptqVariant V)? WholePlan(int rows)
+    {
+        if (Whole == GemvWhole.Off || rows > 8 || GroupSize % 64 != 0 || LoadFor(rows) == GemvLoad.Registers) return null;
+        bool pairs = Whole == GemvWhole.Pairs;
+        int per = pairs ? 2 : 4, ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64;   // per: the kernel's words per tile
+        if (pairs) ntiles = (ntiles + 1) / 2;
+        int slices = (ksteps + per - 1) / per, ks = 8;
+        while (ks > 1 && slices < ks) ks /= 2;
+        int splits = (slices + ks - 1) / ks;
+        var v = new GptqVariant(pairs, false, GemvLoad.Prefetch, 8, Whole: true);
+        long blocks = Blocks(ntiles, ks, 8) * splits, wave = (long)_mem.Ctx.Multiprocessors * _k.GptqResidentBlocks(rows, GroupSize, v);
+        return blocks <= wave ? (ks, splits, per, v) : null;
+    }
+
     static long Blocks(int ntiles, int ks, int warps) => ((long)ntiles * ks + warps - 1) / warps;
 
     /// <summary>cuBLAS: column-major C [out, rows] (+)= Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
@@ -321,6 +351,17 @@ internal sealed unsafe class CudaLinear
         Cublas.Check(Cublas.GemmEx(_mem.Ctx.Cublas, Cublas.OpT, Cublas.OpN, Out, rows, In, &alpha, a, Cublas.R16F, lda,
             x, Cublas.R16F, In, &beta, y, Cublas.R32F, ldy, Cublas.Compute32F, Cublas.GemmDefault), "cublasGemmEx");
     }
+}
+
+/// <summary>Which whole-slice kernel small layers use (see <see cref="CudaLinear.Whole"/>).</summary>
+public enum GemvWhole
+{
+    /// <summary>Never: every layer runs the kernel of its load mode.</summary>
+    Off,
+    /// <summary>Two tiles per warp sharing x, 2 k-steps (gptq_mma_pair_whole_1).</summary>
+    Pairs,
+    /// <summary>One tile per warp, 4 k-steps (gptq_mma_whole_1).</summary>
+    Tiles,
 }
 
 /// <summary>How the fused GPTQ kernel reads the weights (see <see cref="CudaLinear.Load"/>).</summary>

@@ -115,6 +115,9 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         if ((load == GemvLoad.Prefetch || pairs) && rowTiles != 1) throw new ArgumentException("two tiles per warp and prefetching take at most 8 rows");
         if (v.Warps != 8 && (v.Warps != 4 || !pairs || rowTiles != 1 || load == GemvLoad.Registers))
             throw new ArgumentException($"blocks of {v.Warps} warps: only 8, or 4 for two tiles per warp, prefetching");
+        if (v.Whole)
+            return !silu && rowTiles == 1 && v.Warps == 8 ? pairs ? "gptq_mma_pair_whole_1" : "gptq_mma_whole_1"
+                : throw new ArgumentException("the whole-slice kernel takes at most 8 rows, no SiLU, blocks of 8 warps");
         if (v.Warps == 4) return PrefetchedPairs4[silu ? 1 : 0];
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
         string? name = load switch
@@ -205,4 +208,4 @@ internal sealed unsafe class Kernels(CudaContext ctx)
 /// Which fused GPTQ kernel runs: Pairs, two tiles per warp (at most 8 rows); Silu, the act = silu(gate) * up epilogue;
 /// Load, how the weights come in; Warps per block (8, or 4 for the prefetching pair kernels).
 /// </summary>
-internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load, int Warps = 8);
+internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load, int Warps = 8, bool Whole = false);

@@ -105,6 +105,41 @@ public class LinearTests
         finally { (CudaLinear.Load, CudaLinear.BlockWarps) = (was, warps); }
     }
 
+    /// <summary>
+    /// The whole-slice kernels (one tile with 4 k-steps, two tiles with 2 per warp) where the plan takes them: a last slice
+    /// shorter than a round (in = 320, 11008), a half-empty last pair (513 tiles), act-order, 1-8 rows, plain and accumulating.
+    /// </summary>
+    [Theory]
+    [InlineData(4096, 4096, 128, false, 1)]
+    [InlineData(1000, 1024, 128, true, 3)]
+    [InlineData(264, 320, 64, false, 8)]
+    [InlineData(8200, 512, 128, false, 1)]
+    [InlineData(520, 11008, 128, false, 2)]
+    public void WholeSliceKernelsMatchReference(int outF, int inF, int gs, bool actOrder, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, false, out var w);
+        var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        var was = CudaLinear.Whole;
+        try
+        {
+            foreach (var whole in new[] { GemvWhole.Tiles, GemvWhole.Pairs })
+            {
+                CudaLinear.Whole = whole;
+                var plan = lin.WholePlan(rows);
+                Assert.True(plan is not null, $"{whole}: the whole-slice plan takes {outF}x{inF} at {rows} rows");
+                var (ks, splits, per, _) = plan.Value;
+                Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
+                Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
+                CheckAccumulate(ctx, mem, lin, w, inF, outF, rows);
+            }
+            CudaLinear.Whole = GemvWhole.Off;
+            Assert.Null(lin.WholePlan(rows));
+        }
+        finally { CudaLinear.Whole = was; }
+    }
+
     /// <summary>accumulate: y += x · Wᵀ on every path (fused kernel with one and several K splits, dequantise + GEMM, dense).</summary>
     [Theory]
     [InlineData(true, 4096, 1000, 1)]
@@ -119,6 +154,11 @@ public class LinearTests
         float[] w;
         LinearWeights layer = gptq ? TestTensors.Gptq(_rng, "l", outF, inF, 128, false, true, out w) : TestTensors.DenseLinear(_rng, "l", DType.F16, outF, inF, out w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        CheckAccumulate(ctx, mem, lin, w, inF, outF, rows);
+    }
+
+    static void CheckAccumulate(CudaContext ctx, DeviceArena mem, CudaLinear lin, float[] w, int inF, int outF, int rows)
+    {
         var x = Gpu.RoundHalf(Gpu.Random(new Random(), rows * inF));
         var y0 = Gpu.Random(new Random(), rows * outF);
         ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Upload<float>(y0, "y");

@@ -67,6 +67,44 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS)
     w4_finish<MT, TPW, SILU, NW>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
 }
 
+// A warp's whole slice (per <= WU k-steps of TPW tiles, one row tile, groups of a multiple of 64) requested before
+// waiting for the kernel before: with programmatic dependent launch every weight is in flight while that kernel runs
+// (o_proj behind decode attention, which leaves most of the GPU idle). No loop: 58-62 registers, 4 blocks per SM.
+template <int WU, int TPW, int NW = 8>
+__device__ __forceinline__ void w4_mma_whole(W4_PARAMS)
+{
+    __shared__ float red[NW][TPW * 4][32];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
+    int tile0 = (blockIdx.x * (NW / ks) + warp / ks) * TPW;
+    int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
+    bool work = tile0 < ntiles && s0 < s1;
+    uint4 w[TPW][WU];
+    if (work)
+#pragma unroll
+        for (int p = 0; p < TPW; p++) load_words<WU>(w[p], qt + (long)min(tile0 + p, ntiles - 1) * ksteps * 32 + lane, s0, s1);
+    W4Step<1, TPW, true> w4(x, sz, tile0, ntiles, m, in, gs, s0);
+    PDL_WAIT();
+    if (work)
+    {
+#pragma unroll
+        for (int u = 0; u < WU; u++)
+        {
+            if (s0 + u >= s1) break;
+            uint4 wu[TPW];
+#pragma unroll
+            for (int p = 0; p < TPW; p++) wu[p] = w[p][u];
+            w4.step(wu, s0 + u);
+        }
+        w4.finish();
+    }
+    PDL_TRIGGER();
+    w4_finish<1, TPW, false, NW>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
+}
+// gptq_mma_whole_1: one tile, 4 k-steps per warp; gptq_mma_pair_whole_1: two tiles sharing x, 2 k-steps per warp.
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_whole_1(W4_PARAMS) { w4_mma_whole<4, 1>(W4_ARGS); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_whole_1(W4_PARAMS) { w4_mma_whole<2, 2>(W4_ARGS); }
+
 // gptq_mma_<MT> (group size a multiple of 64) and gptq_mma_s<MT> (any multiple of 16): m <= 8*MT rows, MT <= 4
 // (8 row tiles measured slower than two passes of 4).
 #define W4_MMA(MT, WU) \
