@@ -2,26 +2,56 @@ using Quanta.Engine;
 
 namespace Quanta.Cuda;
 
-/// <summary>Token choice on the GPU: the logits rows never leave the device, only ids and logprobs do.</summary>
+/// <summary>
+/// Token choice on the GPU: the logits rows never leave the device, only ids and logprobs do. Steps can be queued two
+/// deep (<see cref="Queue"/>, <see cref="Collect"/>): the engine queues a decode step, with its tokens fed on the device
+/// from the step before, while that step is still running.
+/// </summary>
 public sealed unsafe partial class CudaModelRunner : IDeviceSampler
 {
     CudaSampler? _sampler;
+    int _outstanding;   // steps queued and not collected
 
     /// <summary>The forward of <see cref="Forward"/>, then per <see cref="CudaScratch.LogitRows"/> rows: lm_head into the logits scratch, sample_rows.</summary>
     public void ForwardSample(ForwardBatch b, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
     {
-        int n = b.NumLogits, V = _c.VocabSize;
+        int n = b.NumLogits;
         if (rows.Length < n || ids.Length < n || logprobs.Length < n)
             throw new ArgumentException($"ForwardSample: {n} logits rows but {rows.Length} row parameters, {ids.Length} ids, {logprobs.Length} logprobs");
+        if (_outstanding > 0) throw new InvalidOperationException("ForwardSample while queued steps are not collected");
         if (n == 0) { Forward(b, []); return; }
+        Queue(b, rows, []);
+        Collect(ids[..n], logprobs[..n]);
+    }
+
+    /// <summary>Not while profiling (QUANTA_CUDA_PROFILE=1 books each step's events after it).</summary>
+    public bool CanQueue => _prof is null;
+
+    public void Queue(ForwardBatch b, ReadOnlySpan<RowSampling> rows, ReadOnlySpan<int> feed)
+    {
+        int n = b.NumLogits, V = _c.VocabSize;
+        if (n == 0 || rows.Length < n) throw new ArgumentException($"Queue: {n} logits rows, {rows.Length} row parameters");
+        if (_outstanding >= 2) throw new InvalidOperationException("two steps are already queued");
         b.Validate(BlockSize, NumBlocks, V);
         _ctx.MakeCurrent();
         var sm = _sampler ??= new CudaSampler(_mem);
+        // Fed tokens read the ids of the step before where its sample wrote them: the buffers must not move.
+        if (feed.Length > 0 && (_outstanding == 0 || n > sm.Capacity)) throw new InvalidOperationException("a fed step needs the step before it queued, with no more rows");
+        ulong prev = sm.Ids;
         sm.Upload(rows[..n]);
-        var step = Run(b);
+        var step = Run(b, feed, prev);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
             sm.Launch(_s.Logits, V, r, Head(step, r, n));
-        sm.Download(ids[..n], logprobs[..n]);
-        BookProfile();
+        sm.QueueDownload();
+        _outstanding++;
+    }
+
+    public void Collect(Span<int> ids, Span<float> logprobs)
+    {
+        if (_outstanding == 0) throw new InvalidOperationException("no step is queued");
+        try { _sampler!.Collect(ids, logprobs); }
+        catch { _outstanding = 0; _sampler!.Reset(); throw; }
+        _outstanding--;
+        if (_outstanding == 0) BookProfile();
     }
 }

@@ -116,6 +116,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         int n = b.NumLogits, V = _c.VocabSize;
         b.Validate(BlockSize, NumBlocks, V);
         if (logits.Length < (long)n * V) throw new ArgumentException($"logits: {logits.Length} floats, need {n} x {V}");
+        if (_outstanding > 0) throw new InvalidOperationException("Forward while queued steps are not collected");
         if (b.NumTokens == 0) return;
         _ctx.MakeCurrent();
         var step = Run(b);
@@ -136,7 +137,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly record struct Step(CudaScratch.Meta Meta, bool LogitsInXn);
 
     /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
-    Step Run(ForwardBatch b)
+    Step Run(ForwardBatch b, ReadOnlySpan<int> feed = default, ulong prevIds = 0)
     {
         int n = b.NumLogits;
         int maxQuery = 0;
@@ -158,7 +159,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         // Tiles of up to 64 queries pay off for prompt chunks; a wide decode step (a query or a few per sequence) stays paged.
         var tiles = !fresh && T > CudaScratch.SplitTokens && maxQuery >= 8 && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
-        var m = _s.UploadMeta(b, maxb, tiles, T);
+        var m = _s.UploadMeta(b, maxb, tiles, T, feed);
+        if (m.Feed != 0) _k.FeedIds(m.Ids, m.Feed, prevIds, T);
         // A decode step whose logits rows are its tokens in order reads them straight from the final norm's output;
         // other steps gather the rows first (a padded graph gathers every row it computes, the padding row 0).
         bool inXn = graph && n == b.NumTokens && IsIdentity(b.LogitIndices.AsSpan(0, n));

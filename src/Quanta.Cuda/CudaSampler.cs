@@ -5,7 +5,8 @@ namespace Quanta.Cuda;
 
 /// <summary>
 /// Chooses tokens from logits rows on the device (Kernels/sampling.cu): per-row parameters go up, ids and
-/// logprobs come down. Buffers grow to the most rows asked for at once.
+/// logprobs come down. Buffers grow to the most rows asked for at once. Two steps may be outstanding (queued, not yet
+/// collected): each uses its own page-locked buffers, in turn, and an event marks when its ids are on the host.
 /// </summary>
 internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 {
@@ -23,9 +24,11 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     }
 
     readonly CudaContext _ctx = mem.Ctx;
-    readonly PinnedBuffer _hostParams = new(); // [rows] RowParams on their way up
-    readonly PinnedBuffer _hostOut = new();    // [cap] i32 ids then [cap] f32 logprobs on their way down
-    int _cap;
+    readonly PinnedBuffer[] _hostParams = [new(), new()]; // [rows] RowParams on their way up, per turn
+    readonly PinnedBuffer[] _hostOut = [new(), new()];    // [cap] i32 ids then [cap] f32 logprobs on their way down, per turn
+    readonly nint[] _done = new nint[2];                  // per turn: recorded after its ids were copied down
+    readonly Queue<(int Turn, int Cap)> _outstanding = new();
+    int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
     int _cacheAllowed = 48 * 1024;   // dynamic shared memory sample_rows may take so far (0: the GPU refused more)
     ulong _params;   // [cap] RowParams
@@ -43,12 +46,20 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         _logprobs = _ids + 4UL * (ulong)_cap;
     }
 
-    /// <summary>Uploads the parameters of every row (call before the kernels that read them are queued).</summary>
+    /// <summary>Rows the buffers hold now.</summary>
+    public int Capacity => _cap;
+
+    /// <summary>Device address of the ids the last launches chose ([rows] i32).</summary>
+    public ulong Ids => _ids;
+
+    /// <summary>Uploads the parameters of every row of the next step (call before the kernels that read them are queued).</summary>
     public void Upload(ReadOnlySpan<RowSampling> rows)
     {
         if (rows.Length == 0) return;
+        if (_outstanding.Count >= 2) throw new InvalidOperationException("two steps are already outstanding");
         Ensure(rows.Length);
-        var host = _hostParams.Get<RowParams>(rows.Length);
+        _turn ^= 1;
+        var host = _hostParams[_turn].Get<RowParams>(rows.Length);
         _sampled = false;
         for (int i = 0; i < rows.Length; i++)
         {
@@ -59,7 +70,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
                                        TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
             _sampled |= !r.Greedy;
         }
-        _ctx.UploadAsync(_params, _hostParams.Pointer, sizeof(RowParams) * (long)rows.Length);
+        _ctx.UploadAsync(_params, _hostParams[_turn].Pointer, sizeof(RowParams) * (long)rows.Length);
     }
 
     /// <summary>
@@ -89,22 +100,45 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         return true;
     }
 
+    /// <summary>Queues the copy of this step's ids and logprobs down (one copy on the stream) and the event that marks it done.</summary>
+    public void QueueDownload()
+    {
+        var host = _hostOut[_turn];
+        host.Get<int>(2 * _cap);
+        _ctx.DownloadAsync(host.Pointer, _ids, 8L * _cap);
+        if (_done[_turn] == 0) Native.Cu.Check(Native.Cu.cuEventCreate(out _done[_turn], 2), "cuEventCreate");   // CU_EVENT_DISABLE_TIMING
+        Native.Cu.Check(Native.Cu.cuEventRecord(_done[_turn], _ctx.Stream), "cuEventRecord");
+        _outstanding.Enqueue((_turn, _cap));
+    }
+
+    /// <summary>Waits for the oldest queued download and writes its first ids.Length ids and logprobs.</summary>
+    public void Collect(Span<int> ids, Span<float> logprobs)
+    {
+        if (!_outstanding.TryDequeue(out var o)) throw new InvalidOperationException("no step is outstanding");
+        int n = ids.Length;
+        try { Native.Cu.Check(Native.Cu.cuEventSynchronize(_done[o.Turn]), "cuEventSynchronize"); }
+        catch { _outstanding.Clear(); throw; }
+        var host = _hostOut[o.Turn].Get<int>(2 * o.Cap);
+        host[..n].CopyTo(ids);
+        MemoryMarshal.Cast<int, float>(host.Slice(o.Cap, n)).CopyTo(logprobs);
+    }
+
+    /// <summary>Forgets the outstanding steps (after a failure).</summary>
+    public void Reset() => _outstanding.Clear();
+
     /// <summary>Downloads the first ids.Length ids and logprobs in one copy on the stream, then waits for it.</summary>
     public void Download(Span<int> ids, Span<float> logprobs)
     {
-        int n = ids.Length;
-        if (n == 0) { _ctx.Synchronize(); return; }
-        var host = _hostOut.Get<int>(2 * _cap);
-        _ctx.DownloadAsync(_hostOut.Pointer, _ids, 8L * _cap);
-        _ctx.Synchronize();
-        host[..n].CopyTo(ids);
-        MemoryMarshal.Cast<int, float>(host.Slice(_cap, n)).CopyTo(logprobs);
+        if (ids.Length == 0) { _ctx.Synchronize(); return; }
+        QueueDownload();
+        Collect(ids, logprobs);
     }
 
     public void Dispose()
     {
-        _hostParams.Dispose();
-        _hostOut.Dispose();
+        foreach (var b in _hostParams) b.Dispose();
+        foreach (var b in _hostOut) b.Dispose();
+        foreach (var e in _done) if (e != 0) Native.Cu.cuEventDestroy(e);
     }
 
     /// <summary>Samples <paramref name="rows"/>.Length rows of <paramref name="logits"/> [rows, vocab] f32 in one call (tests, tools).</summary>

@@ -16,7 +16,10 @@ internal sealed unsafe class CudaScratch : IDisposable
     readonly CudaModelWeights _w;
     readonly List<ulong> _bufs = [];
     int _cap, _metaCap;
-    readonly PinnedBuffer _metaHost = new();   // [metaCap] i32, the batch's indices on their way up
+    // [metaCap] i32, the batch's indices on their way up; two, used in turn, so a step can be prepared while the
+    // copy of the one queued before it has not run yet.
+    readonly PinnedBuffer[] _metaHost = [new(), new()];
+    int _metaTurn;
     ulong _metaDev;
 
     public ulong X;      // [T, hidden] f32 residual stream (o_proj and down_proj add into it)
@@ -79,20 +82,22 @@ internal sealed unsafe class CudaScratch : IDisposable
         return p;
     }
 
-    /// <summary>Device addresses of the batch's index arrays.</summary>
-    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles);
+    /// <summary>Device addresses of the batch's index arrays; Feed [tokens] i32 (0: none) says which tokens take a chosen id of the step before.</summary>
+    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles, ulong Feed = 0);
 
     /// <summary>
     /// Uploads ids, positions, slots, sequence of each token, logit rows and block tables (rows of
     /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy, for
     /// <paramref name="tokens"/> >= b.NumTokens rows: the rows past the batch are padding (token 0 at position 0 of
-    /// sequence 0, slot -1 so no KV is written, logit row 0).
+    /// sequence 0, slot -1 so no KV is written, logit row 0). A non-empty <paramref name="feed"/> [b.NumTokens] follows (-1 for padding).
     /// </summary>
-    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles, int tokens)
+    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles, int tokens, ReadOnlySpan<int> feed = default)
     {
         int T = tokens, real = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
         if (T < real) throw new ArgumentOutOfRangeException(nameof(tokens), $"{tokens} rows for a batch of {real} tokens");
-        int need = 5 * T + tables + nt;
+        if (feed.Length != 0 && feed.Length != real) throw new ArgumentException($"feed: {feed.Length} entries for {real} tokens");
+        int nf = feed.Length != 0 ? T : 0;
+        int need = 5 * T + tables + nt + nf;
         if (need > _metaCap)
         {
             _mem.Free(_metaDev);
@@ -100,7 +105,7 @@ internal sealed unsafe class CudaScratch : IDisposable
             _metaDev = _mem.Alloc(4L * _metaCap, "batch indices");
             Generation++;
         }
-        var m = _metaHost.Get<int>(need);
+        var m = _metaHost[_metaTurn ^= 1].Get<int>(need);
         m[..(5 * T)].Clear();
         m.Slice(2 * T + real, T - real).Fill(-1);
         b.TokenIds.AsSpan(0, real).CopyTo(m);
@@ -112,11 +117,16 @@ internal sealed unsafe class CudaScratch : IDisposable
         m.Slice(5 * T, tables).Fill(-1);
         for (int s = 0; s < b.NumSeqs; s++) b.BlockTable(s).CopyTo(m[(5 * T + s * maxBlocks)..]);
         tiles?.CopyTo(m[(5 * T + tables)..]);
-        _mem.Ctx.UploadAsync(_metaDev, _metaHost.Pointer, 4L * need);
+        if (nf > 0)
+        {
+            feed.CopyTo(m[(5 * T + tables + nt)..]);
+            m.Slice(5 * T + tables + nt + real, T - real).Fill(-1);
+        }
+        _mem.Ctx.UploadAsync(_metaDev, _metaHost[_metaTurn].Pointer, 4L * need);
         ulong d = _metaDev;
         return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T,
-            d + 4UL * (ulong)(5 * T + tables));
+            d + 4UL * (ulong)(5 * T + tables), nf > 0 ? d + 4UL * (ulong)(5 * T + tables + nt) : 0);
     }
 
-    public void Dispose() => _metaHost.Dispose();
+    public void Dispose() { _metaHost[0].Dispose(); _metaHost[1].Dispose(); }
 }

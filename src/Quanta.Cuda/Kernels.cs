@@ -18,6 +18,13 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         Go("elementwise", "embed", ((uint)tokens, 1, 1), Threads, a);
     }
 
+    /// <summary>ids[t] = prev[feed[t]] where feed[t] &gt;= 0; ids, feed [n] i32, prev i32 (the ids chosen by the step before).</summary>
+    public void FeedIds(ulong ids, ulong feed, ulong prev, int n)
+    {
+        void** a = stackalloc void*[] { &ids, &feed, &prev, &n };
+        Go("elementwise", "feed_ids", (Blocks(n, Threads), 1, 1), Threads, a);
+    }
+
     /// <summary>out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>
     public void RmsNorm(ulong x, ulong w, ulong output, int n, float eps, int rows)
     {

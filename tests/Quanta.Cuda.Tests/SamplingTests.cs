@@ -106,6 +106,65 @@ public class SamplingTests
         }
     }
 
+    /// <summary>
+    /// Decode steps queued two deep, each step's tokens fed on the GPU from the ids the step before chose, give the ids and
+    /// logprobs of the same steps run one at a time with those ids passed in (3 sequences, greedy and sampled rows).
+    /// </summary>
+    [Fact]
+    public void QueuedStepsWithFedTokensMatchStepsRunOneAtATime()
+    {
+        Gpu.Context();
+        using var cpu = new CpuTestModel(TestPaths.DefaultModel);
+        using var r = Gpu.RunnerOver(cpu, 64);
+        var rng = new Random();
+        int v = cpu.Vocab, seqs = 3, steps = 12;
+        int[][] blocks = [[0, 1, 2], [3, 4, 5], [6, 7, 8]];
+        var prompts = Enumerable.Range(0, seqs).Select(s => Enumerable.Range(0, 5 + 3 * s).Select(_ => rng.Next(v)).ToArray()).ToArray();
+        var rows = new[] { new RowSampling(true, 1f, 0, 1f, 0), new RowSampling(false, 0.8f, 20, 1f, 0), new RowSampling(false, 1f, 0, 0.9f, 0) };
+        var uniforms = Enumerable.Range(0, steps * seqs).Select(_ => rng.NextDouble()).ToArray();
+        RowSampling[] Rows(int i) => [.. rows.Select((x, s) => x with { U = x.Greedy ? 0 : uniforms[i * seqs + s] })];
+        ForwardBatch Step(int i, int[] tokens) =>
+            Batches.Build(16, [.. Enumerable.Range(0, seqs).Select(s => new SeqStep(blocks[s], prompts[s].Length - 1 + i, [tokens[s]]))]);
+        int[] first = [.. prompts.Select(p => p[^1])];
+        (int[][] Ids, float[][] Lps) OneAtATime()
+        {
+            Batches.Run(r, Batches.Build(16, [.. Enumerable.Range(0, seqs).Select(s => new SeqStep(blocks[s], 0, prompts[s][..^1]))]));
+            var ids = new int[steps][]; var lps = new float[steps][];
+            var tokens = first;
+            for (int i = 0; i < steps; i++)
+            {
+                ids[i] = new int[seqs]; lps[i] = new float[seqs];
+                r.ForwardSample(Step(i, tokens), Rows(i), ids[i], lps[i]);
+                tokens = ids[i];
+            }
+            return (ids, lps);
+        }
+        (int[][] Ids, float[][] Lps) Queued()
+        {
+            Batches.Run(r, Batches.Build(16, [.. Enumerable.Range(0, seqs).Select(s => new SeqStep(blocks[s], 0, prompts[s][..^1]))]));
+            var ids = new int[steps][]; var lps = new float[steps][];
+            int[] feed = [0, 1, 2];
+            r.Queue(Step(0, first), Rows(0), []);
+            for (int i = 0; i < steps; i++)
+            {
+                if (i + 1 < steps) r.Queue(Step(i + 1, [v - 1, v - 1, v - 1]), Rows(i + 1), feed);   // placeholder ids, replaced on the GPU
+                ids[i] = new int[seqs]; lps[i] = new float[seqs];
+                r.Collect(ids[i], lps[i]);
+            }
+            return (ids, lps);
+        }
+        var want = OneAtATime();
+        var got = Queued();
+        for (int i = 0; i < steps; i++)
+            for (int s = 0; s < seqs; s++)
+            {
+                Assert.True(want.Ids[i][s] == got.Ids[i][s], $"step {i}, sequence {s}: queued id {got.Ids[i][s]}, one at a time {want.Ids[i][s]}");
+                Assert.True(Math.Abs(want.Lps[i][s] - got.Lps[i][s]) <= 1e-5, $"step {i}, sequence {s}: logprob {got.Lps[i][s]} vs {want.Lps[i][s]}");
+            }
+        Assert.Throws<InvalidOperationException>(() => r.Collect(new int[seqs], new float[seqs]));
+        Assert.Throws<InvalidOperationException>(() => r.Queue(Step(0, first), Rows(0), [0, 1, 2]));   // nothing queued to feed from
+    }
+
     static readonly string[] Prompts = ["Once upon a time", "Lily and Ben", "The dog"];
 
     /// <summary>Each prompt's generated text (seed 7 + its index); together = all submitted at once, else one after another.</summary>
@@ -150,7 +209,7 @@ public class SamplingTests
         using var model = ModelLoader.Load(TestPaths.DefaultModel);
         var p = Params(mode);
         using var cuda = new CudaModelRunner(model, new KvCacheOptions(16, 64), new CudaRunnerOptions(MaxPrefillTokens: 256));
-        var onGpu = await Texts(cuda, model.Tokenizer, new EngineOptions(), p, together: false);
+        var onGpu = await Texts(cuda, model.Tokenizer, new EngineOptions(), p, together: false);   // decode steps queued ahead
         var hostSampled = await Texts(cuda, model.Tokenizer, new EngineOptions { DeviceSampling = false }, p, together: false);
         for (int i = 0; i < Prompts.Length; i++)
             Assert.True(hostSampled[i] == onGpu[i], $"{mode}, prompt {i}: GPU-sampled \"{onGpu[i]}\" vs host-sampled (same runner) \"{hostSampled[i]}\"");

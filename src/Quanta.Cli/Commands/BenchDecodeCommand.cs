@@ -20,10 +20,11 @@ internal static partial class CliCommands
         var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 };
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var hostLogits = new Option<bool>("--host-logits") { Description = "Copy every logits row to the host each step instead of choosing tokens on the device" };
+        var noQueue = new Option<bool>("--no-queue") { Description = "Wait for each step before preparing the next (serve queues each decode step while the one before runs)" };
         var temperature = new Option<float>("--temperature") { Description = "Sample with this temperature instead of greedily (with --top-k/--top-p: 1)", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f };
-        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, temperature, topK, topP }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -35,7 +36,7 @@ internal static partial class CliCommands
             if (t < 0 || k < 0 || !(p > 0 && p <= 1)) throw new ArgumentException("--temperature and --top-k must not be negative, --top-p must be in (0, 1]");
             var sampling = new SamplingParams { DoSample = t > 0 || k > 0 || p < 1, Temperature = t > 0 ? t : 1f, TopK = k, TopP = p };
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
-            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), sampling, ct);
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling, ct);
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
@@ -49,7 +50,7 @@ internal static class DecodeBench
 
     /// <summary>Times the steps with every row chosen as the engine would for <paramref name="sampling"/> (a fresh uniform per row and step).</summary>
     public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits,
-                           SamplingParams sampling, CancellationToken ct)
+                           bool queue, SamplingParams sampling, CancellationToken ct)
     {
         var choice = RowSampling.For(sampling, c.VocabSize, 0);
         int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
@@ -63,10 +64,14 @@ internal static class DecodeBench
         Console.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
         var sampler = runner as IDeviceSampler;
         bool deviceSampling = sampler is not null && !hostLogits;
+        queue &= deviceSampling && sampler!.CanQueue;
         string how = choice.Greedy ? "greedily" : $"by sampling (temperature {choice.Temperature}, top-k {choice.TopK}, top-p {choice.TopP})";
         Console.WriteLine(deviceSampling
             ? $"decode steps choose tokens {how} on the device, as serve does (--host-logits: copy every logits row to the host instead)"
             : "decode steps copy every logits row to the host" + (choice.Greedy ? "" : " (no token is chosen there, so the sampling options change nothing)"));
+        if (deviceSampling)
+            Console.WriteLine(queue ? "each step is queued, its tokens fed on the device, before the one before it is collected, as serve does (--no-queue: one at a time)"
+                                    : "each step is prepared after the one before it finished");
         Console.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
         var rng = new Random(1);
@@ -81,7 +86,8 @@ internal static class DecodeBench
             var rows = new RowSampling[b];
             var ids = new int[b];
             var lps = new float[b];
-            for (int i = 0; i < steps; i++)
+            if (queue) times = Queued(c, rng, tables, ctx0, steps, sampling, sampler!);
+            else for (int i = 0; i < steps; i++)
             {
                 var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
                 for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
@@ -113,6 +119,36 @@ internal static class DecodeBench
             Console.WriteLine($"prefill {promptTokens} tokens: {ms:F1} ms, {promptTokens / ms * 1e3:F0} tok/s");
             if (cuda?.TakeProfile() is { } prof) Console.WriteLine($"  profile ms over 4 prefills: {prof}");
         }
+    }
+
+    /// <summary>
+    /// Decode steps as serve runs them: step i+1 (its tokens fed on the device from step i's ids) is queued before step i
+    /// is collected; a step's time is the interval between successive collects.
+    /// </summary>
+    static List<double> Queued(LlamaConfig c, Random rng, int[][] tables, int ctx0, int steps, SamplingParams sampling, IDeviceSampler sampler)
+    {
+        int b = tables.Length;
+        var rows = new RowSampling[b];
+        var ids = new int[b];
+        var lps = new float[b];
+        var feed = Enumerable.Range(0, b).ToArray();
+        void Queue(int i)
+        {
+            var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
+            for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
+            sampler.Queue(step, rows, i == 0 ? [] : feed);
+        }
+        var times = new List<double>();
+        long t0 = Stopwatch.GetTimestamp();
+        Queue(0);
+        for (int i = 0; i < steps; i++)
+        {
+            if (i + 1 < steps) Queue(i + 1);
+            sampler.Collect(ids, lps);
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            t0 = Stopwatch.GetTimestamp();
+        }
+        return times;
     }
 
     /// <summary>Each sequence s adds <paramref name="n"/> tokens at positions start[s]..; logits for its last token.</summary>

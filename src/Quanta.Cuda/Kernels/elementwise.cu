@@ -9,6 +9,15 @@ extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __re
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
 }
 
+// ids[t] = prev[feed[t]] where feed[t] >= 0: a decode step queued before the step it continues has been collected
+// takes that step's chosen ids (ids, feed: [n] i32; prev: [rows of the step before] i32).
+extern "C" __global__ void feed_ids(int* __restrict__ ids, const int* __restrict__ feed, const int* __restrict__ prev, int n)
+{
+    PDL_START();
+    for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < n; t += gridDim.x * blockDim.x)
+        if (feed[t] >= 0) ids[t] = prev[feed[t]];
+}
+
 // RMSNorm of the residual stream, one block per row (1024 threads; n % 4 == 0 and n <= 4096: one float4 per thread
 // kept in registers; else passes of 4 elements or scalar). The residual adds happen in o_proj and down_proj.
 // x: [rows, n] f32; w: [n] f32; out: [rows, n] f16 = x * rsqrt(mean(x^2) + eps) * w

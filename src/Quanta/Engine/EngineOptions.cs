@@ -13,4 +13,9 @@ public sealed record EngineOptions
     public bool PrefixCaching { get; init; } = true;
     /// <summary>Let a runner that implements <see cref="IDeviceSampler"/> choose the tokens of steps whose every row it can sample.</summary>
     public bool DeviceSampling { get; init; } = true;
+    /// <summary>
+    /// With such a runner, queue each decode step before the previous one is collected (its tokens fed on the device),
+    /// so the host's work per step overlaps the device's.
+    /// </summary>
+    public bool QueueAhead { get; init; } = true;
 }

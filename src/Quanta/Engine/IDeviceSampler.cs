@@ -34,4 +34,18 @@ public interface IDeviceSampler
     /// processed distribution (as <see cref="Sampler"/> reports it). rows, ids and logprobs have batch.NumLogits entries.
     /// </summary>
     void ForwardSample(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs);
+
+    /// <summary>Whether <see cref="Queue"/> and <see cref="Collect"/> work (a runner that cannot queue leaves this false).</summary>
+    bool CanQueue => false;
+
+    /// <summary>
+    /// Queues the work of <see cref="ForwardSample"/> without waiting for it. A token t with <paramref name="feed"/>[t] = r &gt;= 0
+    /// takes as its id the one chosen for row r of the step queued just before (batch.TokenIds[t] is then ignored), so a
+    /// decode step can be queued before the ids of the step it continues are known. At most two steps are outstanding;
+    /// <paramref name="feed"/> is empty or has batch.NumTokens entries.
+    /// </summary>
+    void Queue(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, ReadOnlySpan<int> feed) => throw new NotSupportedException("this runner cannot queue steps");
+
+    /// <summary>Waits for the oldest queued step and writes its ids and logprobs (one per logits row). After a failure nothing stays queued.</summary>
+    void Collect(Span<int> ids, Span<float> logprobs) => throw new NotSupportedException("this runner cannot queue steps");
 }

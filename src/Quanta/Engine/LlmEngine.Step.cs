@@ -17,19 +17,25 @@ public sealed partial class LlmEngine
     /// <summary>One engine step: schedule, build the batch, run the model, sample and post-process.</summary>
     void Step()
     {
+        if (_queued is not null) { Advance(); return; }
         var seqs = _scheduler.Schedule();
         if (seqs.Count == 0) { Thread.Sleep(1); return; }
+        if (TryQueue(seqs)) return;
         if (TryForward(seqs, out var error)) PostprocessAll(seqs);
-        else if (seqs.Count == 1) FailRequest(_requests[seqs[0].Id], $"forward pass failed: {error}");
-        else
-            // Find the culprit: each sequence alone (same slots, same values: a batch-invariant rerun).
-            foreach (var s in seqs.ToList())
-            {
-                _single.Clear();
-                _single.Add(s);
-                if (TryForward(_single, out error)) PostprocessAll(_single);
-                else FailRequest(_requests[s.Id], $"forward pass failed: {error}");
-            }
+        else Retry(seqs, error);
+    }
+
+    /// <summary>After a failed step: each sequence alone (same slots, same values: a batch-invariant rerun) finds the culprit.</summary>
+    void Retry(IReadOnlyList<Sequence> seqs, string error)
+    {
+        if (seqs.Count == 1) { FailRequest(_requests[seqs[0].Id], $"forward pass failed: {error}"); return; }
+        foreach (var s in seqs.ToList())
+        {
+            _single.Clear();
+            _single.Add(s);
+            if (TryForward(_single, out error)) PostprocessAll(_single);
+            else FailRequest(_requests[s.Id], $"forward pass failed: {error}");
+        }
     }
 
     bool TryForward(IReadOnlyList<Sequence> seqs, out string error)
@@ -68,6 +74,17 @@ public sealed partial class LlmEngine
     /// </summary>
     void ForwardSample(IReadOnlyList<Sequence> seqs, int rows)
     {
+        SampleRows(seqs, rows, ahead: false);
+        _deviceSampler!.ForwardSample(_batch, _rowSampling.AsSpan(0, rows), _rowIds.AsSpan(0, rows), _rowLogprobs.AsSpan(0, rows));
+        CheckIds(rows);
+    }
+
+    /// <summary>
+    /// Each sequence's row parameters with its request's next uniform (drawn from a copy: Postprocess advances the RNG),
+    /// or with <paramref name="ahead"/> the one after it (the step before is queued and not yet post-processed).
+    /// </summary>
+    void SampleRows(IReadOnlyList<Sequence> seqs, int rows, bool ahead)
+    {
         if (_rowIds.Length < rows)
         {
             int n = Math.Max(rows, 2 * _rowIds.Length);
@@ -78,9 +95,13 @@ public sealed partial class LlmEngine
             var r = _requests[s.Id];
             if (r.LogitRows == 0) continue;
             var rng = r.Sampler.Rng;
+            if (ahead && s.Params.DoSample) rng.NextDouble();
             _rowSampling[r.LogitRow] = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
         }
-        _deviceSampler!.ForwardSample(_batch, _rowSampling.AsSpan(0, rows), _rowIds.AsSpan(0, rows), _rowLogprobs.AsSpan(0, rows));
+    }
+
+    void CheckIds(int rows)
+    {
         for (int i = 0; i < rows; i++)
             if ((uint)_rowIds[i] >= (uint)_vocab) throw new InvalidOperationException($"device sampler chose id {_rowIds[i]} for row {i}, outside vocab {_vocab}");
     }
@@ -89,7 +110,7 @@ public sealed partial class LlmEngine
     {
         foreach (var s in seqs)
         {
-            var r = _requests[s.Id];
+            if (!_requests.TryGetValue(s.Id, out var r)) continue;   // ended while its step was queued (cancelled)
             try { Postprocess(r); }
             catch (Exception e) { FailRequest(r, $"{e.GetType().Name}: {e.Message}"); }
         }

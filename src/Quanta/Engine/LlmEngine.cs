@@ -12,6 +12,7 @@ public sealed partial class LlmEngine : IEngine
     const int PromptLogitsPerStep = 1 << 24;   // floats of prompt logits one request may ask for per step
     readonly IModelRunner _runner;
     readonly IDeviceSampler? _deviceSampler;   // null: every step samples on the CPU
+    readonly bool _queueAhead;                 // queue decode steps ahead where the device sampler can (LlmEngine.Queue.cs)
     readonly ITokenizer _tokenizer;
     readonly BlockManager _blocks;
     readonly Scheduler _scheduler;
@@ -35,6 +36,7 @@ public sealed partial class LlmEngine : IEngine
         if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
         _runner = runner;
         _deviceSampler = options.DeviceSampling ? runner as IDeviceSampler : null;
+        _queueAhead = options.QueueAhead;
         _tokenizer = tokenizer;
         _vocab = runner.Config.VocabSize;
         _blocks = new BlockManager(runner.NumBlocks, runner.BlockSize, options.PrefixCaching);
@@ -116,7 +118,7 @@ public sealed partial class LlmEngine : IEngine
                     _scheduler.Add(r.Seq);
                 }
                 DropCancelled();
-                if (_requests.Count == 0)
+                if (_requests.Count == 0 && _queued is null)
                 {
                     Publish();
                     if (!_incoming.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult()) break;

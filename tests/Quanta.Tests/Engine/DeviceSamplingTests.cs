@@ -36,8 +36,14 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
 
     public void ForwardSample(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
     {
+        if (_queue.Count > 0) throw new InvalidOperationException("ForwardSample with steps queued");
         ForwardSampleCalls++;
         Record(batch, true);
+        Run(batch, rows, ids, logprobs);
+    }
+
+    void Run(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
+    {
         int v = FakeRunner.Vocab;
         var logits = new float[batch.NumLogits * v];
         _inner.Forward(batch, logits);
@@ -46,6 +52,37 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
             Rows.Add(rows[r]);
             ids[r] = _sampler.Sample(logits.AsSpan(r * v, v), rows[r], out logprobs[r]);
         }
+    }
+
+    readonly Queue<(int[] Ids, float[] Logprobs)> _queue = new();
+    int[] _lastIds = [];
+    /// <summary>Whether the engine may queue steps; steps queued while another was outstanding; tokens fed from the step before.</summary>
+    public bool Queues { get; init; } = true;
+    public int QueuedBehind, Fed;
+    public bool CanQueue => Queues;
+
+    /// <summary>Runs the step at once (fed tokens take the previous queued step's ids) and keeps its result until collected.</summary>
+    public void Queue(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, ReadOnlySpan<int> feed)
+    {
+        if (_queue.Count >= 2) throw new InvalidOperationException("a third step queued");
+        if (feed.Length > 0 && feed.Length != batch.NumTokens) throw new ArgumentException("feed length");
+        if (_queue.Count > 0) QueuedBehind++;
+        for (int t = 0; t < feed.Length; t++)
+            if (feed[t] >= 0) { batch.TokenIds[t] = _lastIds[feed[t]]; Fed++; }
+        ForwardSampleCalls++;
+        Record(batch, true);
+        var ids = new int[batch.NumLogits];
+        var lps = new float[batch.NumLogits];
+        Run(batch, rows, ids, lps);
+        _queue.Enqueue((ids, lps));
+        _lastIds = ids;
+    }
+
+    public void Collect(Span<int> ids, Span<float> logprobs)
+    {
+        var (i, l) = _queue.Dequeue();
+        i.AsSpan(0, ids.Length).CopyTo(ids);
+        l.AsSpan(0, logprobs.Length).CopyTo(logprobs);
     }
 
     public void Dispose() => _inner.Dispose();
@@ -95,6 +132,66 @@ public class DeviceSamplingTests
         Assert.Contains(device.Rows, r => r.Greedy);
         Assert.Contains(device.Rows, r => !r.Greedy && r.TopK == 10 && r.Temperature == 0.7f && r.TopP == 1f);
         Assert.Contains(device.Rows, r => !r.Greedy && r.TopK == 0 && r.Temperature == 1f && r.TopP == 0.8f);
+    }
+
+    /// <summary>
+    /// Decode steps queued ahead (tokens fed from the step before) give every request exactly the tokens, logprobs and
+    /// finish reasons of unqueued steps: requests of different lengths, EOS, a stop sequence and a late arrival end or
+    /// join runs of queued steps; the fake model checks that every position's KV is where the block table says.
+    /// </summary>
+    [Fact]
+    public async Task QueuedDecodeStepsGiveTheTokensOfUnqueuedOnes()
+    {
+        var reqs = Simple.Select((p, i) => Req(i, p, maxNew: 5 + 9 * i)).Append(Req(7, new SamplingParams { Stop = ["q"] }, maxNew: 60)).ToArray();
+        async Task<(List<TokenGenerated>[] Tokens, GenerationEvent[] Last, FakeDeviceRunner Runner)> Go(bool queue)
+        {
+            var runner = new FakeDeviceRunner(256) { Queues = queue };
+            runner.Inner.AllowEos = true;
+            await using var e = new LlmEngine(runner, Tok, new EngineOptions());
+            var first = reqs[..^2].Select(r => EngineTests.Collect(e, r)).ToList();
+            var (early, _) = await first[0];   // the last two arrive while the others decode
+            Assert.NotEmpty(early);
+            first.AddRange(reqs[^2..].Select(r => EngineTests.Collect(e, r)));
+            var all = await Task.WhenAll(first);
+            return ([.. all.Select(a => a.Tokens)], [.. all.Select(a => a.Last)], runner);
+        }
+        var (got, gotLast, queued) = await Go(true);
+        var (want, wantLast, plain) = await Go(false);
+        Assert.True(queued.QueuedBehind > 10, $"{queued.QueuedBehind} steps queued behind another");
+        Assert.True(queued.Fed > 10);
+        Assert.Equal(0, plain.QueuedBehind);
+        for (int i = 0; i < reqs.Length; i++)
+        {
+            Assert.Equal(want[i].Select(t => t.Token.Id), got[i].Select(t => t.Token.Id));
+            Assert.Equal(want[i].Select(t => t.Token.Logprob), got[i].Select(t => t.Token.Logprob));
+            var (w, g) = (Assert.IsType<GenerationFinished>(wantLast[i]), Assert.IsType<GenerationFinished>(gotLast[i]));
+            Assert.Equal((w.Reason, w.GeneratedTokens, w.GeneratedText), (g.Reason, g.GeneratedTokens, g.GeneratedText));
+        }
+        Assert.Contains(gotLast, l => ((GenerationFinished)l).Reason == FinishReason.Length);
+        Assert.Contains(gotLast, l => ((GenerationFinished)l).Reason != FinishReason.Length);
+    }
+
+    /// <summary>A request cancelled while its steps run queued ends as cancelled, frees its blocks, and the others go on.</summary>
+    [Fact]
+    public async Task CancellingDuringQueuedStepsFreesTheBlocks()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var runner = new FakeDeviceRunner(64);
+        await using var e = new LlmEngine(runner, Tok, new EngineOptions { PrefixCaching = false });
+        using var cts = new CancellationTokenSource();
+        var events = e.Submit(new GenerationRequest { PromptIds = Prompt(2, 20), Params = new() { MaxNewTokens = 1000 }, Cancellation = cts.Token });
+        var other = EngineTests.Collect(e, Req(4, new SamplingParams { DoSample = true, Seed = 3 }, maxNew: 300));
+        for (int i = 0; i < 20; i++) Assert.IsType<TokenGenerated>(await events.ReadAsync(ct));
+        cts.Cancel();
+        GenerationEvent last;
+        do last = await events.ReadAsync(ct); while (last is TokenGenerated);
+        Assert.Equal(FinishReason.Cancelled, Assert.IsType<GenerationFinished>(last).Reason);
+        var (tokens, end) = await other;
+        Assert.Equal(300, tokens.Count);
+        Assert.IsType<GenerationFinished>(end);
+        while (e.Stats.Running > 0) await Task.Delay(1, ct);
+        Assert.Equal(0, e.Stats.KvBlocksUsed);
+        Assert.True(runner.QueuedBehind > 0);
     }
 
     public static TheoryData<string> NotSimple => ["top_n_tokens", "repetition_penalty", "frequency_penalty", "presence_penalty", "typical_p"];
