@@ -31,6 +31,8 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
     int _cacheAllowed = 48 * 1024;   // dynamic shared memory sample_rows may take so far (0: the GPU refused more)
+    ulong _parts;    // [cap, MaxSplits] greedy_rows' partials (16 bytes each)
+    ulong _counters; // [cap] i32 greedy_rows' finished blocks per row, zero between launches
     ulong _params;   // [cap] RowParams
     ulong _ids;      // [cap] i32, followed by
     ulong _logprobs; // [cap] f32
@@ -39,9 +41,12 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     public void Ensure(int rows)
     {
         if (rows <= _cap) return;
-        mem.Free(_params); mem.Free(_ids);
+        mem.Free(_params); mem.Free(_ids); mem.Free(_parts); mem.Free(_counters);
         _cap = Math.Max(rows, 2 * _cap);
         _params = mem.Alloc(sizeof(RowParams) * (long)_cap, "sampling parameters");
+        _parts = mem.Alloc(16L * MaxSplits * _cap, "greedy partials");
+        _counters = mem.Alloc(4L * _cap, "greedy counters");
+        _ctx.ZeroAsync(_counters, 4L * _cap);
         _ids = mem.Alloc(8L * _cap, "sampled ids and logprobs");
         _logprobs = _ids + 4UL * (ulong)_cap;
     }
@@ -81,11 +86,26 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     {
         ulong p = _params + (ulong)(sizeof(RowParams) * first), ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
         var r = _ctx.Kernels;
+        int splits = _sampled || !GreedySplit ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
+        if (splits >= 2)
+        {
+            ulong parts = _parts, counters = _counters;
+            void** g = stackalloc void*[] { &logits, &vocab, &ids, &lps, &parts, &counters };
+            r.Launch(r.Function("greedy", "greedy_rows"), ((uint)splits, (uint)rows, 1), 256, 0, g, "greedy_rows");
+            return;
+        }
         nint fn = r.Function("sampling", "sample_rows");
         int cached = _sampled && Cache(fn, 4 * vocab) ? 1 : 0;
         void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps, &cached };
         r.Launch(fn, ((uint)rows, 1, 1), Threads, cached != 0 ? (uint)(4 * vocab) : 0, a, "sample_rows");
     }
+
+    /// <summary>
+    /// Batches of greedy rows spread each row over up to MaxSplits blocks (greedy.cu) where one block per row would leave
+    /// the GPU idle (QUANTA_GREEDY_SPLIT=0: sample_rows, one block per row).
+    /// </summary>
+    internal static bool GreedySplit { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GREEDY_SPLIT") != "0";
+    const int MaxSplits = 32;
 
     /// <summary>Largest row (bytes) sampled rows keep in shared memory; above it (e.g. a 128K vocabulary) they read global memory at every step of the threshold searches.</summary>
     const int MaxCacheBytes = 192 * 1024;

@@ -19,6 +19,14 @@ typedef unsigned int u32;
 
 #define NEG_INF __int_as_float(0xff800000)
 
+// Larger float, larger key (-0 counts as +0, as float comparison does).
+__device__ __forceinline__ u32 order_key(float x)
+{
+    if (x == 0.f) x = 0.f;
+    u32 b = __float_as_uint(x);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
 __device__ __forceinline__ float h2f(half_t h)
 {
     float f;

@@ -20,14 +20,6 @@ struct RowParams
     double u;
 };
 
-// Larger float, larger key (-0 counts as +0, as float comparison does).
-__device__ __forceinline__ u32 order_key(float x)
-{
-    if (x == 0.f) x = 0.f;
-    u32 b = __float_as_uint(x);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
 struct Row
 {
     const float* x;   // [vocab] raw logits
