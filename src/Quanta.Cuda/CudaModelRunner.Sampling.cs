@@ -38,11 +38,11 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         // Fed tokens read the ids of the step before where its sample wrote them: the buffers must not move.
         if (feed.Length > 0 && (_outstanding == 0 || n > sm.Capacity)) throw new InvalidOperationException("a fed step needs the step before it queued, with no more rows");
         ulong prev = sm.Ids;
-        sm.Upload(rows[..n]);
-        var step = Run(b, feed, prev);
+        var parms = sm.Write(rows[..n]);
+        var step = Run(b, feed, prev, parms);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
             sm.Launch(_s.Logits, V, r, Head(step, r, n));
-        sm.QueueDownload();
+        sm.MarkDone();
         _outstanding++;
     }
 

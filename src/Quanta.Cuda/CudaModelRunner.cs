@@ -137,7 +137,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly record struct Step(CudaScratch.Meta Meta, bool LogitsInXn);
 
     /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
-    Step Run(ForwardBatch b, ReadOnlySpan<int> feed = default, ulong prevIds = 0)
+    Step Run(ForwardBatch b, ReadOnlySpan<int> feed = default, ulong prevIds = 0, CudaSampler.Staged parms = default)
     {
         int n = b.NumLogits;
         int maxQuery = 0;
@@ -145,7 +145,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;   // one query per sequence, its newest position
         bool graph = DecodeGraphs.Enabled && _prof is null && decode && b.NumTokens <= CudaScratch.LogitRows
             && b.NumTokens <= CudaLinear.GemvMaxRows && _w.AllQuantized;
-        // A decode step runs as its graph's bucket: rows past the batch are padding (see CudaScratch.UploadMeta).
+        // A decode step runs as its graph's bucket: rows past the batch are padding (see CudaScratch.WriteMeta).
         int T = b.NumTokens;
         if (graph && DecodeGraphs.Bucket(T) <= Math.Min(CudaLinear.GemvMaxRows, CudaScratch.LogitRows)) T = DecodeGraphs.Bucket(T);
         _s.Ensure(T);
@@ -159,8 +159,9 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         // Tiles of up to 64 queries pay off for prompt chunks; a wide decode step (a query or a few per sequence) stays paged.
         var tiles = !fresh && T > CudaScratch.SplitTokens && maxQuery >= 8 && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
-        var m = _s.UploadMeta(b, maxb, tiles, T, feed);
-        if (m.Feed != 0) _k.FeedIds(m.Ids, m.Feed, prevIds, T);
+        var m = _s.WriteMeta(b, maxb, tiles, T, feed);
+        // The inputs come from mapped host memory in one kernel, which also embeds the tokens: no copies on the stream.
+        _k.StageEmbed(m.Host, m.Ids, m.Count, T, m.FeedAt, prevIds, _w.Embedding, _s.X, _hidden, parms.Host, parms.Device, parms.Ints);
         // A decode step whose logits rows are its tokens in order reads them straight from the final norm's output;
         // other steps gather the rows first (a padded graph gathers every row it computes, the padding row 0).
         bool inXn = graph && n == b.NumTokens && IsIdentity(b.LogitIndices.AsSpan(0, n));
@@ -222,14 +223,13 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     internal static bool FusedRope { get; set; } = Environment.GetEnvironmentVariable("QUANTA_FUSED_ROPE") != "0";
 
     /// <summary>
-    /// Embedding, every layer, the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
+    /// Every layer (x holds the embedded tokens), the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
     /// attention as <paramref name="plan"/> says.
     /// </summary>
     void Layers(CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, int logitRows)
     {
         var s = _s;
         float scale = 1f / MathF.Sqrt(_headDim);
-        _k.Embed(m.Ids, _w.Embedding, s.X, _hidden, T);
         for (int l = 0; l < _w.Layers.Length; l++)
         {
             var L = _w.Layers[l];

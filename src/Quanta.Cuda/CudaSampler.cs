@@ -25,8 +25,9 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 
     readonly CudaContext _ctx = mem.Ctx;
     readonly PinnedBuffer[] _hostParams = [new(), new()]; // [rows] RowParams on their way up, per turn
-    readonly PinnedBuffer[] _hostOut = [new(), new()];    // [cap] i32 ids then [cap] f32 logprobs on their way down, per turn
-    readonly nint[] _done = new nint[2];                  // per turn: recorded after its ids were copied down
+    readonly PinnedBuffer[] _hostOut = [new(), new()];    // [cap] i32 ids then [cap] f32 logprobs, written by the kernels, per turn
+    readonly nint[] _done = new nint[2];                  // per turn: recorded after its ids were written to _hostOut
+    readonly int[] _outCap = new int[2];                  // per turn: the rows _hostOut was laid out for (logprobs start there)
     readonly Queue<(int Turn, int Cap)> _outstanding = new();
     int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
@@ -57,14 +58,22 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     /// <summary>Device address of the ids the last launches chose ([rows] i32).</summary>
     public ulong Ids => _ids;
 
-    /// <summary>Uploads the parameters of every row of the next step (call before the kernels that read them are queued).</summary>
-    public void Upload(ReadOnlySpan<RowSampling> rows)
+    /// <summary>Where a step's row parameters wait: Ints i32 at Host (mapped host memory) for Device.</summary>
+    public readonly record struct Staged(ulong Host, ulong Device, int Ints);
+
+    /// <summary>
+    /// Writes the parameters of every row of the next step to mapped host memory, for the step's stage kernel to copy
+    /// (<see cref="Upload"/>: copy them now); the chosen ids will come back through mapped host memory too.
+    /// </summary>
+    public Staged Write(ReadOnlySpan<RowSampling> rows)
     {
-        if (rows.Length == 0) return;
+        if (rows.Length == 0) throw new ArgumentException("no rows to sample");
         if (_outstanding.Count >= 2) throw new InvalidOperationException("two steps are already outstanding");
         Ensure(rows.Length);
         _turn ^= 1;
         var host = _hostParams[_turn].Get<RowParams>(rows.Length);
+        _hostOut[_turn].Get<int>(2 * _cap);
+        _outCap[_turn] = _cap;
         _sampled = false;
         for (int i = 0; i < rows.Length; i++)
         {
@@ -75,6 +84,13 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
                                        TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
             _sampled |= !r.Greedy;
         }
+        return new Staged(_hostParams[_turn].Device, _params, rows.Length * sizeof(RowParams) / 4);
+    }
+
+    /// <summary>The parameters of every row of the next step, copied on the stream (call before the kernels that read them are queued).</summary>
+    public void Upload(ReadOnlySpan<RowSampling> rows)
+    {
+        Write(rows);
         _ctx.UploadAsync(_params, _hostParams[_turn].Pointer, sizeof(RowParams) * (long)rows.Length);
     }
 
@@ -85,18 +101,19 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     public void Launch(ulong logits, int vocab, int first, int rows)
     {
         ulong p = _params + (ulong)(sizeof(RowParams) * first), ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
+        ulong hids = _hostOut[_turn].Device + 4UL * (ulong)first, hlps = _hostOut[_turn].Device + 4UL * (ulong)(_outCap[_turn] + first);
         var r = _ctx.Kernels;
         int splits = _sampled || !GreedySplit ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
         if (splits >= 2)
         {
             ulong parts = _parts, counters = _counters;
-            void** g = stackalloc void*[] { &logits, &vocab, &ids, &lps, &parts, &counters };
+            void** g = stackalloc void*[] { &logits, &vocab, &ids, &lps, &parts, &counters, &hids, &hlps };
             r.Launch(r.Function("greedy", "greedy_rows"), ((uint)splits, (uint)rows, 1), 256, 0, g, "greedy_rows");
             return;
         }
         nint fn = r.Function("sampling", "sample_rows");
         int cached = _sampled && Cache(fn, 4 * vocab) ? 1 : 0;
-        void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps, &cached };
+        void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps, &cached, &hids, &hlps };
         r.Launch(fn, ((uint)rows, 1, 1), Threads, cached != 0 ? (uint)(4 * vocab) : 0, a, "sample_rows");
     }
 
@@ -120,15 +137,12 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         return true;
     }
 
-    /// <summary>Queues the copy of this step's ids and logprobs down (one copy on the stream) and the event that marks it done.</summary>
-    public void QueueDownload()
+    /// <summary>Queues the event that marks this step's ids and logprobs written to mapped host memory (after its launches).</summary>
+    public void MarkDone()
     {
-        var host = _hostOut[_turn];
-        host.Get<int>(2 * _cap);
-        _ctx.DownloadAsync(host.Pointer, _ids, 8L * _cap);
         if (_done[_turn] == 0) Native.Cu.Check(Native.Cu.cuEventCreate(out _done[_turn], 2), "cuEventCreate");   // CU_EVENT_DISABLE_TIMING
         Native.Cu.Check(Native.Cu.cuEventRecord(_done[_turn], _ctx.Stream), "cuEventRecord");
-        _outstanding.Enqueue((_turn, _cap));
+        _outstanding.Enqueue((_turn, _outCap[_turn]));
     }
 
     /// <summary>Waits for the oldest queued download and writes its first ids.Length ids and logprobs.</summary>
@@ -146,11 +160,11 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     /// <summary>Forgets the outstanding steps (after a failure).</summary>
     public void Reset() => _outstanding.Clear();
 
-    /// <summary>Downloads the first ids.Length ids and logprobs in one copy on the stream, then waits for it.</summary>
+    /// <summary>Waits for this step's launches and writes the first ids.Length ids and logprobs.</summary>
     public void Download(Span<int> ids, Span<float> logprobs)
     {
         if (ids.Length == 0) { _ctx.Synchronize(); return; }
-        QueueDownload();
+        MarkDone();
         Collect(ids, logprobs);
     }
 

@@ -82,16 +82,19 @@ internal sealed unsafe class CudaScratch : IDisposable
         return p;
     }
 
-    /// <summary>Device addresses of the batch's index arrays; Feed [tokens] i32 (0: none) says which tokens take a chosen id of the step before.</summary>
-    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles, ulong Feed = 0);
+    /// <summary>
+    /// Device addresses of the batch's index arrays, and where they wait in mapped host memory until the step's stage kernel
+    /// copies them (Host: Count i32; FeedAt &gt; 0: the index there of feed [tokens], which tokens take an id of the step before).
+    /// </summary>
+    public readonly record struct Meta(ulong Ids, ulong Pos, ulong Slot, ulong SeqOf, ulong LogitIdx, ulong Tables, ulong Tiles, ulong Host, int Count, int FeedAt);
 
     /// <summary>
-    /// Uploads ids, positions, slots, sequence of each token, logit rows and block tables (rows of
-    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles in one copy, for
+    /// Writes ids, positions, slots, sequence of each token, logit rows and block tables (rows of
+    /// <paramref name="maxBlocks"/> >= b.MaxBlocksPerSeq, padded with -1) and prefill tiles to mapped host memory, for
     /// <paramref name="tokens"/> >= b.NumTokens rows: the rows past the batch are padding (token 0 at position 0 of
     /// sequence 0, slot -1 so no KV is written, logit row 0). A non-empty <paramref name="feed"/> [b.NumTokens] follows (-1 for padding).
     /// </summary>
-    public Meta UploadMeta(ForwardBatch b, int maxBlocks, int[]? tiles, int tokens, ReadOnlySpan<int> feed = default)
+    public Meta WriteMeta(ForwardBatch b, int maxBlocks, int[]? tiles, int tokens, ReadOnlySpan<int> feed = default)
     {
         int T = tokens, real = b.NumTokens, tables = b.NumSeqs * maxBlocks, nt = tiles?.Length ?? 0;
         if (T < real) throw new ArgumentOutOfRangeException(nameof(tokens), $"{tokens} rows for a batch of {real} tokens");
@@ -122,10 +125,9 @@ internal sealed unsafe class CudaScratch : IDisposable
             feed.CopyTo(m[(5 * T + tables + nt)..]);
             m.Slice(5 * T + tables + nt + real, T - real).Fill(-1);
         }
-        _mem.Ctx.UploadAsync(_metaDev, _metaHost[_metaTurn].Pointer, 4L * need);
         ulong d = _metaDev;
         return new Meta(d, d + 4UL * (ulong)T, d + 8UL * (ulong)T, d + 12UL * (ulong)T, d + 16UL * (ulong)T, d + 20UL * (ulong)T,
-            d + 4UL * (ulong)(5 * T + tables), nf > 0 ? d + 4UL * (ulong)(5 * T + tables + nt) : 0);
+            d + 4UL * (ulong)(5 * T + tables), _metaHost[_metaTurn].Device, need, nf > 0 ? 5 * T + tables + nt : 0);
     }
 
     public void Dispose() { _metaHost[0].Dispose(); _metaHost[1].Dispose(); }

@@ -11,18 +11,16 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     void Go(string module, string name, (uint, uint, uint) grid, uint block, void** args, uint smem = 0)
         => _r.Launch(_r.Function(module, name), grid, block, smem, args, name);
 
-    /// <summary>x[t, :] = table[ids[t], :]; ids [T] i32, table [vocab, n] f16, x [T, n] f32.</summary>
-    public void Embed(ulong ids, ulong table, ulong x, int n, int tokens)
+    /// <summary>
+    /// A step's inputs from mapped host memory: x [tokens, n] f32 = table [vocab, n] f16 rows of the ids (fed from prev where
+    /// feedAt &gt; 0 says), meta [count] i32 = host [count], params [np] i32 = hostParams [np] (see elementwise.cu).
+    /// </summary>
+    public void StageEmbed(ulong host, ulong meta, int count, int tokens, int feedAt, ulong prev, ulong table, ulong x, int n,
+                           ulong hostParams, ulong parms, int np)
     {
-        void** a = stackalloc void*[] { &ids, &table, &x, &n };
-        Go("elementwise", "embed", ((uint)tokens, 1, 1), Threads, a);
-    }
-
-    /// <summary>ids[t] = prev[feed[t]] where feed[t] &gt;= 0; ids, feed [n] i32, prev i32 (the ids chosen by the step before).</summary>
-    public void FeedIds(ulong ids, ulong feed, ulong prev, int n)
-    {
-        void** a = stackalloc void*[] { &ids, &feed, &prev, &n };
-        Go("elementwise", "feed_ids", (Blocks(n, Threads), 1, 1), Threads, a);
+        void** a = stackalloc void*[] { &host, &meta, &count, &tokens, &feedAt, &prev, &table, &x, &n, &hostParams, &parms, &np };
+        uint copy = (uint)Math.Clamp((count + np + Threads - 1) / Threads, 1, 64);
+        Go("elementwise", "stage_embed", ((uint)tokens + copy, 1, 1), Threads, a);
     }
 
     /// <summary>out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>

@@ -16,23 +16,42 @@ public class KernelTests
         Assert.Contains("gptq", KernelRegistry.ModuleNames);
     }
 
+    /// <summary>
+    /// stage_embed reads a step's inputs from mapped host memory: x rows of the ids (fed tokens take the step before's ids),
+    /// the meta ints (ids fed there too) and the sampling parameters copied to the device, with and without a feed, over
+    /// more ints than one block's copy.
+    /// </summary>
     [Theory]
-    [InlineData(64, 3)]
-    [InlineData(100, 7)]
-    [InlineData(4096, 2)]
-    public void EmbeddingCopiesRows(int n, int tokens)
+    [InlineData(64, 3, false, 0)]
+    [InlineData(100, 7, true, 12)]
+    [InlineData(4096, 2, true, 6)]
+    [InlineData(96, 40, false, 300)]
+    public void StageEmbedCopiesInputsAndEmbeds(int n, int tokens, bool fed, int np)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
-        int vocab = 37;
+        int vocab = 37, extra = 3 * tokens + 700, feedAt = fed ? tokens + extra : 0, count = tokens + extra + (fed ? tokens : 0);
         var table = Gpu.Half(Gpu.Random(_rng, vocab * n));
-        var ids = Enumerable.Range(0, tokens).Select(_ => _rng.Next(vocab)).ToArray();
-        ulong x = mem.Alloc(4L * tokens * n, "x");
-        new Kernels(ctx).Embed(mem.Upload<int>(ids, "ids"), mem.Upload<ushort>(table, "table"), x, n, tokens);
+        var prev = Enumerable.Range(0, 5).Select(_ => _rng.Next(vocab)).ToArray();
+        using var hostMeta = new PinnedBuffer();
+        using var hostParams = new PinnedBuffer();
+        var m = hostMeta.Get<int>(count);
+        for (int i = 0; i < count; i++) m[i] = i < tokens ? _rng.Next(vocab) : _rng.Next();
+        for (int t = 0; t < tokens && fed; t++) m[feedAt + t] = t % 3 == 0 ? -1 : _rng.Next(prev.Length);
+        var pm = hostParams.Get<int>(Math.Max(1, np));
+        for (int i = 0; i < np; i++) pm[i] = _rng.Next();
+        var want = m.ToArray();
+        for (int t = 0; t < tokens && fed; t++) if (want[feedAt + t] >= 0) want[t] = prev[want[feedAt + t]];
+        var wantParams = pm[..np].ToArray();
+        ulong x = mem.Alloc(4L * tokens * n, "x"), meta = mem.Alloc(4L * count, "meta"), parms = mem.Alloc(4L * Math.Max(1, np), "params");
+        new Kernels(ctx).StageEmbed(hostMeta.Device, meta, count, tokens, feedAt, mem.Upload<int>(prev, "prev"), mem.Upload<ushort>(table, "table"),
+            x, n, np > 0 ? hostParams.Device : 0, parms, np);
         var got = ctx.Download<float>(x, tokens * n);
         for (int t = 0; t < tokens; t++)
             for (int i = 0; i < n; i++)
-                Assert.Equal((float)BitConverter.UInt16BitsToHalf(table[ids[t] * n + i]), got[t * n + i]);
+                Assert.Equal((float)BitConverter.UInt16BitsToHalf(table[want[t] * n + i]), got[t * n + i]);
+        Assert.Equal(want, ctx.Download<int>(meta, count));
+        if (np > 0) Assert.Equal(wantParams, ctx.Download<int>(parms, np));
     }
 
     [Theory]

@@ -19,6 +19,15 @@ typedef unsigned int u32;
 
 #define NEG_INF __int_as_float(0xff800000)
 
+// A chosen token: id and logprob of row r into the device arrays (the next step may take the id) and, where given, the
+// mapped host arrays the engine reads.
+__device__ __forceinline__ void put(int* ids, float* lps, int* host_ids, float* host_lps, int r, int id, float lp)
+{
+    ids[r] = id;
+    lps[r] = lp;
+    if (host_ids) { host_ids[r] = id; host_lps[r] = lp; }
+}
+
 // Larger float, larger key (-0 counts as +0, as float comparison does).
 __device__ __forceinline__ u32 order_key(float x)
 {

@@ -1,21 +1,47 @@
 #include "rope.cuh"
 
-// x[t, :] = table[ids[t], :]     ids: [T] i32; table: [vocab, n] f16; x: [T, n] f32
-extern "C" __global__ void embed(const int* __restrict__ ids, const half_t* __restrict__ table, float* __restrict__ x, int n)
+// A step's inputs, read straight from mapped host memory (no copies on the stream). Block t < T embeds token t into
+// x [T, n] f32 from table [vocab, n] f16; the other blocks copy host [count] i32 to meta and host_params [np] i32 to params.
+// With feed_at > 0, token t whose host[feed_at + t] = r >= 0 takes prev[r] (an id the step before chose on the device)
+// instead of host[t], in x and in meta's ids alike.
+extern "C" __global__ void stage_embed(const int* __restrict__ host, int* __restrict__ meta, int count, int T, int feed_at,
+    const int* __restrict__ prev, const half_t* __restrict__ table, float* __restrict__ x, int n,
+    const int* __restrict__ host_params, int* __restrict__ params, int np)
 {
+    // Host memory holds this step's inputs before the launch and is not written by the kernel before, so it is read
+    // before waiting for that kernel (each read crosses PCIe); prev, meta and x only after.
+    int b = blockIdx.x, stride = (gridDim.x - T) * blockDim.x;
+    int i0 = (b - T) * blockDim.x + threadIdx.x, v0 = 0, f0 = -1;
+    if (b < T)
+    {
+        if (threadIdx.x == 0) { v0 = host[b]; if (feed_at > 0) f0 = host[feed_at + b]; }
+    }
+    else if (i0 < count + np)
+    {
+        v0 = i0 < count ? host[i0] : host_params[i0 - count];
+        if (i0 < T && feed_at > 0) f0 = host[feed_at + i0];
+    }
     PDL_START();
-    long t = blockIdx.x;
-    long id = ids[t];
-    for (int i = threadIdx.x; i < n; i += blockDim.x) x[t * n + i] = h2f(table[id * n + i]);
-}
-
-// ids[t] = prev[feed[t]] where feed[t] >= 0: a decode step queued before the step it continues has been collected
-// takes that step's chosen ids (ids, feed: [n] i32; prev: [rows of the step before] i32).
-extern "C" __global__ void feed_ids(int* __restrict__ ids, const int* __restrict__ feed, const int* __restrict__ prev, int n)
-{
-    PDL_START();
-    for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < n; t += gridDim.x * blockDim.x)
-        if (feed[t] >= 0) ids[t] = prev[feed[t]];
+    if (b < T)
+    {
+        __shared__ int id_sh;
+        if (threadIdx.x == 0) id_sh = f0 >= 0 ? prev[f0] : v0;
+        __syncthreads();
+        long id = id_sh;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) x[(long)b * n + i] = h2f(table[id * n + i]);
+        return;
+    }
+    for (int i = i0; i < count + np; i += stride)
+    {
+        int v = v0, f = f0;
+        if (i != i0)
+        {
+            v = i < count ? host[i] : host_params[i - count];
+            f = i < T && feed_at > 0 ? host[feed_at + i] : -1;
+        }
+        if (i >= count) params[i - count] = v;
+        else meta[i] = f >= 0 ? prev[f] : v;
+    }
 }
 
 // RMSNorm of the residual stream, one block per row (1024 threads; n % 4 == 0 and n <= 4096: one float4 per thread

@@ -12,10 +12,11 @@ struct GreedyPart
     double sum;               // sum over the chunk of exp(w - max)
 };
 
-// logits [rows, vocab] f32; ids [rows] i32, logprobs [rows] f32 out; parts [rows, gridDim.x]; counters [rows] i32, zero
+// logits [rows, vocab] f32; ids [rows] i32, logprobs [rows] f32 out (and host_ids, host_logprobs as sample_rows); parts [rows, gridDim.x]; counters [rows] i32, zero
 // between launches (left zero). Grid (splits, rows), GREEDY_THREADS threads.
 extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const float* __restrict__ logits, int vocab,
-    int* __restrict__ ids, float* __restrict__ logprobs, GreedyPart* __restrict__ parts, int* __restrict__ counters)
+    int* __restrict__ ids, float* __restrict__ logprobs, GreedyPart* __restrict__ parts, int* __restrict__ counters,
+    int* __restrict__ host_ids, float* __restrict__ host_logprobs)
 {
     PDL_START();
     __shared__ unsigned long long shk[32];
@@ -64,8 +65,7 @@ extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const f
     for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
     if (tid == 0)
     {
-        ids[row] = id;
-        logprobs[row] = x[id] - (M + logf((float)total));
+        put(ids, logprobs, host_ids, host_logprobs, row, id, x[id] - (M + logf((float)total)));
         counters[row] = 0;
     }
 }

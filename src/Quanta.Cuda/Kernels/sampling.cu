@@ -49,11 +49,13 @@ struct Row
     }
 };
 
-// logits [rows, vocab] f32; params [rows]; ids [rows] i32 and logprobs [rows] f32 out. Block = SAMPLE_THREADS.
+// logits [rows, vocab] f32; params [rows]; ids [rows] i32 and logprobs [rows] f32 out, also written to host_ids and
+// host_logprobs (mapped host memory) where not null. Block = SAMPLE_THREADS.
 // cached: dynamic shared memory holds [vocab] f32, so a sampled row is read from global memory once, not once per
 // bisection step (each step is then a sweep of shared memory).
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const float* __restrict__ logits, int vocab,
-    const RowParams* __restrict__ params, int* __restrict__ ids, float* __restrict__ logprobs, int cached)
+    const RowParams* __restrict__ params, int* __restrict__ ids, float* __restrict__ logprobs, int cached,
+    int* __restrict__ host_ids, float* __restrict__ host_logprobs)
 {
     extern __shared__ float cache[];
     PDL_START();
@@ -91,11 +93,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
         double s = 0;
         for (int i = tid; i < vocab; i += nt) s += r.e(i);
         double total = block_reduce(s, shd, 0.0, SumOp());
-        if (tid == 0)
-        {
-            ids[blockIdx.x] = id;
-            logprobs[blockIdx.x] = r.w(id) - (r.max + logf((float)total));
-        }
+        if (tid == 0) put(ids, logprobs, host_ids, host_logprobs, blockIdx.x, id, r.w(id) - (r.max + logf((float)total)));
         return;
     }
 
@@ -248,7 +246,6 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     if (tid == 0)
     {
         if (id < 0 || id >= vocab) id = 0;
-        ids[blockIdx.x] = id;
-        logprobs[blockIdx.x] = r.w(id) - lse;
+        put(ids, logprobs, host_ids, host_logprobs, blockIdx.x, id, r.w(id) - lse);
     }
 }

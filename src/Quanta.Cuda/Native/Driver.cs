@@ -29,6 +29,8 @@ internal static unsafe partial class Cu
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoHAsync_v2")] public static partial int cuMemcpyDtoHAsync(void* dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemAllocHost_v2")] public static partial int cuMemAllocHost(out nint ptr, nuint bytes);
     [LibraryImport(L)] public static partial int cuMemFreeHost(nint ptr);
+    [LibraryImport(L)] public static partial int cuMemHostAlloc(out nint ptr, nuint bytes, uint flags);
+    [LibraryImport(L, EntryPoint = "cuMemHostGetDevicePointer_v2")] public static partial int cuMemHostGetDevicePointer(out ulong dptr, nint p, uint flags);
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoDAsync_v2")] public static partial int cuMemcpyDtoDAsync(ulong dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemsetD8Async")] public static partial int cuMemsetD8Async(ulong dst, byte value, nuint count, nint stream);
     [LibraryImport(L)] public static partial int cuMemsetD2D32Async(ulong dst, nuint pitchBytes, uint value, nuint width, nuint height, nint stream);
