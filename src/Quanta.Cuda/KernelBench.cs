@@ -121,7 +121,7 @@ public static unsafe class KernelBench
             H, KH, hd, (int)c.RopeStyle, 1, qkv), calls));
         foreach (int sp in new[] { 1, 2, 4, 8, 16 }.Where(x => x <= splits * 2 && x <= context / 8).Append(splits).Distinct().Order())
             foreach (int warps in new[] { 4, 8 })
-                yield return ($"paged_attention ({context} keys, {sp} splits, {warps} warps{(sp == splits && warps == CudaModelRunner.AttentionWarps ? ", the runner's choice" : "")})",
+                yield return ($"paged_attention ({context} keys, {sp} splits, {warps} warps{(sp == splits && warps == CudaModelRunner.AttentionWarpsFor(1) ? ", the runner's choice" : "")})",
                     Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part, done, H, KH, hd, bs, maxb, scale, sp, 1, warps), calls));
         yield return ("silu_mul", Time(ctx, () => k.SiluMul(gu, gu + 4UL * (ulong)ffn, act, ffn, 2 * ffn, 1), calls));
     }
