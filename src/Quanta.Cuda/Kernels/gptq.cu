@@ -12,6 +12,21 @@
 // gptq_mma_silu kernels. Every kernel of this file has the signature W4_PARAMS.
 #define W4_PARAMS const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic
 #define W4_ARGS x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic
+
+// One round: k-steps s.. s + WU - 1 (those below s1) from the words cur[tile][k-step] of each of the warp's tiles.
+template <int TPW, int WU, class Step>
+__device__ __forceinline__ void step_round(Step& w4, const uint4 (&cur)[TPW][WU], int s, int s1)
+{
+#pragma unroll
+    for (int u = 0; u < WU; u++)
+    {
+        if (s + u >= s1) break;
+        uint4 w[TPW];
+#pragma unroll
+        for (int p = 0; p < TPW; p++) w[p] = cur[p][u];
+        w4.step(w, s + u);
+    }
+}
 template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8>
 __device__ __forceinline__ void w4_mma(W4_PARAMS)
 {
@@ -51,15 +66,7 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS)
             else
 #pragma unroll
                 for (int p = 0; p < TPW; p++) load_words<WU>(cur[p], wp[p], s, s1);
-#pragma unroll
-            for (int u = 0; u < WU; u++)
-            {
-                if (s + u >= s1) break;
-                uint4 w[TPW];
-#pragma unroll
-                for (int p = 0; p < TPW; p++) w[p] = cur[p][u];
-                w4.step(w, s + u);
-            }
+            step_round<TPW, WU>(w4, cur, s, s1);
         }
         w4.finish();
     }
@@ -87,15 +94,7 @@ __device__ __forceinline__ void w4_mma_whole(W4_PARAMS)
     PDL_WAIT();
     if (work)
     {
-#pragma unroll
-        for (int u = 0; u < WU; u++)
-        {
-            if (s0 + u >= s1) break;
-            uint4 wu[TPW];
-#pragma unroll
-            for (int p = 0; p < TPW; p++) wu[p] = w[p][u];
-            w4.step(wu, s0 + u);
-        }
+        step_round<TPW, WU>(w4, w, s0, s1);
         w4.finish();
     }
     PDL_TRIGGER();
