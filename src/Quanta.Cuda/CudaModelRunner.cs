@@ -67,7 +67,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 AllocateCache((warm + BlockSize - 1) / BlockSize);
                 var ids = new int[warm];
                 for (int i = 0; i < warm; i++) ids[i] = (i * 7919 + 1) % _c.VocabSize;
-                Forward(CudaBatch.Prefill(ids, BlockSize), new float[_c.VocabSize]);
+                Forward(ForwardBatch.Of(BlockSize, new SeqTokens([.. Enumerable.Range(0, (warm + BlockSize - 1) / BlockSize)], 0, ids)), new float[_c.VocabSize]);
                 FreeCache();
                 var (free, total) = _ctx.MemoryInfo();
                 long perBlock = 2L * _c.NumLayers * BlockSize * _kvDim * sizeof(ushort);

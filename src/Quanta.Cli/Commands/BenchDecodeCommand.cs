@@ -79,7 +79,7 @@ internal static class DecodeBench
         {
             ct.ThrowIfCancellationRequested();
             var tables = Enumerable.Range(0, b).Select(s => Enumerable.Range(s * perSeq, perSeq).ToArray()).ToArray();
-            var pre = Build(c, rng, tables, Enumerable.Repeat(0, b).ToArray(), ctx0, logitsPerSeq: true);
+            var pre = Build(c, rng, tables, Enumerable.Repeat(0, b).ToArray(), ctx0);
             runner.Forward(pre, logits);
             cuda?.TakeProfile();
             var times = new List<double>();
@@ -89,7 +89,7 @@ internal static class DecodeBench
             if (queue) times = Queued(c, rng, tables, ctx0, steps, sampling, sampler!);
             else for (int i = 0; i < steps; i++)
             {
-                var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
+                var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
                 for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
                 long t0 = Stopwatch.GetTimestamp();
                 if (deviceSampling) sampler!.ForwardSample(step, rows, ids, lps);
@@ -106,7 +106,7 @@ internal static class DecodeBench
         if (promptTokens > 0)
         {
             var table = new[] { Enumerable.Range(0, (promptTokens + BlockSize - 1) / BlockSize).ToArray() };
-            var pf = Build(c, rng, table, [0], promptTokens, logitsPerSeq: true);
+            var pf = Build(c, rng, table, [0], promptTokens);
             runner.Forward(pf, logits);
             var t = new List<double>();
             for (int i = 0; i < 3; i++)
@@ -134,7 +134,7 @@ internal static class DecodeBench
         var feed = Enumerable.Range(0, b).ToArray();
         void Queue(int i)
         {
-            var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1, logitsPerSeq: true);
+            var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
             for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
             sampler.Queue(step, rows, i == 0 ? [] : feed);
         }
@@ -151,32 +151,9 @@ internal static class DecodeBench
         return times;
     }
 
-    /// <summary>Each sequence s adds <paramref name="n"/> tokens at positions start[s]..; logits for its last token.</summary>
-    static ForwardBatch Build(LlamaConfig c, Random rng, int[][] tables, int[] start, int n, bool logitsPerSeq)
-    {
-        int S = tables.Length, T = S * n, maxb = tables.Max(t => t.Length);
-        var b = new ForwardBatch
-        {
-            NumTokens = T, TokenIds = new int[T], Positions = new int[T], SlotMapping = new int[T],
-            NumSeqs = S, QueryStart = new int[S + 1], ContextLens = new int[S], MaxBlocksPerSeq = maxb,
-            BlockTables = Enumerable.Repeat(-1, S * maxb).ToArray(), LogitIndices = new int[S], NumLogits = logitsPerSeq ? S : 0,
-        };
-        for (int s = 0; s < S; s++)
-        {
-            tables[s].CopyTo(b.BlockTables, s * maxb);
-            for (int i = 0; i < n; i++)
-            {
-                int t = s * n + i, p = start[s] + i;
-                b.TokenIds[t] = rng.Next(c.VocabSize);
-                b.Positions[t] = p;
-                b.SlotMapping[t] = tables[s][p / BlockSize] * BlockSize + p % BlockSize;
-            }
-            b.QueryStart[s + 1] = (s + 1) * n;
-            b.ContextLens[s] = start[s] + n;
-            b.LogitIndices[s] = s * n + n - 1;
-        }
-        return b;
-    }
+    /// <summary>Each sequence s adds <paramref name="n"/> random tokens at positions start[s]..; logits for its last token.</summary>
+    static ForwardBatch Build(LlamaConfig c, Random rng, int[][] tables, int[] start, int n)
+        => ForwardBatch.Of(BlockSize, [.. tables.Select((t, s) => new SeqTokens(t, start[s], [.. Enumerable.Range(0, n).Select(_ => rng.Next(c.VocabSize))]))]);
 
     static long WeightBytes(LlamaWeights w)
     {

@@ -1,5 +1,8 @@
 namespace Quanta.Engine;
 
+/// <summary>One sequence of <see cref="ForwardBatch.Of"/>: new tokens at positions Start.. through the block table Blocks.</summary>
+public readonly record struct SeqTokens(int[] Blocks, int Start, int[] Tokens, bool AllLogits = false);
+
 /// <summary>
 /// Everything a backend needs to run one step: the whole contract between the engine and a model
 /// runner (vLLM's slot_mapping / block_tables). Sequence i's tokens are
@@ -23,6 +26,41 @@ public sealed class ForwardBatch
     public int NumLogits;
 
     public int QueryLen(int seq) => QueryStart[seq + 1] - QueryStart[seq];
+
+    /// <summary>
+    /// A batch of these sequences' new tokens (tools, warm-up, tests; the engine fills its own batch in place): the block
+    /// tables are the sequences' Blocks, -1 padded to the longest; logits rows for each sequence's last token, or for every
+    /// token of those with AllLogits.
+    /// </summary>
+    public static ForwardBatch Of(int blockSize, params ReadOnlySpan<SeqTokens> seqs)
+    {
+        int S = seqs.Length, T = 0, maxb = 0, rows = 0;
+        foreach (var q in seqs) { T += q.Tokens.Length; maxb = Math.Max(maxb, q.Blocks.Length); rows += q.AllLogits ? q.Tokens.Length : 1; }
+        var b = new ForwardBatch
+        {
+            NumTokens = T, TokenIds = new int[T], Positions = new int[T], SlotMapping = new int[T],
+            NumSeqs = S, QueryStart = new int[S + 1], ContextLens = new int[S], MaxBlocksPerSeq = maxb,
+            BlockTables = new int[S * maxb], LogitIndices = new int[rows],
+        };
+        b.BlockTables.AsSpan().Fill(-1);
+        int t = 0;
+        for (int s = 0; s < S; s++)
+        {
+            var q = seqs[s];
+            q.Blocks.CopyTo(b.BlockTables, s * maxb);
+            for (int i = 0; i < q.Tokens.Length; i++, t++)
+            {
+                int p = q.Start + i;
+                if (q.AllLogits || i == q.Tokens.Length - 1) b.LogitIndices[b.NumLogits++] = t;
+                b.TokenIds[t] = q.Tokens[i];
+                b.Positions[t] = p;
+                b.SlotMapping[t] = q.Blocks[p / blockSize] * blockSize + p % blockSize;
+            }
+            b.QueryStart[s + 1] = t;
+            b.ContextLens[s] = q.Start + q.Tokens.Length;
+        }
+        return b;
+    }
     public ReadOnlySpan<int> BlockTable(int seq) => BlockTables.AsSpan(seq * MaxBlocksPerSeq, MaxBlocksPerSeq);
 
     /// <summary>Rejects a malformed batch before a backend indexes memory with it.</summary>

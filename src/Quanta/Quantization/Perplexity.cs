@@ -83,14 +83,7 @@ public static class Perplexity
     /// <summary>One fresh sequence holding <paramref name="ids"/> at positions 0.., KV blocks 0.. in order.</summary>
     static ForwardBatch Batch(ReadOnlySpan<int> ids, int blockSize, int maxBlocks)
     {
-        int n = ids.Length;
-        var table = new int[maxBlocks];
-        for (int b = 0; b < maxBlocks; b++) table[b] = b < (n + blockSize - 1) / blockSize ? b : -1;
-        return new ForwardBatch
-        {
-            NumTokens = n, TokenIds = ids.ToArray(), Positions = Enumerable.Range(0, n).ToArray(),
-            SlotMapping = Enumerable.Range(0, n).ToArray(),
-            NumSeqs = 1, QueryStart = [0, n], ContextLens = [n], MaxBlocksPerSeq = maxBlocks, BlockTables = table,
-        };
+        int used = (ids.Length + blockSize - 1) / blockSize;
+        return ForwardBatch.Of(blockSize, new SeqTokens([.. Enumerable.Range(0, maxBlocks).Select(b => b < used ? b : -1)], 0, ids.ToArray()));
     }
 }

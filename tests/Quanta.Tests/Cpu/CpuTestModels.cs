@@ -27,29 +27,7 @@ internal static class Batches
 {
     /// <summary>A ForwardBatch for the steps, logits for each step's last token (or all its tokens).</summary>
     public static ForwardBatch Build(int blockSize, params SeqStep[] steps)
-    {
-        var b = new ForwardBatch { NumSeqs = steps.Length, MaxBlocksPerSeq = steps.Max(s => s.Blocks.Length) };
-        var ids = new List<int>(); var pos = new List<int>(); var slots = new List<int>(); var logits = new List<int>();
-        b.QueryStart = new int[steps.Length + 1];
-        b.ContextLens = new int[steps.Length];
-        b.BlockTables = Enumerable.Repeat(-1, steps.Length * b.MaxBlocksPerSeq).ToArray();
-        for (int s = 0; s < steps.Length; s++)
-        {
-            var st = steps[s];
-            st.Blocks.CopyTo(b.BlockTables, s * b.MaxBlocksPerSeq);
-            for (int i = 0; i < st.Tokens.Length; i++)
-            {
-                int p = st.Start + i;
-                if (st.AllLogits || i == st.Tokens.Length - 1) logits.Add(ids.Count);
-                ids.Add(st.Tokens[i]); pos.Add(p); slots.Add(st.Blocks[p / blockSize] * blockSize + p % blockSize);
-            }
-            b.QueryStart[s + 1] = ids.Count;
-            b.ContextLens[s] = st.Start + st.Tokens.Length;
-        }
-        b.NumTokens = ids.Count; b.TokenIds = [.. ids]; b.Positions = [.. pos]; b.SlotMapping = [.. slots];
-        b.LogitIndices = [.. logits]; b.NumLogits = logits.Count;
-        return b;
-    }
+        => ForwardBatch.Of(blockSize, [.. steps.Select(s => new SeqTokens(s.Blocks, s.Start, s.Tokens, s.AllLogits))]);
 
     /// <summary>Runs the batch and returns its logits [num_logits, vocab].</summary>
     public static float[] Run(IModelRunner r, ForwardBatch b)
