@@ -265,15 +265,9 @@ internal sealed unsafe class CudaLinear
     /// <summary>One launch of the fused kernel for m &lt;= <see cref="MmaRows"/> rows: y [m, ldy] f32 (+)= x · Wᵀ, or with <paramref name="silu"/> y = act [m, ldy] f16.</summary>
     void Pass(ulong x, ulong y, int m, int ldy, bool silu, bool accumulate)
     {
-        if (!silu && WholePlan(m) is { } whole)
-        {
-            if (whole.Splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
-            _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, whole.Ks, whole.Splits, whole.Per, whole.V, accumulate);
-            return;
-        }
-        var (ks, splits, per, warps) = Plan(m, silu);
+        var (ks, splits, per, v) = Plan(m, silu);
         if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
-        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, Variant(m, silu, warps), accumulate);
+        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, v, accumulate);
     }
 
     /// <summary>
@@ -283,20 +277,23 @@ internal sealed unsafe class CudaLinear
     /// (atomics) while the GPU is still half empty (not with <paramref name="silu"/>, whose epilogue needs whole sums).
     /// Warps: the block width. When one wave of 8-warp blocks needed fewer warps per tile, the prefetching pair kernel
     /// runs 4-warp blocks, which pack the SM more tightly (7B gate/up at one row on an H200: 18.3 -> 17.2 us; q/k/v,
-    /// which keeps 8 warps per tile, 10.3 -> 11.4 us in 4-warp blocks).
+    /// which keeps 8 warps per tile, 10.3 -> 11.4 us in 4-warp blocks). Layers small enough take the whole-slice kernel
+    /// (see <see cref="Whole"/>). V: the kernel.
     /// </summary>
-    internal (int Ks, int Splits, int Per, int Warps) Plan(int rows, bool silu = false)
+    internal (int Ks, int Splits, int Per, GptqVariant V) Plan(int rows, bool silu = false)
     {
-        var key = (rows, silu, Load, WarpsFor(rows), BlockWarps);
+        var key = (rows, silu, Load, WarpsFor(rows), BlockWarps, Whole);
         if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = NewPlan(rows, silu);
         return plan;
     }
 
-    // Plans by (rows, silu, load mode, warps per SM, block width setting): the occupancy lookup is not repeated per call.
-    readonly Dictionary<(int, bool, GemvLoad, int, int), (int, int, int, int)> _plans = [];
+    // Plans by (rows, silu, load mode, warps per SM, block width and whole-slice settings): the occupancy lookups are not
+    // repeated per call.
+    readonly Dictionary<(int, bool, GemvLoad, int, int, GemvWhole), (int, int, int, GptqVariant)> _plans = [];
 
-    (int Ks, int Splits, int Per, int Warps) NewPlan(int rows, bool silu)
+    (int Ks, int Splits, int Per, GptqVariant V) NewPlan(int rows, bool silu)
     {
+        if (!silu && WholePlan(rows) is { } whole) return whole;
         int ntiles = (Out + 15) / 16, ksteps = (In + 63) / 64, sms = _mem.Ctx.Multiprocessors, want = sms * WarpsFor(rows);
         bool pairs = Pairs(rows);
         if (pairs) ntiles = (ntiles + 1) / 2;
@@ -321,7 +318,7 @@ internal sealed unsafe class CudaLinear
         }
         while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
         int slices = ks * splits;
-        return (ks, splits, (ksteps + slices - 1) / slices, warps);
+        return (ks, splits, (ksteps + slices - 1) / slices, Variant(rows, silu, warps));
     }
 
     /// <summary>
@@ -334,7 +331,7 @@ internal sealed unsafe class CudaLinear
     public static GemvWhole Whole { get; set; } = Enum.TryParse<GemvWhole>(Environment.GetEnvironmentVariable("QUANTA_GEMV_WHOLE"), true, out var wh) ? wh : GemvWhole.Pairs;
 
     /// <summary>The whole-slice plan for this many rows (ks warps per tile in a block, splits blocks along K, per k-steps per warp), or null.</summary>
-    internal (int Ks, int Splits, int Per, GptqVariant V)? WholePlan(int rows)
+    (int Ks, int Splits, int Per, GptqVariant V)? WholePlan(int rows)
     {
         if (Whole == GemvWhole.Off || rows > 8 || GroupSize % 64 != 0 || LoadFor(rows) == GemvLoad.Registers) return null;
         bool pairs = Whole == GemvWhole.Pairs;

@@ -127,15 +127,14 @@ public class LinearTests
             foreach (var whole in new[] { GemvWhole.Tiles, GemvWhole.Pairs })
             {
                 CudaLinear.Whole = whole;
-                var plan = lin.WholePlan(rows);
-                Assert.True(plan is not null, $"{whole}: the whole-slice plan takes {outF}x{inF} at {rows} rows");
-                var (ks, splits, per, _) = plan.Value;
+                var (ks, splits, per, v) = lin.Plan(rows);
+                Assert.True(v.Whole && v.Pairs == (whole == GemvWhole.Pairs), $"{whole}: the whole-slice plan takes {outF}x{inF} at {rows} rows ({v})");
                 Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
                 Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
                 CheckAccumulate(ctx, mem, lin, w, inF, outF, rows);
             }
             CudaLinear.Whole = GemvWhole.Off;
-            Assert.Null(lin.WholePlan(rows));
+            Assert.False(lin.Plan(rows).V.Whole);
         }
         finally { CudaLinear.Whole = was; }
     }
