@@ -20,10 +20,10 @@ public sealed partial class LlmEngine
     bool TryQueue(IReadOnlyList<Sequence> seqs)
     {
         if (!_queueAhead || _deviceSampler is not { CanQueue: true } q) return false;
+        // A decode row never asks for prompt logprobs, so the device takes the step when it can sample every row.
         foreach (var s in seqs)
-            if (s.Chunk != 1 || !s.SamplesThisStep) return false;
+            if (s.Chunk != 1 || !s.SamplesThisStep || !RowSampling.IsSimple(s.Params)) return false;
         int rows = BuildBatch(seqs);
-        if (!AllSimple(seqs)) return false;
         SampleRows(seqs, rows, ahead: false);
         try { q.Queue(_batch, _rowSampling.AsSpan(0, rows), []); }
         catch (Exception) { return false; }   // the usual path runs it again and reports the error
