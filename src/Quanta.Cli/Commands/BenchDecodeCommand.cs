@@ -82,15 +82,20 @@ internal static class DecodeBench
             var pre = Build(c, rng, tables, Enumerable.Repeat(0, b).ToArray(), ctx0);
             runner.Forward(pre, logits);
             cuda?.TakeProfile();
-            var times = new List<double>();
             var rows = new RowSampling[b];
             var ids = new int[b];
             var lps = new float[b];
-            if (queue) times = Queued(c, rng, tables, ctx0, steps, sampling, sampler!);
+            // Decode step i of every sequence (random tokens at position ctx0 + i), with each row's sampling in rows.
+            ForwardBatch Next(int i)
+            {
+                for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
+                return Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
+            }
+            var times = new List<double>();
+            if (queue) times = Queued(steps, Next, rows, sampler!, ids, lps);
             else for (int i = 0; i < steps; i++)
             {
-                var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
-                for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
+                var step = Next(i);
                 long t0 = Stopwatch.GetTimestamp();
                 if (deviceSampling) sampler!.ForwardSample(step, rows, ids, lps);
                 else runner.Forward(step, logits);
@@ -125,25 +130,15 @@ internal static class DecodeBench
     /// Decode steps as serve runs them: step i+1 (its tokens fed on the device from step i's ids) is queued before step i
     /// is collected; a step's time is the interval between successive collects.
     /// </summary>
-    static List<double> Queued(LlamaConfig c, Random rng, int[][] tables, int ctx0, int steps, SamplingParams sampling, IDeviceSampler sampler)
+    static List<double> Queued(int steps, Func<int, ForwardBatch> next, RowSampling[] rows, IDeviceSampler sampler, int[] ids, float[] lps)
     {
-        int b = tables.Length;
-        var rows = new RowSampling[b];
-        var ids = new int[b];
-        var lps = new float[b];
-        var feed = Enumerable.Range(0, b).ToArray();
-        void Queue(int i)
-        {
-            var step = Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
-            for (int r = 0; r < b; r++) rows[r] = RowSampling.For(sampling, c.VocabSize, sampling.DoSample ? rng.NextDouble() : 0);
-            sampler.Queue(step, rows, i == 0 ? [] : feed);
-        }
+        var feed = Enumerable.Range(0, rows.Length).ToArray();
         var times = new List<double>();
         long t0 = Stopwatch.GetTimestamp();
-        Queue(0);
+        sampler.Queue(next(0), rows, []);
         for (int i = 0; i < steps; i++)
         {
-            if (i + 1 < steps) Queue(i + 1);
+            if (i + 1 < steps) sampler.Queue(next(i + 1), rows, feed);
             sampler.Collect(ids, lps);
             times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             t0 = Stopwatch.GetTimestamp();
