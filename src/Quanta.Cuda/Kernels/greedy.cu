@@ -2,15 +2,9 @@
 // vocabulary). Block b of row r takes a contiguous chunk: the max with its first index (one 64-bit key, NaN skipped as
 // sample_rows does), and s_b = sum of exp(w - m_b) in double over its chunk, m_b its chunk's max. The last block of the
 // row to finish (a self-resetting counter) merges: M = max m_b, total = sum of s_b * exp(m_b - M), logprob = w[id] - M - log(total).
-#include "common.cuh"
+#include "greedy.cuh"
 
 #define GREEDY_THREADS 256
-
-struct GreedyPart
-{
-    unsigned long long key;   // order_key(w) << 32 | ~index of the chunk's first max; 0 when the chunk is all NaN
-    double sum;               // sum over the chunk of exp(w - max)
-};
 
 // logits [rows, vocab] f32; ids [rows] i32, logprobs [rows] f32 out (and host_ids, host_logprobs as sample_rows); parts [rows, gridDim.x]; counters [rows] i32, zero
 // between launches (left zero). Grid (splits, rows), GREEDY_THREADS threads.
@@ -25,24 +19,11 @@ extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const f
     int row = blockIdx.y, b = blockIdx.x, nb = gridDim.x, tid = threadIdx.x;
     const float* x = logits + (size_t)row * vocab;
     int chunk = (vocab + nb - 1) / nb, i0 = b * chunk, i1 = min(vocab, i0 + chunk);
-    unsigned long long best = 0;
-    for (int i = i0 + tid; i < i1; i += GREEDY_THREADS)
-    {
-        float xi = x[i];
-        if (xi == xi) best = max(best, ((unsigned long long)order_key(xi) << 32) | (u32)(0xffffffffu - (u32)i));
-    }
-    best = block_reduce(best, shk, 0ull, MaxOp());
-    double s = 0;
-    if (best != 0)
-    {
-        float m = x[0xffffffffu - (u32)best];
-        for (int i = i0 + tid; i < i1; i += GREEDY_THREADS) s += expf(x[i] - m);
-    }
-    s = block_reduce(s, shd, 0.0, SumOp());
+    GreedyPart g = greedy_part(x, i0, i1, shk, shd);
     GreedyPart* pp = parts + (size_t)row * nb;
     if (tid == 0)
     {
-        pp[b] = GreedyPart{best, s};
+        pp[b] = g;
         __threadfence();
         last = atomicAdd(counters + row, 1) == nb - 1;
     }
@@ -54,7 +35,7 @@ extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const f
     unsigned long long k = 0;
     for (int j = tid; j < nb; j += 32) k = max(k, __ldcg(&pp[j].key));
     for (int o = 16; o > 0; o >>= 1) k = max(k, __shfl_xor_sync(0xffffffffu, k, o));
-    int id = k == 0 ? 0 : (int)(0xffffffffu - (u32)k);
+    int id = greedy_id(k);
     float M = x[id];
     double total = 0;
     for (int j = tid; j < nb; j += 32)

@@ -5,7 +5,7 @@
 // logprob = w[id] - logsumexp(kept w).
 // Thresholds are found by bisection over the values' bit patterns with block-wide counts and sums (no sorting), over a
 // copy of the row in shared memory where it fits; top-k finishes over a short list of candidates in one warp.
-#include "common.cuh"
+#include "greedy.cuh"
 
 #define SAMPLE_THREADS 1024
 #define TOPK_LIST 1024   // top-k candidates finished by one warp
@@ -78,22 +78,11 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
 
     if (p.greedy)
     {
-        // One pass for the max and its first index (key: the value's order, then the complement of the index; NaN
-        // skipped as fmaxf does), one for the sum of exp(w - max): no prefix sums.
-        unsigned long long best = 0;
-        for (int i = tid; i < vocab; i += nt)
-        {
-            float xi = r.x[i];
-            if (xi == xi) best = max(best, ((unsigned long long)order_key(xi) << 32) | (u32)(0xffffffffu - (u32)i));
-        }
+        // One pass for the max and its first index, one for the sum of exp(w - max): no prefix sums.
         __shared__ unsigned long long shb[32];
-        best = block_reduce(best, shb, 0ull, MaxOp());
-        int id = best == 0 ? 0 : (int)(0xffffffffu - (u32)best);
-        r.max = r.x[id];
-        double s = 0;
-        for (int i = tid; i < vocab; i += nt) s += r.e(i);
-        double total = block_reduce(s, shd, 0.0, SumOp());
-        if (tid == 0) put(ids, logprobs, host_ids, host_logprobs, blockIdx.x, id, r.w(id) - (r.max + logf((float)total)));
+        GreedyPart g = greedy_part(r.x, 0, vocab, shb, shd);
+        int id = greedy_id(g.key);
+        if (tid == 0) put(ids, logprobs, host_ids, host_logprobs, blockIdx.x, id, r.x[id] - (r.x[id] + logf((float)g.sum)));
         return;
     }
 

@@ -1,0 +1,31 @@
+// The greedy choice over a run of logits, shared by sample_rows (a whole row per block) and greedy_rows (a chunk per block).
+#pragma once
+#include "common.cuh"
+
+struct GreedyPart
+{
+    unsigned long long key;   // order_key(w) << 32 | ~index of the run's first max; 0 when the run is all NaN
+    double sum;               // sum over the run of exp(w - max), in double; 0 when the run is all NaN
+};
+
+// The block's threads over x[i0, i1): the max with its first index (NaN skipped, as fmaxf does), then the sum of
+// exp(w - max). Every thread gets the result; shk and shd hold 32 values each.
+__device__ __forceinline__ GreedyPart greedy_part(const float* __restrict__ x, int i0, int i1, unsigned long long* shk, double* shd)
+{
+    unsigned long long best = 0;
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x)
+    {
+        float xi = x[i];
+        if (xi == xi) best = max(best, ((unsigned long long)order_key(xi) << 32) | (u32)(0xffffffffu - (u32)i));
+    }
+    best = block_reduce(best, shk, 0ull, MaxOp());
+    double s = 0;
+    if (best != 0)
+    {
+        float m = x[0xffffffffu - (u32)best];
+        for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) s += expf(x[i] - m);
+    }
+    return GreedyPart{best, block_reduce(s, shd, 0.0, SumOp())};
+}
+
+__device__ __forceinline__ int greedy_id(unsigned long long key) { return key == 0 ? 0 : (int)(0xffffffffu - (u32)key); }
