@@ -119,8 +119,6 @@ public sealed unsafe class CudaContext : IDisposable
     /// <summary>Upload ordered on the context's stream (pageable memory is staged before this returns).</summary>
     public void UploadAsync(ulong dst, void* src, long bytes) => Cu.Check(Cu.cuMemcpyHtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyHtoDAsync");
     public void Download(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoH(dst, src, (nuint)bytes), "cuMemcpyDtoH");
-    /// <summary>Download ordered on the context's stream into page-locked memory (see <see cref="PinnedBuffer"/>); synchronize before reading it.</summary>
-    public void DownloadAsync(void* dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoHAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoHAsync");
     public void CopyAsync(ulong dst, ulong src, long bytes) => Cu.Check(Cu.cuMemcpyDtoDAsync(dst, src, (nuint)bytes, Stream), "cuMemcpyDtoDAsync");
     public void ZeroAsync(ulong dst, long bytes) => Cu.Check(Cu.cuMemsetD8Async(dst, 0, (nuint)bytes, Stream), "cuMemsetD8Async");
     /// <summary>Zeroes <paramref name="rows"/> runs of <paramref name="width"/> floats, <paramref name="pitch"/> floats apart.</summary>

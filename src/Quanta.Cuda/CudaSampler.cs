@@ -31,7 +31,6 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     readonly Queue<(int Turn, int Cap)> _outstanding = new();
     int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
-    int _cacheAllowed = 48 * 1024;   // dynamic shared memory sample_rows may take so far (0: the GPU refused more)
     ulong _parts;    // [cap, MaxSplits] greedy_rows' partials (16 bytes each)
     ulong _counters; // [cap] i32 greedy_rows' finished blocks per row, zero between launches
     ulong _params;   // [cap] RowParams
@@ -112,7 +111,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
             return;
         }
         nint fn = r.Function("sampling", "sample_rows");
-        int cached = _sampled && Cache(fn, 4 * vocab) ? 1 : 0;
+        int cached = _sampled && 4 * vocab <= MaxCacheBytes && r.AllowSharedMemory(fn, 4 * vocab) ? 1 : 0;
         void** a = stackalloc void*[] { &logits, &vocab, &p, &ids, &lps, &cached, &hids, &hlps };
         r.Launch(fn, ((uint)rows, 1, 1), Threads, cached != 0 ? (uint)(4 * vocab) : 0, a, "sample_rows");
     }
@@ -126,16 +125,6 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 
     /// <summary>Largest row (bytes) sampled rows keep in shared memory; above it (e.g. a 128K vocabulary) they read global memory at every step of the threshold searches.</summary>
     const int MaxCacheBytes = 192 * 1024;
-
-    /// <summary>Whether sample_rows can keep a row of <paramref name="bytes"/> in dynamic shared memory (raising its limit once where needed).</summary>
-    bool Cache(nint fn, int bytes)
-    {
-        if (bytes > MaxCacheBytes || _cacheAllowed == 0) return false;
-        if (bytes <= _cacheAllowed) return true;
-        if (Native.Cu.cuFuncSetAttribute(fn, 8, bytes) != 0) { _cacheAllowed = 0; return false; }   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-        _cacheAllowed = bytes;
-        return true;
-    }
 
     /// <summary>Queues the event that marks this step's ids and logprobs written to mapped host memory (after its launches).</summary>
     public void MarkDone()

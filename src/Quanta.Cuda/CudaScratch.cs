@@ -16,8 +16,8 @@ internal sealed unsafe class CudaScratch : IDisposable
     readonly CudaModelWeights _w;
     readonly List<ulong> _bufs = [];
     int _cap, _metaCap;
-    // [metaCap] i32, the batch's indices on their way up; two, used in turn, so a step can be prepared while the
-    // copy of the one queued before it has not run yet.
+    // [metaCap] i32 mapped, the batch's indices until the step's stage kernel reads them; two, used in turn, so a step
+    // can be prepared while the stage kernel of the one queued before it has not run yet.
     readonly PinnedBuffer[] _metaHost = [new(), new()];
     int _metaTurn;
     ulong _metaDev;

@@ -15,6 +15,22 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
 {
     readonly ConcurrentDictionary<string, nint> _modules = new();
     readonly ConcurrentDictionary<(string, string), nint> _functions = new();
+    // Per function: the dynamic shared memory its launches may take so far, and the least the GPU refused (0: none).
+    readonly ConcurrentDictionary<nint, (int Allowed, int Refused)> _sharedLimits = new();
+
+    /// <summary>
+    /// Whether launches of <paramref name="fn"/> may take <paramref name="bytes"/> of dynamic shared memory, raising the
+    /// function's limit once where needed (above the 48 KiB every function gets); false when the GPU refuses that much.
+    /// </summary>
+    public bool AllowSharedMemory(nint fn, int bytes)
+    {
+        var (allowed, refused) = _sharedLimits.GetValueOrDefault(fn, (48 * 1024, 0));
+        if (bytes <= allowed) return true;
+        if (refused > 0 && bytes >= refused) return false;
+        bool ok = Cu.cuFuncSetAttribute(fn, 8, bytes) == 0;   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        _sharedLimits[fn] = ok ? (bytes, refused) : (allowed, bytes);
+        return ok;
+    }
 
     /// <summary>Where cubins are cached: QUANTA_KERNEL_CACHE, else ~/.cache/quanta/kernels.</summary>
     public static string CacheDir => Environment.GetEnvironmentVariable("QUANTA_KERNEL_CACHE") is { Length: > 0 } d ? d

@@ -177,18 +177,14 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// <summary>Largest head_dim the tiled prefill attention takes (it also needs head_dim % 4 == 0).</summary>
     public const int PrefillMaxHeadDim = 128;
     const int PrefillSmem = (64 * 132 + 2 * 32 * 132 + 64 * 36) * sizeof(float);
-    bool _prefillSmemSet;
 
     /// <summary>Tiled causal attention; tiles [n, 2] (first token, count &lt;= 64) of consecutive positions of one sequence.</summary>
     public void PrefillAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong tiles, ulong output,
         int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int numTiles)
     {
         nint fn = _r.Function("prefill_attention", "prefill_attention");
-        if (!_prefillSmemSet)
-        {
-            Native.Cu.Check(Native.Cu.cuFuncSetAttribute(fn, 8, PrefillSmem), "cuFuncSetAttribute(prefill_attention, max dynamic shared memory)");
-            _prefillSmemSet = true;
-        }
+        if (!_r.AllowSharedMemory(fn, PrefillSmem))
+            throw new InvalidOperationException($"prefill_attention: the GPU refuses {PrefillSmem} bytes of dynamic shared memory per block");
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &tiles, &output, &heads, &kvHeads, &headDim, &blockSize, &maxBlocks, &scale };
         _r.Launch(fn, ((uint)numTiles, (uint)heads, 1), 256, PrefillSmem, a, "prefill_attention");
     }

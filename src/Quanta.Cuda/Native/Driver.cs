@@ -26,7 +26,6 @@ internal static unsafe partial class Cu
     [LibraryImport(L, EntryPoint = "cuMemcpyHtoD_v2")] public static partial int cuMemcpyHtoD(ulong dst, void* src, nuint bytes);
     [LibraryImport(L, EntryPoint = "cuMemcpyHtoDAsync_v2")] public static partial int cuMemcpyHtoDAsync(ulong dst, void* src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemcpyDtoH_v2")] public static partial int cuMemcpyDtoH(void* dst, ulong src, nuint bytes);
-    [LibraryImport(L, EntryPoint = "cuMemcpyDtoHAsync_v2")] public static partial int cuMemcpyDtoHAsync(void* dst, ulong src, nuint bytes, nint stream);
     [LibraryImport(L, EntryPoint = "cuMemAllocHost_v2")] public static partial int cuMemAllocHost(out nint ptr, nuint bytes);
     [LibraryImport(L)] public static partial int cuMemFreeHost(nint ptr);
     [LibraryImport(L)] public static partial int cuMemHostAlloc(out nint ptr, nuint bytes, uint flags);
