@@ -61,7 +61,9 @@ __device__ __forceinline__ void paged_attention_nw(
 {
     // The kernel after (o_proj) is let in only once the keys are read: its blocks request all of their weights at once,
     // which would queue ahead of this kernel's own loads (H200 batch 1 +1%: 561.6-561.9 -> 565.7-568.2 tok/s).
-    PDL_WAIT();
+    // ROPE: the step's indices, the rotation angles and the group's first K/V row (cached by earlier steps: every key
+    // but the token's own) are read before waiting for the kernel before, whose only output here is qkv.
+    if (!ROPE) PDL_WAIT();
     __shared__ float sm[NW], sl[NW];
     __shared__ float sacc[NW][256];
     __shared__ __align__(16) half_t qn[ROPE ? 256 : 8], kn[ROPE ? 256 : 8], vn[ROPE ? 256 : 8];   // [D] f16 rotated q, k; v
@@ -71,15 +73,50 @@ __device__ __forceinline__ void paged_attention_nw(
     int kh = h / (H / KH);
     int ctx = pos[t] + 1;
     int chunk = (ctx + splits - 1) / splits;
-    int j0 = sp * chunk, j1 = min(ctx, j0 + chunk);
+    int j0 = sp * chunk, j1 = min(ctx, j0 + chunk), jf = j0 + w * 4 + grp;
     const int* table = tables + (long)seq_of[t] * maxb;
     const half_t* qp = q + ((long)t * H + h) * D;
+    // Key j's K and V rows [D] f16 in the cache.
+    auto rows = [&](int j, const half_t*& kp, const half_t*& vp) {
+        long slot = (long)table[j / bs] * bs + j % bs;
+        kp = kc + (slot * KH + kh) * D;
+        vp = vc + (slot * KH + kh) * D;
+    };
+    // The lane's chunks of key j's K and V (the token's own from shared memory).
+    auto load_kv = [&](int j, uint4 (&kr)[MAXC], uint4 (&vr)[MAXC]) {
+        const half_t *kp, *vp;
+        rows(j, kp, vp);
+        if (ROPE && j == ctx - 1) { kp = kn; vp = vn; }
+#pragma unroll
+        for (int c = 0; c < MAXC; c++)
+            if (sub + 8 * c < nc) { kr[c] = *(const uint4*)(kp + (sub + 8 * c) * 8); vr[c] = *(const uint4*)(vp + (sub + 8 * c) * 8); }
+    };
+    // ROPE: the group's first K/V row, copied to shared memory before the wait (each lane reads back only its own chunks).
+    __shared__ __align__(16) half_t kpre[ROPE ? 4 * NW : 1][ROPE ? 256 : 8], vpre[ROPE ? 4 * NW : 1][ROPE ? 256 : 8];
+    bool pre = ROPE && jf < j1 && jf != ctx - 1;
     if (ROPE)
     {
+        float sn = 0.f, cs = 0.f;   // D / 2 <= 128 <= blockDim.x: one pair per thread
+        if (threadIdx.x < D / 2) rope_angle((double)(ctx - 1), ri.inv_freq, threadIdx.x, sn, cs);
+        if (pre)
+        {
+            const half_t *kp, *vp;
+            rows(jf, kp, vp);
+            for (int c = 0; c < MAXC; c++)
+                if (sub + 8 * c < nc)
+                {
+                    cp_async16(&kpre[w * 4 + grp][(sub + 8 * c) * 8], kp + (sub + 8 * c) * 8, 16);
+                    cp_async16(&vpre[w * 4 + grp][(sub + 8 * c) * 8], vp + (sub + 8 * c) * 8, 16);
+                }
+            cp_async_commit();
+        }
+        PDL_WAIT();
         const float* row = ri.qkv + (long)t * ri.ld;
-        double p = (double)(ctx - 1);
-        rope_head(row + h * D, qn, nullptr, p, ri.inv_freq, D, ri.style);
-        rope_head(row + (H + kh) * D, kn, nullptr, p, ri.inv_freq, D, ri.style);
+        if (threadIdx.x < D / 2)
+        {
+            rope_pair(row + h * D, qn, nullptr, threadIdx.x, D, ri.style, sn, cs);
+            rope_pair(row + (H + kh) * D, kn, nullptr, threadIdx.x, D, ri.style, sn, cs);
+        }
         for (int i = threadIdx.x; i < D; i += blockDim.x) vn[i] = f2h(row[(H + KH + kh) * D + i]);
         __syncthreads();
         long s = ri.slot[t];
@@ -99,16 +136,21 @@ __device__ __forceinline__ void paged_attention_nw(
     }
     float m = NEG_INF, l = 0.f;
 #pragma unroll 2
-    for (int j = j0 + w * 4 + grp; j < j1; j += 4 * NW)
+    for (int j = jf; j < j1; j += 4 * NW)
     {
-        long slot = (long)table[j / bs] * bs + j % bs;
-        const half_t* kp = kc + (slot * KH + kh) * D;
-        const half_t* vp = vc + (slot * KH + kh) * D;
-        if (ROPE && j == ctx - 1) { kp = kn; vp = vn; }
         uint4 kr[MAXC], vr[MAXC];
+        if (pre && j == jf)
+        {
+            cp_async_wait<0>();
 #pragma unroll
-        for (int c = 0; c < MAXC; c++)
-            if (sub + 8 * c < nc) { kr[c] = *(const uint4*)(kp + (sub + 8 * c) * 8); vr[c] = *(const uint4*)(vp + (sub + 8 * c) * 8); }
+            for (int c = 0; c < MAXC; c++)
+                if (sub + 8 * c < nc)
+                {
+                    kr[c] = *(const uint4*)&kpre[w * 4 + grp][(sub + 8 * c) * 8];
+                    vr[c] = *(const uint4*)&vpre[w * 4 + grp][(sub + 8 * c) * 8];
+                }
+        }
+        else load_kv(j, kr, vr);
         float s = 0.f;
 #pragma unroll
         for (int c = 0; c < MAXC; c++)

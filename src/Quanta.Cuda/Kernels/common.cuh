@@ -82,3 +82,14 @@ __device__ __forceinline__ T block_reduce(T v, T* sh, T identity, Op op)
 }
 
 __device__ __forceinline__ float block_sum(float v, float* sh) { return block_reduce(v, sh, 0.f, SumOp()); }
+
+// 16 bytes global -> shared without registers (bytes < 16: the rest zero-filled); visible to the issuing thread after
+// cp_async_wait, to the block after a barrier as well.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)
+{
+    u32 d = (u32)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }

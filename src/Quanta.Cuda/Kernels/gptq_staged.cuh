@@ -5,15 +5,6 @@
 #pragma once
 #include "gptq_step.cuh"
 
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)
-{
-    u32 d = (u32)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
 // y as w4_mma's (ks = 1, one tile per warp): tile blockIdx.x * 8 + warp, K slice blockIdx.y of per k-steps.
 template <int MT, bool SILU>
 __device__ __forceinline__ void w4_mma_staged(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
