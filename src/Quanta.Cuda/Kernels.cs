@@ -157,15 +157,18 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// (token, head) merges them, counting in counters [T, H] i32 (zero before, left zero).
     /// </summary>
     public void PagedAttention(ulong q, ulong kc, ulong vc, ulong seqOf, ulong pos, ulong tables, ulong output, ulong part, ulong counters,
-        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4, DecodeRope? rope = null)
+        int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4, DecodeRope? rope = null, bool? groupsOf4 = null)
     {
         if (warps is not (4 or 8)) throw new ArgumentException($"paged attention runs 4 or 8 warps per block, not {warps}");
-        string name = warps == 8 ? "paged_attention_8" : "paged_attention";
+        string name = (warps == 8 ? "paged_attention_8" : "paged_attention") + (headDim <= 128 && (groupsOf4 ?? GroupsOf4) ? "_g4" : "");
         var (qkv, ld, slot, invFreq, style) = rope ?? default;   // the plain kernels take only the first 16 arguments
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize,
             &maxBlocks, &scale, &splits, &qkv, &ld, &slot, &invFreq, &style };
         Go("attention", rope is null ? name : name + "_rope", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
     }
+
+    /// <summary>Whether paged attention of head_dim &lt;= 128 takes a key per 4 lanes (QUANTA_ATTN_G4=0: per 8, as wider heads do).</summary>
+    public static bool GroupsOf4 { get; set; } = Environment.GetEnvironmentVariable("QUANTA_ATTN_G4") != "0";
 
     /// <summary>
     /// Inputs of paged attention that rotates q and the step's own K/V itself (decode steps: every token the last position of

@@ -8,7 +8,10 @@ public class AttentionTests
 {
     readonly Random _rng = new();
 
-    /// <summary>splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two); paged attention with 4 or 8 warps.</summary>
+    /// <summary>
+    /// splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two); paged attention with 4 or 8 warps,
+    /// a key per 4 lanes where head_dim &lt;= 128 unless <paramref name="eightLanes"/>.
+    /// </summary>
     [Theory]
     [InlineData(16, 4, 2, 1, 4)]
     [InlineData(128, 8, 2, 1, 4)]
@@ -21,11 +24,13 @@ public class AttentionTests
     [InlineData(256, 2, 1, 4, 4)]
     [InlineData(256, 2, 1, 4, 8)]
     [InlineData(64, 8, 8, 2, 4)]
+    [InlineData(128, 8, 2, 1, 8, true)]
+    [InlineData(96, 2, 1, 5, 4, true)]
     [InlineData(128, 8, 2, 0, 0)]
     [InlineData(8, 4, 4, 0, 0)]
     [InlineData(96, 4, 1, 0, 0)]
     [InlineData(32, 4, 2, 0, 0)]
-    public void MatchesReference(int d, int heads, int kvHeads, int splits, int warps)
+    public void MatchesReference(int d, int heads, int kvHeads, int splits, int warps, bool eightLanes = false)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
@@ -57,7 +62,7 @@ public class AttentionTests
             ulong done = mem.Alloc(4L * T * heads, "split counters");
             ctx.ZeroAsync(done, 4L * T * heads);
             for (int rep = 0; rep < 2; rep++)   // the counters must be left zero for the next launch
-                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps);
+                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps, groupsOf4: !eightLanes);
             Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
         }
         var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d));
@@ -107,7 +112,9 @@ public class AttentionTests
     [InlineData(64, 8, 8, 3, 4, 0)]
     [InlineData(96, 2, 1, 5, 8, 1)]
     [InlineData(256, 2, 1, 2, 4, 0)]
-    public void FusedRopeMatchesRopeKvThenAttention(int d, int heads, int kvHeads, int splits, int warps, int style)
+    [InlineData(128, 8, 2, 1, 8, 0, true)]
+    [InlineData(64, 8, 8, 3, 4, 1, true)]
+    public void FusedRopeMatchesRopeKvThenAttention(int d, int heads, int kvHeads, int splits, int warps, int style, bool eightLanes = false)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
@@ -140,7 +147,7 @@ public class AttentionTests
             if (!fused)
                 k.RopeKv(qkvd, qkvd + 4UL * (ulong)qd, qkvd + 4UL * (ulong)(qd + kvd), qh, kc, vc, pd, sl, invd, heads, kvHeads, d, style, T, ld);
             k.PagedAttention(qh, kc, vc, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps,
-                fused ? new Kernels.DecodeRope(qkvd, ld, sl, invd, style) : null);
+                fused ? new Kernels.DecodeRope(qkvd, ld, sl, invd, style) : null, groupsOf4: !eightLanes);
             return (ctx.Download<ushort>(o, T * qd), ctx.Download<ushort>(kc, cache.Length), ctx.Download<ushort>(vc, cache.Length));
         }
         var (wo, wk, wv) = Run(fused: false);

@@ -1,6 +1,6 @@
 #include "rope.cuh"
 
-#define MAXC 4   // 8-dim chunks per lane: head_dim <= 256, head_dim % 8 == 0
+#define MAXC 4   // 8-dim chunks per lane: head_dim <= 32 G (256 in groups of 8 lanes, 128 in groups of 4), head_dim % 8 == 0
 
 __device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
 {
@@ -32,9 +32,10 @@ __device__ __forceinline__ void merge_splits(const float* pp, half_t* out, int D
 
 // Causal attention of each query token over its sequence's cached positions [0, pos[t]], read
 // through the block table (decode and prefill alike; the new K/V are already in the cache).
-// One block of NW warps (4 or 8) per (head, token, split). Each warp works on 4 keys at once, one per group
-// of 8 lanes (group r of warp w takes keys w*4 + r, + 4 NW, ...); lane `sub` of a group holds the 8-dim chunks
-// sub, sub + 8, ... of q, K, V and the output, so a key's K and V rows are read as 16-byte loads. Each
+// One block of NW warps (4 or 8) per (head, token, split). Each warp works on 32/G keys at once, one per group
+// of G lanes (8, or 4 where head_dim <= 128; group r of warp w takes keys w*32/G + r, + 32/G NW, ...); lane `sub` of a
+// group holds the 8-dim chunks sub, sub + G, ... of q, K, V and the output, so a key's K and V rows are read as
+// 16-byte loads. Each
 // group keeps its own online softmax; groups, then warps, are merged at the end.
 // q: [T, H, D] f16; kc, vc: [slots, KH, D] f16 (one layer); seq_of, pos: [T]; tables: [S, maxb] i32.
 // With splits == 1 the result goes to out [T, H, D] f16; otherwise each split writes its partial
@@ -52,7 +53,7 @@ struct RopeIn
     int ld, style;
 };
 
-template <int NW, bool ROPE>
+template <int NW, bool ROPE, int G>
 __device__ __forceinline__ void paged_attention_nw(
     const half_t* __restrict__ q, half_t* __restrict__ kc, half_t* __restrict__ vc,
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables,
@@ -68,12 +69,12 @@ __device__ __forceinline__ void paged_attention_nw(
     __shared__ float sacc[NW][256];
     __shared__ __align__(16) half_t qn[ROPE ? 256 : 8], kn[ROPE ? 256 : 8], vn[ROPE ? 256 : 8];   // [D] f16 rotated q, k; v
     int h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
-    int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane >> 3, sub = lane & 7, nc = D >> 3;
-    unsigned gmask = 0xffu << (grp * 8);
+    int w = threadIdx.x >> 5, lane = threadIdx.x & 31, grp = lane / G, sub = lane % G, nc = D >> 3;
+    unsigned gmask = ((1u << G) - 1) << (grp * G);
     int kh = h / (H / KH);
     int ctx = pos[t] + 1;
     int chunk = (ctx + splits - 1) / splits;
-    int j0 = sp * chunk, j1 = min(ctx, j0 + chunk), jf = j0 + w * 4 + grp;
+    int j0 = sp * chunk, j1 = min(ctx, j0 + chunk), jf = j0 + w * (32 / G) + grp;
     const int* table = tables + (long)seq_of[t] * maxb;
     const half_t* qp = q + ((long)t * H + h) * D;
     // Key j's K and V rows [D] f16 in the cache.
@@ -89,10 +90,10 @@ __device__ __forceinline__ void paged_attention_nw(
         if (ROPE && j == ctx - 1) { kp = kn; vp = vn; }
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
-            if (sub + 8 * c < nc) { kr[c] = *(const uint4*)(kp + (sub + 8 * c) * 8); vr[c] = *(const uint4*)(vp + (sub + 8 * c) * 8); }
+            if (sub + G * c < nc) { kr[c] = *(const uint4*)(kp + (sub + G * c) * 8); vr[c] = *(const uint4*)(vp + (sub + G * c) * 8); }
     };
     // ROPE: the group's first K/V row, copied to shared memory before the wait (each lane reads back only its own chunks).
-    __shared__ __align__(16) half_t kpre[ROPE ? 4 * NW : 1][ROPE ? 256 : 8], vpre[ROPE ? 4 * NW : 1][ROPE ? 256 : 8];
+    __shared__ __align__(16) half_t kpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8], vpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8];
     bool pre = ROPE && jf < j1 && jf != ctx - 1;
     if (ROPE)
     {
@@ -103,10 +104,10 @@ __device__ __forceinline__ void paged_attention_nw(
             const half_t *kp, *vp;
             rows(jf, kp, vp);
             for (int c = 0; c < MAXC; c++)
-                if (sub + 8 * c < nc)
+                if (sub + G * c < nc)
                 {
-                    cp_async16(&kpre[w * 4 + grp][(sub + 8 * c) * 8], kp + (sub + 8 * c) * 8, 16);
-                    cp_async16(&vpre[w * 4 + grp][(sub + 8 * c) * 8], vp + (sub + 8 * c) * 8, 16);
+                    cp_async16(&kpre[w * (32 / G) + grp][(sub + G * c) * 8], kp + (sub + G * c) * 8, 16);
+                    cp_async16(&vpre[w * (32 / G) + grp][(sub + G * c) * 8], vp + (sub + G * c) * 8, 16);
                 }
             cp_async_commit();
         }
@@ -129,14 +130,14 @@ __device__ __forceinline__ void paged_attention_nw(
 #pragma unroll
     for (int c = 0; c < MAXC; c++)
     {
-        int ch = sub + 8 * c;
+        int ch = sub + G * c;
         if (ch < nc) unpack8(*(const uint4*)(qp + ch * 8), qv[c]);
 #pragma unroll
         for (int e = 0; e < 8; e++) { qv[c][e] = ch < nc ? qv[c][e] * scale : 0.f; acc[c][e] = 0.f; }
     }
     float m = NEG_INF, l = 0.f;
 #pragma unroll 2
-    for (int j = jf; j < j1; j += 4 * NW)
+    for (int j = jf; j < j1; j += 32 / G * NW)
     {
         uint4 kr[MAXC], vr[MAXC];
         if (pre && j == jf)
@@ -144,33 +145,32 @@ __device__ __forceinline__ void paged_attention_nw(
             cp_async_wait<0>();
 #pragma unroll
             for (int c = 0; c < MAXC; c++)
-                if (sub + 8 * c < nc)
+                if (sub + G * c < nc)
                 {
-                    kr[c] = *(const uint4*)&kpre[w * 4 + grp][(sub + 8 * c) * 8];
-                    vr[c] = *(const uint4*)&vpre[w * 4 + grp][(sub + 8 * c) * 8];
+                    kr[c] = *(const uint4*)&kpre[w * (32 / G) + grp][(sub + G * c) * 8];
+                    vr[c] = *(const uint4*)&vpre[w * (32 / G) + grp][(sub + G * c) * 8];
                 }
         }
         else load_kv(j, kr, vr);
         float s = 0.f;
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
-            if (sub + 8 * c < nc)
+            if (sub + G * c < nc)
             {
                 float kf[8];
                 unpack8(kr[c], kf);
 #pragma unroll
                 for (int e = 0; e < 8; e++) s += qv[c][e] * kf[e];
             }
-        s += __shfl_xor_sync(gmask, s, 1);
-        s += __shfl_xor_sync(gmask, s, 2);
-        s += __shfl_xor_sync(gmask, s, 4);
+#pragma unroll
+        for (int o = 1; o < G; o <<= 1) s += __shfl_xor_sync(gmask, s, o);
         float mn = fmaxf(m, s);
         float corr = __expf(m - mn);   // m = -inf on the first key gives 0
         float p = __expf(s - mn);
         l = l * corr + p;
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
-            if (sub + 8 * c < nc)
+            if (sub + G * c < nc)
             {
                 float vf[8];
                 unpack8(vr[c], vf);
@@ -180,30 +180,31 @@ __device__ __forceinline__ void paged_attention_nw(
         m = mn;
     }
     PDL_TRIGGER();
-    // Merge the warp's four groups (lanes with the same sub).
-    float M = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 8));
-    M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, 16));
+    // Merge the warp's groups (lanes with the same sub).
+    float M = m;
+#pragma unroll
+    for (int o = G; o < 32; o <<= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
     float f = l > 0.f ? __expf(m - M) : 0.f;
     l *= f;
-    l += __shfl_xor_sync(0xffffffffu, l, 8);
-    l += __shfl_xor_sync(0xffffffffu, l, 16);
+#pragma unroll
+    for (int o = G; o < 32; o <<= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
 #pragma unroll
     for (int c = 0; c < MAXC; c++)
 #pragma unroll
         for (int e = 0; e < 8; e++)
         {
             float v = acc[c][e] * f;
-            v += __shfl_xor_sync(0xffffffffu, v, 8);
-            v += __shfl_xor_sync(0xffffffffu, v, 16);
+#pragma unroll
+            for (int o = G; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
             acc[c][e] = v;
         }
     if (lane == 0) { sm[w] = M; sl[w] = l; }
     if (grp == 0)
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
-            if (sub + 8 * c < nc)
+            if (sub + G * c < nc)
 #pragma unroll
-                for (int e = 0; e < 8; e++) sacc[w][(sub + 8 * c) * 8 + e] = acc[c][e];
+                for (int e = 0; e < 8; e++) sacc[w][(sub + G * c) * 8 + e] = acc[c][e];
     __syncthreads();
     float MB = sm[0];
 #pragma unroll
@@ -247,14 +248,18 @@ __device__ __forceinline__ void paged_attention_nw(
 
 // paged_attention: 4 warps (128 threads); paged_attention_8: 8 warps (256 threads), twice the keys in flight per block.
 // The _rope kernels also take RopeIn's fields (qkv, ld, slot, inv_freq, style) and rotate and store the token's K/V.
-#define PAGED_ATTENTION(NAME, NW) \
+// The _g4 kernels (head_dim <= 128) take groups of 4 lanes per key instead of 8: twice the keys per round of loads,
+// with the same registers (each lane holds up to 4 chunks either way).
+#define PAGED_ATTENTION(NAME, NW, G) \
 extern "C" __global__ void __launch_bounds__(32 * NW) NAME(const half_t* q, half_t* kc, half_t* vc, const int* seq_of, \
     const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits) \
-{ paged_attention_nw<NW, false>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, RopeIn{}); } \
+{ paged_attention_nw<NW, false, G>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, RopeIn{}); } \
 extern "C" __global__ void __launch_bounds__(32 * NW) NAME##_rope(const half_t* q, half_t* kc, half_t* vc, const int* seq_of, \
     const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits, \
     const float* qkv, int ld, const int* slot, const double* inv_freq, int style) \
-{ paged_attention_nw<NW, true>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, \
+{ paged_attention_nw<NW, true, G>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, \
     RopeIn{qkv, slot, inv_freq, ld, style}); }
-PAGED_ATTENTION(paged_attention, 4)
-PAGED_ATTENTION(paged_attention_8, 8)
+PAGED_ATTENTION(paged_attention, 4, 8)
+PAGED_ATTENTION(paged_attention_8, 8, 8)
+PAGED_ATTENTION(paged_attention_g4, 4, 4)
+PAGED_ATTENTION(paged_attention_8_g4, 8, 4)
