@@ -62,7 +62,8 @@ __device__ __forceinline__ void paged_attention_nw(
 {
     // The kernel after (o_proj) is let in only once the keys are read: its blocks request all of their weights at once,
     // which would queue ahead of this kernel's own loads (H200 batch 1 +1%: 561.6-561.9 -> 565.7-568.2 tok/s).
-    // ROPE: the step's indices, the rotation angles and the group's first K/V row (cached by earlier steps: every key
+    // ROPE: the step's indices, the rotation angles, the slots of the group's first three keys and the first one's K/V
+    // row (cached by earlier steps: every key
     // but the token's own) are read before waiting for the kernel before, whose only output here is qkv.
     if (!ROPE) PDL_WAIT();
     __shared__ float sm[NW], sl[NW];
@@ -77,16 +78,11 @@ __device__ __forceinline__ void paged_attention_nw(
     int j0 = sp * chunk, j1 = min(ctx, j0 + chunk), jf = j0 + w * (32 / G) + grp;
     const int* table = tables + (long)seq_of[t] * maxb;
     const half_t* qp = q + ((long)t * H + h) * D;
-    // Key j's K and V rows [D] f16 in the cache.
-    auto rows = [&](int j, const half_t*& kp, const half_t*& vp) {
-        long slot = (long)table[j / bs] * bs + j % bs;
-        kp = kc + (slot * KH + kh) * D;
-        vp = vc + (slot * KH + kh) * D;
-    };
-    // The lane's chunks of key j's K and V (the token's own from shared memory).
-    auto load_kv = [&](int j, uint4 (&kr)[MAXC], uint4 (&vr)[MAXC]) {
-        const half_t *kp, *vp;
-        rows(j, kp, vp);
+    // Key j's cache slot, and the lane's chunks of its K and V rows [D] f16 (the token's own from shared memory).
+    auto slot_of = [&](int j) { return (long)table[j / bs] * bs + j % bs; };
+    auto load_kv = [&](int j, long slot, uint4 (&kr)[MAXC], uint4 (&vr)[MAXC]) {
+        const half_t* kp = kc + (slot * KH + kh) * D;
+        const half_t* vp = vc + (slot * KH + kh) * D;
         if (ROPE && j == ctx - 1) { kp = kn; vp = vn; }
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
@@ -95,14 +91,21 @@ __device__ __forceinline__ void paged_attention_nw(
     // ROPE: the group's first K/V row, copied to shared memory before the wait (each lane reads back only its own chunks).
     __shared__ __align__(16) half_t kpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8], vpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8];
     bool pre = ROPE && jf < j1 && jf != ctx - 1;
+    long nx1 = 0, nx2 = 0;
     if (ROPE)
     {
         float sn = 0.f, cs = 0.f;   // D / 2 <= 128 <= blockDim.x: one pair per thread
         if (threadIdx.x < D / 2) rope_angle((double)(ctx - 1), ri.inv_freq, threadIdx.x, sn, cs);
+        // The slots of the group's second and third keys are looked up with the first's, so those rounds wait on one
+        // load after the wait instead of two.
+        int stride = 32 / G * NW;
+        long s0 = jf < j1 ? slot_of(jf) : 0;
+        nx1 = jf + stride < j1 ? slot_of(jf + stride) : 0;
+        nx2 = jf + 2 * stride < j1 ? slot_of(jf + 2 * stride) : 0;
         if (pre)
         {
-            const half_t *kp, *vp;
-            rows(jf, kp, vp);
+            const half_t* kp = kc + (s0 * KH + kh) * D;
+            const half_t* vp = vc + (s0 * KH + kh) * D;
             for (int c = 0; c < MAXC; c++)
                 if (sub + G * c < nc)
                 {
@@ -137,7 +140,7 @@ __device__ __forceinline__ void paged_attention_nw(
     }
     float m = NEG_INF, l = 0.f;
 #pragma unroll 2
-    for (int j = jf; j < j1; j += 32 / G * NW)
+    for (int j = jf, i = 0; j < j1; j += 32 / G * NW, i++)
     {
         uint4 kr[MAXC], vr[MAXC];
         if (pre && j == jf)
@@ -151,7 +154,7 @@ __device__ __forceinline__ void paged_attention_nw(
                     vr[c] = *(const uint4*)&vpre[w * (32 / G) + grp][(sub + G * c) * 8];
                 }
         }
-        else load_kv(j, kr, vr);
+        else load_kv(j, ROPE && i == 1 ? nx1 : ROPE && i == 2 ? nx2 : slot_of(j), kr, vr);
         float s = 0.f;
 #pragma unroll
         for (int c = 0; c < MAXC; c++)
