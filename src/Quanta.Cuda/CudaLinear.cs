@@ -174,10 +174,17 @@ internal sealed unsafe class CudaLinear
     /// y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ, or with <paramref name="accumulate"/>
     /// y += x · Wᵀ (the residual stream takes o_proj and down_proj this way); scratch holds <see cref="ScratchBytes"/>.
     /// </summary>
-    public void Forward(ulong x, ulong y, int rows, ulong scratch, int ldy = 0, bool accumulate = false)
+    /// <remarks>With <paramref name="norm"/> (where <see cref="TakesNorm"/>), x is unused: the kernel norms norm.Xres itself.</remarks>
+    public void Forward(ulong x, ulong y, int rows, ulong scratch, int ldy = 0, bool accumulate = false, InputNorm? norm = null)
     {
         if (rows == 0) return;
         if (ldy == 0) ldy = Out;
+        if (norm is { } nm)
+        {
+            if (!TakesNorm(rows)) throw new InvalidOperationException($"this layer does not norm {rows} rows of input itself");
+            Pass(0, y, rows, ldy, silu: false, accumulate, nm);
+            return;
+        }
         if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
         x = Permuted(x, rows, ref scratch);
         if (rows <= GemvMaxRows)
@@ -263,12 +270,33 @@ internal sealed unsafe class CudaLinear
     }
 
     /// <summary>One launch of the fused kernel for m &lt;= <see cref="MmaRows"/> rows: y [m, ldy] f32 (+)= x · Wᵀ, or with <paramref name="silu"/> y = act [m, ldy] f16.</summary>
-    void Pass(ulong x, ulong y, int m, int ldy, bool silu, bool accumulate)
+    void Pass(ulong x, ulong y, int m, int ldy, bool silu, bool accumulate, InputNorm norm = default)
     {
         var (ks, splits, per, v) = Plan(m, silu);
         if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
-        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, v, accumulate);
+        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, v with { Norm = norm.Xres != 0 }, accumulate, norm);
     }
+
+    /// <summary>The RMSNorm a fused kernel may apply to its own input: x [rows, in] f16 = rmsnorm(Xres [rows, in] f32) * W [in] f32.</summary>
+    public readonly record struct InputNorm(ulong Xres, ulong W, float Eps);
+
+    /// <summary>Most rows x inputs a normed kernel takes (its block's copies of x and w in shared memory: NORM_MAX in gptq.cu).</summary>
+    internal const int NormMaxInputs = 4096;
+
+    /// <summary>
+    /// Whether <see cref="Forward"/> norms its input itself for this many rows, which saves the rmsnorm launch before it
+    /// (QUANTA_GEMV_NORM=0: never): where the plan takes the prefetching pair kernel in blocks of 8 warps (up to 8 rows), no
+    /// act-order, rows x in &lt;= <see cref="NormMaxInputs"/>. Decode q/k/v of 7B at one row on an H200: 599.4-600.2 -> 608.2-608.8
+    /// tok/s at contexts 16-80, 583.6 -> 594.4 at 80-144.
+    /// </summary>
+    public bool TakesNorm(int rows)
+    {
+        if (!FusedNorm || !IsQuantized || Perm != 0 || rows < 1 || (long)rows * In > NormMaxInputs || In % 4 != 0) return false;
+        return Plan(rows).V is { Pairs: true, Whole: false, Load: not GemvLoad.Registers, Warps: 8 };
+    }
+
+    /// <summary>See <see cref="TakesNorm"/>.</summary>
+    public static bool FusedNorm { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_NORM") != "0";
 
     /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp

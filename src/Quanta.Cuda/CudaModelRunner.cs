@@ -240,10 +240,12 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         {
             var L = _w.Layers[l];
             Mark("other");
-            _k.RmsNorm(s.X, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
+            // Where the q/k/v projection is one layer whose kernel norms its input itself, no rmsnorm launch.
+            CudaLinear.InputNorm? attnNorm = L.Qkv is [var qkv] && qkv.TakesNorm(T) ? new(s.X, _w.AttnNorm[l], _c.RmsNormEps) : null;
+            if (attnNorm is null) _k.RmsNorm(s.X, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             int ld = _qDim + 2 * _kvDim, off = 0;
-            foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld); off += p.Out; }
+            foreach (var p in L.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld, norm: attnNorm); off += p.Out; }
             Mark("qkv_proj");
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
             bool blas = plan.PromptStarts is not null;

@@ -304,7 +304,12 @@ public class LinearTests
         ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Alloc(4L * rows * outF, "y");
         ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(rows)), "scratch");
         lin.Forward(xd, y, rows, scratch);
-        var got = ctx.Download<float>(y, rows * outF);
+        Gpu.Close(ctx.Download<float>(y, rows * outF), Product(x, w, rows, inF, outF), tol, $"linear {outF}x{inF} rows {rows}");
+    }
+
+    /// <summary>x [rows, inF] · wᵀ (w [outF, inF]) in float64.</summary>
+    internal static double[] Product(float[] x, float[] w, int rows, int inF, int outF)
+    {
         var want = new double[rows * outF];
         for (int r = 0; r < rows; r++)
             for (int o = 0; o < outF; o++)
@@ -313,6 +318,6 @@ public class LinearTests
                 for (int i = 0; i < inF; i++) s += (double)x[r * inF + i] * w[o * inF + i];
                 want[r * outF + o] = s;
             }
-        Gpu.Close(got, want, tol, $"linear {outF}x{inF} rows {rows}");
+        return want;
     }
 }

@@ -27,16 +27,70 @@ __device__ __forceinline__ void step_round(Step& w4, const uint4 (&cur)[TPW][WU]
         w4.step(w, s + u);
     }
 }
-template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8>
-__device__ __forceinline__ void w4_mma(W4_PARAMS)
+// NORM (one row tile, prefetching): x is rmsnorm(xres) * nw (the rmsnorm kernel's formula), computed by each block
+// into shared memory after the wait instead of read from x: m * in <= NORM_MAX. w is copied in before the wait (it is
+// constant), x right after it, both with cp.async, so the block waits on one round of loads.
+#define NORM_MAX 4096
+struct NormIn
 {
-    __shared__ float red[NW][TPW * MT * 4][32];
+    const float* xres;   // [m, in] f32 residual stream
+    const float* w;      // [in] f32
+    float eps;
+};
+
+// dst [n] f32 = src [n] f32 by the whole block, without registers (n % 4 == 0); committed as one cp.async group.
+__device__ __forceinline__ void stage_floats(float* dst, const float* src, int n)
+{
+    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) cp_async16(dst + 4 * i, src + 4 * i, 16);
+    cp_async_commit();
+}
+
+// xs [m, in] f16 = xres * rsqrt(mean(xres^2) + eps) * w, with xres staged in xf and w in wf (in % 4 == 0).
+__device__ __forceinline__ void norm_rows(half_t* xs, float* xf, const float* wf, NormIn nr, int m, int in)
+{
+    __shared__ float sh[32];
+    stage_floats(xf, nr.xres, m * in);
+    cp_async_wait<0>();
+    __syncthreads();
+    int n4 = in >> 2;
+    for (int r = 0; r < m; r++)
+    {
+        const float4* xr = (const float4*)(xf + r * in);
+        float ss = 0.f;
+        for (int i = threadIdx.x; i < n4; i += blockDim.x)
+        {
+            float4 v = xr[i];
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+        float rs = 1.0f / sqrtf(block_sum(ss, sh) / in + nr.eps);
+        for (int i = threadIdx.x; i < n4; i += blockDim.x)
+        {
+            float4 v = xr[i], wv = ((const float4*)wf)[i];
+            uint2 o;
+            o.x = (u32)f2h(v.x * rs * wv.x) | ((u32)f2h(v.y * rs * wv.y) << 16);
+            o.y = (u32)f2h(v.z * rs * wv.z) | ((u32)f2h(v.w * rs * wv.w) << 16);
+            ((uint2*)(xs + r * in))[i] = o;
+        }
+    }
+    __syncthreads();
+}
+
+template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8, bool NORM = false>
+__device__ __forceinline__ void w4_mma(W4_PARAMS, NormIn nr = {})
+{
+    // The K-slice reduction's buffer; NORM: first x [m, in] f32 staged for the norm (dead before the reduction).
+    constexpr int RED = NW * TPW * MT * 4 * 32;
+    __shared__ __align__(16) float sbuf[NORM && NORM_MAX > RED ? NORM_MAX : RED];
+    auto& red = *reinterpret_cast<float (*)[NW][TPW * MT * 4][32]>(sbuf);
+    __shared__ __align__(16) float wf[NORM ? NORM_MAX : 4];     // NORM: w [in] f32
+    __shared__ __align__(16) half_t xs[NORM ? NORM_MAX : 8];    // NORM: x [m, in] f16
+    if (NORM) stage_floats(wf, nr.w, in);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
     int tile0 = (blockIdx.x * (NW / ks) + warp / ks) * TPW;
     int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
     bool work = tile0 < ntiles && s0 < s1;
-    W4Step<MT, TPW, POST> w4(x, sz, tile0, ntiles, m, in, gs, s0);
+    W4Step<MT, TPW, POST, false, NORM> w4(NORM ? xs : x, sz, tile0, ntiles, m, in, gs, s0);
     const uint4* wp[TPW];
 #pragma unroll
     for (int p = 0; p < TPW; p++)   // a missing last tile re-reads the previous one and is not stored
@@ -48,6 +102,7 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS)
 #pragma unroll
         for (int p = 0; p < TPW; p++) load_words<WU>(nxt[p], wp[p], s0, s1);
     PDL_WAIT();
+    if (NORM) norm_rows(xs, sbuf, wf, nr, m, in);
     if (work)
     {
         for (int s = s0; s < s1; s += WU)
@@ -144,6 +199,14 @@ extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_db_1_w4(W4_PARAM
 { w4_mma<1, 1, true, 2, false, true, 4>(W4_ARGS); }
 extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_silu_db_1_w4(W4_PARAMS)
 { w4_mma<1, 1, true, 2, true, true, 4>(W4_ARGS); }
+
+// The prefetching pair kernel with the RMSNorm of its input done per block (see NormIn; x is unused), for decode
+// q/k/v. Not for gate/up: at one row its plan takes 4-warp blocks, which would no longer fit 7 to an SM with 40 KiB of
+// shared memory, and an 8-warp SiLU variant (tried with QUANTA_GEMV_BLOCK_WARPS=8) made the 7B step 1.68 -> 1.91 ms on
+// an H200, against about 1.71 expected from 8-warp blocks alone.
+#define W4_NORM_PARAMS W4_PARAMS, const float* xres, const float* nw, float eps
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_norm(W4_NORM_PARAMS)
+{ w4_mma<1, 1, true, 2, false, true, 8, true>(W4_ARGS, NormIn{xres, nw, eps}); }
 
 // Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
 #define W4_STAGED(MT, SILU, NAME) \

@@ -15,8 +15,8 @@ __device__ __forceinline__ void offset_word(u32 q, u32 za, u32 zb, u32 (&a)[4])
     a[3] = hsub2(nib_magic<0x00F000F0u>(h), zb);
 }
 
-// The lane's 16 inputs k0.. of each x row it serves (row mt*8 + g), zero past m or in.
-template <int MT>
+// The lane's 16 inputs k0.. of each x row it serves (row mt*8 + g), zero past m or in; SX: x is in shared memory.
+template <int MT, bool SX = false>
 __device__ __forceinline__ void load_x(uint4 (&xv)[MT][2], const half_t* __restrict__ x, int m, int in, int k0, int g)
 {
 #pragma unroll
@@ -27,7 +27,8 @@ __device__ __forceinline__ void load_x(uint4 (&xv)[MT][2], const half_t* __restr
         if (row < m && k0 < in)
         {
             const uint4* xp = (const uint4*)(x + (long)row * in + k0);
-            xv[mt][0] = __ldg(xp); xv[mt][1] = __ldg(xp + 1);
+            if (SX) { xv[mt][0] = xp[0]; xv[mt][1] = xp[1]; }
+            else { xv[mt][0] = __ldg(xp); xv[mt][1] = __ldg(xp + 1); }
         }
     }
 }
@@ -49,8 +50,8 @@ __device__ __forceinline__ void mma_step(float (&acc)[MT][4], const u32 (&a)[4][
 // One warp's accumulators over TPW tiles (16 features each) and m <= 8*MT rows, fed one k-step at a time in
 // increasing order. POST (group size a multiple of 64): integer-valued weights into a group's own fp32 sums, scaled
 // once per group; else each weight is scaled in fp16. PFS: the next group's scales and zero points are requested
-// when a group starts, so their load is not waited for at the group boundary.
-template <int MT, int TPW, bool POST, bool PFS = false>
+// when a group starts, so their load is not waited for at the group boundary. SX: x is in shared memory.
+template <int MT, int TPW, bool POST, bool PFS = false, bool SX = false>
 struct W4Step
 {
     const half_t* __restrict__ x;   // [m, in] f16
@@ -107,7 +108,7 @@ struct W4Step
     __device__ __forceinline__ void step(const uint4 (&w)[TPW], int st)
     {
         uint4 xv[MT][2];
-        load_x<MT>(xv, x, m, in, st * 64 + 16 * t, g);
+        load_x<MT, SX>(xv, x, m, in, st * 64 + 16 * t, g);
         step_x(w, st, xv);
     }
 

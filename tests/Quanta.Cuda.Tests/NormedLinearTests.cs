@@ -1,0 +1,70 @@
+using Quanta.Cuda;
+using Quanta.Tests.Cpu;
+
+namespace Quanta.Cuda.Tests;
+
+/// <summary>
+/// The fused GPTQ kernel that RMSNorms its own input (decode q/k/v without an rmsnorm launch) against a float64 reference
+/// of rmsnorm then the product, and against the rmsnorm kernel followed by the plain kernel.
+/// </summary>
+public class NormedLinearTests
+{
+    readonly Random _rng = new();
+    const float Eps = 1e-5f;
+
+    /// <summary>Residual rows with a few large features (as real residual streams have) and norm weights around 1.</summary>
+    (float[] X, float[] W) Inputs(int rows, int inF)
+    {
+        var x = Gpu.Random(_rng, rows * inF, 3f);
+        for (int i = 0; i < x.Length; i += 97) x[i] *= 40f;
+        var w = Array.ConvertAll(Gpu.Random(_rng, inF, 0.3f), v => 1f + v);
+        return (x, w);
+    }
+
+    /// <summary>rmsnorm(x) * w rounded to f16, as the kernels compute it (float32 scale, then one rounding).</summary>
+    static float[] Normed(float[] x, float[] w, int rows, int inF)
+    {
+        var xn = new float[x.Length];
+        for (int r = 0; r < rows; r++)
+        {
+            double ss = 0;
+            for (int i = 0; i < inF; i++) ss += (double)x[r * inF + i] * x[r * inF + i];
+            float rs = 1f / MathF.Sqrt((float)(ss / inF) + Eps);
+            for (int i = 0; i < inF; i++) xn[r * inF + i] = (float)(Half)(x[r * inF + i] * rs * w[i]);
+        }
+        return xn;
+    }
+
+    [Theory]
+    [InlineData(4096, 4096, 128, 1)]
+    [InlineData(1000, 1024, 128, 3)]
+    [InlineData(264, 320, 64, 8)]
+    [InlineData(8200, 512, 128, 2)]
+    [InlineData(520, 2048, 128, 2)]
+    public void NormedKernelMatchesRmsNormThenProduct(int outF, int inF, int gs, int rows)
+    {
+        var ctx = Gpu.Context();
+        using var mem = new DeviceArena(ctx);
+        var k = new Kernels(ctx);
+        var lin = CudaLinear.Upload(mem, k, TestTensors.Gptq(_rng, "l", outF, inF, gs, false, false, out var wq));
+        var was = CudaLinear.Whole;
+        CudaLinear.Whole = GemvWhole.Off;   // small layers would take the whole-slice kernel, which does not norm
+        try { Run(); }
+        finally { CudaLinear.Whole = was; }
+
+        void Run()
+        {
+            Assert.True(lin.TakesNorm(rows), $"{outF}x{inF} at {rows} rows takes the normed kernel");
+            var (x, nw) = Inputs(rows, inF);
+            var xn = Normed(x, nw, rows, inF);
+            ulong xd = mem.Upload<float>(x, "x"), wd = mem.Upload<float>(nw, "w"), xnd = mem.Alloc(2L * rows * inF, "xn");
+            ulong y = mem.Alloc(4L * rows * outF, "y"), y0 = mem.Alloc(4L * rows * outF, "y0"), scratch = mem.Alloc(256, "scratch");
+            lin.Forward(0, y, rows, scratch, norm: new CudaLinear.InputNorm(xd, wd, Eps));
+            k.RmsNorm(xd, wd, xnd, inF, Eps, rows);
+            lin.Forward(xnd, y0, rows, scratch);
+            var got = ctx.Download<float>(y, rows * outF);
+            Gpu.Close(got, LinearTests.Product(xn, wq, rows, inF, outF), 1e-3, $"normed {outF}x{inF} rows {rows}");
+            Gpu.Close(got, Array.ConvertAll(ctx.Download<float>(y0, rows * outF), v => (double)v), 1e-3, "normed against rmsnorm + kernel");
+        }
+    }
+}
