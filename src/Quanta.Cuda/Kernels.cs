@@ -171,11 +171,18 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         var (qkv, ld, slot, invFreq, style) = rope ?? default;   // the plain kernels take only the first 16 arguments
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize,
             &maxBlocks, &scale, &splits, &qkv, &ld, &slot, &invFreq, &style };
-        Go("attention", rope is null ? name : name + "_rope", ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
+        if (rope is not null) name += name == "paged_attention_8_g4" && PreloadKeys && (long)heads * tokens * splits <= ctx.Multiprocessors ? "_rope_pre" : "_rope";
+        Go("attention", name, ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
     }
 
     /// <summary>Whether paged attention of head_dim &lt;= 128 takes a key per 4 lanes (QUANTA_ATTN_G4=0: per 8, as wider heads do).</summary>
     public static bool GroupsOf4 { get; set; } = Environment.GetEnvironmentVariable("QUANTA_ATTN_G4") != "0";
+
+    /// <summary>
+    /// Whether fused decode attention in 8-warp blocks of 4-lane groups, where every block has an SM to itself, loads each
+    /// group's second and third keys into registers before its wait (225 registers: one block per SM; QUANTA_ATTN_PRELOAD=0: off).
+    /// </summary>
+    public static bool PreloadKeys { get; set; } = Environment.GetEnvironmentVariable("QUANTA_ATTN_PRELOAD") != "0";
 
     /// <summary>
     /// Inputs of paged attention that rotates q and the step's own K/V itself (decode steps: every token the last position of

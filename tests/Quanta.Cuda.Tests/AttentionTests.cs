@@ -104,7 +104,8 @@ public class AttentionTests
     /// <summary>
     /// Decode attention that rotates q and the step's K/V and writes the cache itself gives the same output and cache as
     /// rope_kv, then paged attention: GQA, rotate-half and interleaved, splits whose last one is empty (context 5 in 4),
-    /// and a padding row (slot -1, position 0 of sequence 0) that must write nothing.
+    /// and a padding row (slot -1, position 0 of sequence 0) that must write nothing; with and without the second and third
+    /// keys preloaded (contexts 133 and 150 in one split: three rounds, the token's own key in the third).
     /// </summary>
     [Theory]
     [InlineData(128, 8, 2, 1, 8, 0)]
@@ -151,12 +152,21 @@ public class AttentionTests
             return (ctx.Download<ushort>(o, T * qd), ctx.Download<ushort>(kc, cache.Length), ctx.Download<ushort>(vc, cache.Length));
         }
         var (wo, wk, wv) = Run(fused: false);
-        var (go, gk, gv) = Run(fused: true);
-        Assert.Equal(wk, gk);
-        Assert.Equal(wv, gv);
-        Assert.Equal(wo.AsSpan(0, S * qd).ToArray(), go.AsSpan(0, S * qd).ToArray());
-        Assert.All(Gpu.Float(go), x => Assert.True(float.IsFinite(x)));
-        Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
+        var was = Kernels.PreloadKeys;
+        try
+        {
+            foreach (bool preload in new[] { false, true })   // with 8 warps, d 128 and splits 1 or 4 the blocks fit the SMs: _rope_pre
+            {
+                Kernels.PreloadKeys = preload;
+                var (go, gk, gv) = Run(fused: true);
+                Assert.Equal(wk, gk);
+                Assert.Equal(wv, gv);
+                Assert.Equal(wo.AsSpan(0, S * qd).ToArray(), go.AsSpan(0, S * qd).ToArray());
+                Assert.All(Gpu.Float(go), x => Assert.True(float.IsFinite(x)));
+                Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
+            }
+        }
+        finally { Kernels.PreloadKeys = was; }
     }
 
     /// <summary>A prompt from position 0 through cuBLAS (scores, causal softmax, P·V), GQA included, rows offset in the batch.</summary>

@@ -53,7 +53,7 @@ struct RopeIn
     int ld, style;
 };
 
-template <int NW, bool ROPE, int G>
+template <int NW, bool ROPE, int G, bool PRE = false>
 __device__ __forceinline__ void paged_attention_nw(
     const half_t* __restrict__ q, half_t* __restrict__ kc, half_t* __restrict__ vc,
     const int* __restrict__ seq_of, const int* __restrict__ pos, const int* __restrict__ tables,
@@ -92,6 +92,8 @@ __device__ __forceinline__ void paged_attention_nw(
     __shared__ __align__(16) half_t kpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8], vpre[ROPE ? 32 / G * NW : 1][ROPE ? 32 * G : 8];
     bool pre = ROPE && jf < j1 && jf != ctx - 1;
     long nx1 = 0, nx2 = 0;
+    uint4 k1[MAXC], v1[MAXC], k2[MAXC], v2[MAXC];   // PRE: the second and third keys' chunks
+    bool p1 = false, p2 = false;
     if (ROPE)
     {
         float sn = 0.f, cs = 0.f;   // D / 2 <= 128 <= blockDim.x: one pair per thread
@@ -113,6 +115,15 @@ __device__ __forceinline__ void paged_attention_nw(
                     cp_async16(&vpre[w * (32 / G) + grp][(sub + G * c) * 8], vp + (sub + G * c) * 8, 16);
                 }
             cp_async_commit();
+        }
+        // PRE (blocks that have an SM to themselves): the second and third keys' K/V rows are loaded into registers before
+        // the wait as well (not the token's own, rotated after it).
+        if (PRE)
+        {
+            p1 = nx1 != 0 && jf + stride != ctx - 1;
+            p2 = nx2 != 0 && jf + 2 * stride != ctx - 1;
+            if (p1) load_kv(jf + stride, nx1, k1, v1);
+            if (p2) load_kv(jf + 2 * stride, nx2, k2, v2);
         }
         PDL_WAIT();
         const float* row = ri.qkv + (long)t * ri.ld;
@@ -153,6 +164,16 @@ __device__ __forceinline__ void paged_attention_nw(
                     kr[c] = *(const uint4*)&kpre[w * (32 / G) + grp][(sub + G * c) * 8];
                     vr[c] = *(const uint4*)&vpre[w * (32 / G) + grp][(sub + G * c) * 8];
                 }
+        }
+        else if (PRE && i == 1 && p1)
+        {
+#pragma unroll
+            for (int c = 0; c < MAXC; c++) { kr[c] = k1[c]; vr[c] = v1[c]; }
+        }
+        else if (PRE && i == 2 && p2)
+        {
+#pragma unroll
+            for (int c = 0; c < MAXC; c++) { kr[c] = k2[c]; vr[c] = v2[c]; }
         }
         else load_kv(j, ROPE && i == 1 ? nx1 : ROPE && i == 2 ? nx2 : slot_of(j), kr, vr);
         float s = 0.f;
@@ -261,6 +282,11 @@ extern "C" __global__ void __launch_bounds__(32 * NW) NAME##_rope(const half_t* 
     const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits, \
     const float* qkv, int ld, const int* slot, const double* inv_freq, int style) \
 { paged_attention_nw<NW, true, G>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits, \
+    RopeIn{qkv, slot, inv_freq, ld, style}); }
+extern "C" __global__ void __launch_bounds__(256) paged_attention_8_g4_rope_pre(const half_t* q, half_t* kc, half_t* vc, const int* seq_of,
+    const int* pos, const int* tables, half_t* out, float* part, int* counters, int H, int KH, int D, int bs, int maxb, float scale, int splits,
+    const float* qkv, int ld, const int* slot, const double* inv_freq, int style)
+{ paged_attention_nw<8, true, 4, true>(q, kc, vc, seq_of, pos, tables, out, part, counters, H, KH, D, bs, maxb, scale, splits,
     RopeIn{qkv, slot, inv_freq, ld, style}); }
 PAGED_ATTENTION(paged_attention, 4, 8)
 PAGED_ATTENTION(paged_attention_8, 8, 8)
