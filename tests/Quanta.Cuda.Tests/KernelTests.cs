@@ -26,6 +26,7 @@ public class KernelTests
     [InlineData(100, 7, true, 12)]
     [InlineData(4096, 2, true, 6)]
     [InlineData(96, 40, false, 300)]
+    [InlineData(8200, 2, true, 0)]   // more 16-byte chunks than one pass of 4 per thread (n = 100: the scalar loop)
     public void StageEmbedCopiesInputsAndEmbeds(int n, int tokens, bool fed, int np)
     {
         var ctx = Gpu.Context();

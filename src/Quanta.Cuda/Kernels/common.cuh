@@ -36,6 +36,12 @@ __device__ __forceinline__ u32 order_key(float x)
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
+// The float of an order_key (a -0 comes back +0).
+__device__ __forceinline__ float key_value(u32 k)
+{
+    return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
 __device__ __forceinline__ float h2f(half_t h)
 {
     float f;

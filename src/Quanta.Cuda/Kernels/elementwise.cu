@@ -27,8 +27,29 @@ extern "C" __global__ void stage_embed(const int* __restrict__ host, int* __rest
         __shared__ int id_sh;
         if (threadIdx.x == 0) id_sh = f0 >= 0 ? prev[f0] : v0;
         __syncthreads();
-        long id = id_sh;
-        for (int i = threadIdx.x; i < n; i += blockDim.x) x[(long)b * n + i] = h2f(table[id * n + i]);
+        const half_t* src = table + (long)id_sh * n;
+        float* dst = x + (long)b * n;
+        if ((n & 7) == 0)   // 16-byte loads, up to 4 per thread in flight before any store (a scalar loop made 16 round trips)
+        {
+            int n8 = n >> 3;
+            for (int i0 = threadIdx.x; i0 < n8; i0 += 4 * blockDim.x)
+            {
+                uint4 v[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                    if (i0 + u * blockDim.x < n8) v[u] = ((const uint4*)src)[i0 + u * blockDim.x];
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                {
+                    int i = i0 + u * blockDim.x;
+                    if (i >= n8) break;
+                    ((float4*)dst)[2 * i] = make_float4(h2f((half_t)v[u].x), h2f((half_t)(v[u].x >> 16)), h2f((half_t)v[u].y), h2f((half_t)(v[u].y >> 16)));
+                    ((float4*)dst)[2 * i + 1] = make_float4(h2f((half_t)v[u].z), h2f((half_t)(v[u].z >> 16)), h2f((half_t)v[u].w), h2f((half_t)(v[u].w >> 16)));
+                }
+            }
+        }
+        else
+            for (int i = threadIdx.x; i < n; i += blockDim.x) dst[i] = h2f(src[i]);
         return;
     }
     for (int i = i0; i < count + np; i += stride)

@@ -35,18 +35,19 @@ extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const f
     unsigned long long k = 0;
     for (int j = tid; j < nb; j += 32) k = max(k, __ldcg(&pp[j].key));
     for (int o = 16; o > 0; o >>= 1) k = max(k, __shfl_xor_sync(0xffffffffu, k, o));
+    // Maxima come from the keys, so the merge reads no logits.
     int id = greedy_id(k);
-    float M = x[id];
+    float M = greedy_max(k);
     double total = 0;
     for (int j = tid; j < nb; j += 32)
     {
         unsigned long long kj = __ldcg(&pp[j].key);
-        if (kj != 0) total += __ldcg(&pp[j].sum) * exp((double)x[0xffffffffu - (u32)kj] - (double)M);
+        if (kj != 0) total += __ldcg(&pp[j].sum) * exp((double)greedy_max(kj) - (double)M);
     }
     for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
     if (tid == 0)
     {
-        put(ids, logprobs, host_ids, host_logprobs, row, id, x[id] - (M + logf((float)total)));
+        put(ids, logprobs, host_ids, host_logprobs, row, id, M - (M + logf((float)total)));   // logits[id] is M
         counters[row] = 0;
     }
 }

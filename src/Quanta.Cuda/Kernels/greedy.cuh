@@ -22,10 +22,12 @@ __device__ __forceinline__ GreedyPart greedy_part(const float* __restrict__ x, i
     double s = 0;
     if (best != 0)
     {
-        float m = x[0xffffffffu - (u32)best];
+        float m = key_value((u32)(best >> 32));   // the max from its key: no dependent load
         for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) s += expf(x[i] - m);
     }
     return GreedyPart{best, block_reduce(s, shd, 0.0, SumOp())};
 }
 
 __device__ __forceinline__ int greedy_id(unsigned long long key) { return key == 0 ? 0 : (int)(0xffffffffu - (u32)key); }
+// The run's max from its key (0 for an all-NaN run, whose key is 0).
+__device__ __forceinline__ float greedy_max(unsigned long long key) { return key == 0 ? 0.f : key_value((u32)(key >> 32)); }
