@@ -274,11 +274,14 @@ internal sealed unsafe class CudaLinear
     {
         var (ks, splits, per, v) = Plan(m, silu);
         if (splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, m);
-        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, v with { Norm = norm.Xres != 0 }, accumulate, norm);
+        _k.GptqMma(x, QTiles, ScaleZero, y, m, In, Out, GroupSize, ldy, ks, splits, per, v with { Norm = norm.Xres != 0, NormHalf = norm.Half }, accumulate, norm);
     }
 
-    /// <summary>The RMSNorm a fused kernel may apply to its own input: x [rows, in] f16 = rmsnorm(Xres [rows, in] f32) * W [in] f32.</summary>
-    public readonly record struct InputNorm(ulong Xres, ulong W, float Eps);
+    /// <summary>
+    /// The RMSNorm a fused kernel may apply to its own input: x [rows, in] f16 = rmsnorm(Xres [rows, in] f32) * W [in], W f32,
+    /// or f16 where <paramref name="Half"/> (the kernel then needs 16 KiB less shared memory).
+    /// </summary>
+    public readonly record struct InputNorm(ulong Xres, ulong W, float Eps, bool Half = false);
 
     /// <summary>Most rows x inputs a normed kernel takes (its block's copies of x and w in shared memory: NORM_MAX in gptq.cu).</summary>
     internal const int NormMaxInputs = 4096;
@@ -286,17 +289,23 @@ internal sealed unsafe class CudaLinear
     /// <summary>
     /// Whether <see cref="Forward"/> norms its input itself for this many rows, which saves the rmsnorm launch before it
     /// (QUANTA_GEMV_NORM=0: never): where the plan takes the prefetching pair kernel in blocks of 8 warps (up to 8 rows), no
-    /// act-order, rows x in &lt;= <see cref="NormMaxInputs"/>. Decode q/k/v of 7B at one row on an H200: 599.4-600.2 -> 608.2-608.8
+    /// act-order, rows x in &lt;= <see cref="NormMaxInputs"/>, in % 8 == 0. Decode q/k/v of 7B at one row on an H200: 599.4-600.2 -> 608.2-608.8
     /// tok/s at contexts 16-80, 583.6 -> 594.4 at 80-144.
     /// </summary>
     public bool TakesNorm(int rows)
     {
-        if (!FusedNorm || !IsQuantized || Perm != 0 || rows < 1 || (long)rows * In > NormMaxInputs || In % 4 != 0) return false;
+        if (!FusedNorm || !IsQuantized || Perm != 0 || rows < 1 || (long)rows * In > NormMaxInputs || In % 8 != 0) return false;
         return Plan(rows).V is { Pairs: true, Whole: false, Load: not GemvLoad.Registers, Warps: 8 };
     }
 
     /// <summary>See <see cref="TakesNorm"/>.</summary>
     public static bool FusedNorm { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_NORM") != "0";
+
+    /// <summary>
+    /// Whether a normed kernel takes f16 norm weights where they are exact (QUANTA_GEMV_NORM_HALF=0: always f32). 7B, H200,
+    /// official bench, batch 1: 594.7-594.8 -> 596.2 tok/s (f32 -> f16 in the same build).
+    /// </summary>
+    public static bool NormHalf { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_NORM_HALF") != "0";
 
     /// <summary>
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp

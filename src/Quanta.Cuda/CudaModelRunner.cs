@@ -19,6 +19,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly Kernels _k;
     readonly LlamaConfig _c;
     readonly CudaModelWeights _w;
+    internal CudaModelWeights Weights => _w;
     readonly int _hidden, _headDim, _qDim, _kvDim, _ffn;
     readonly ulong _invFreq;          // [head_dim/2] f64
     readonly CudaScratch _s;
@@ -241,7 +242,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             var L = _w.Layers[l];
             Mark("other");
             // Where the q/k/v projection is one layer whose kernel norms its input itself, no rmsnorm launch.
-            CudaLinear.InputNorm? attnNorm = L.Qkv is [var qkv] && qkv.TakesNorm(T) ? new(s.X, _w.AttnNorm[l], _c.RmsNormEps) : null;
+            CudaLinear.InputNorm? attnNorm = L.Qkv is [var qkv] && qkv.TakesNorm(T) ? AttnNormIn(l) : null;
             if (attnNorm is null) _k.RmsNorm(s.X, _w.AttnNorm[l], s.Xn, _hidden, _c.RmsNormEps, T);
             Mark("norm");
             int ld = _qDim + 2 * _kvDim, off = 0;
@@ -287,6 +288,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
         Mark("other");
     }
+
+    /// <summary>Layer l's attention norm done by its q/k/v kernel: with f16 weights where they are exact (16 KiB less shared memory).</summary>
+    CudaLinear.InputNorm AttnNormIn(int l) => CudaLinear.NormHalf && _w.AttnNormHalf[l] != 0
+        ? new(_s.X, _w.AttnNormHalf[l], _c.RmsNormEps, Half: true) : new(_s.X, _w.AttnNorm[l], _c.RmsNormEps);
 
     /// <summary>With QUANTA_CUDA_PROFILE=1: records an event; the GPU time since the previous one is booked to <paramref name="phase"/>.</summary>
     void Mark(string phase)

@@ -13,6 +13,7 @@ internal sealed unsafe class CudaModelWeights
 {
     public readonly ulong Embedding;              // [vocab, hidden] f16
     public readonly ulong[] AttnNorm, FfnNorm;    // [layers] -> [hidden] f32
+    public readonly ulong[] AttnNormHalf;         // [layers] -> [hidden] f16, the same values; 0 where f16 cannot hold them exactly
     public readonly ulong FinalNorm;              // [hidden] f32
     public readonly LayerLinears[] Layers;        // [layers]
     public readonly CudaLinear LmHead;            // [vocab, hidden]
@@ -27,8 +28,9 @@ internal sealed unsafe class CudaModelWeights
         Bytes = w.Embedding.ElementCount * 2;
         AttnNorm = [.. w.Layers.Select(l => Floats(ctx, l.AttnNorm, hidden))];
         FfnNorm = [.. w.Layers.Select(l => Floats(ctx, l.FfnNorm, hidden))];
+        AttnNormHalf = [.. w.Layers.Select(l => ExactHalves(ctx, l.AttnNorm, hidden))];
         FinalNorm = Floats(ctx, w.FinalNorm, hidden);
-        Bytes += 4L * hidden * (2 * w.Layers.Length + 1);
+        Bytes += 4L * hidden * (2 * w.Layers.Length + 1) + 2L * hidden * AttnNormHalf.Count(p => p != 0);
         Layers = new LayerLinears[w.Layers.Length];
         for (int i = 0; i < w.Layers.Length; i++)
         {
@@ -60,11 +62,23 @@ internal sealed unsafe class CudaModelWeights
         => ((siluPairs ? LinearFusion.Fuse(mem, k, parts, siluPairs: true) : null) ?? LinearFusion.Fuse(mem, k, parts)) is { } f
             ? [f] : [.. parts.Select(p => CudaLinear.Upload(mem, k, p))];
 
-    static ulong Floats(DeviceArena ctx, TensorView t, int n)
+    static ulong Floats(DeviceArena ctx, TensorView t, int n) => ctx.Upload<float>(Values(t, n), t.Name);
+
+    /// <summary>The values as f16 on the device where every one converts exactly (f16 and most bf16 checkpoints), else 0.</summary>
+    static ulong ExactHalves(DeviceArena ctx, TensorView t, int n)
+    {
+        var f = Values(t, n);
+        var h = new Half[n];
+        for (int i = 0; i < n; i++)
+            if ((float)(h[i] = (Half)f[i]) != f[i]) return 0;
+        return ctx.Upload<Half>(h, t.Name + " (f16)");
+    }
+
+    static float[] Values(TensorView t, int n)
     {
         if (t.ElementCount != n) throw new ModelLoadException($"{t.Name}: {t.ElementCount} elements, expected {n}");
         var f = new float[n];
         GptqFormat.ToFloat(t, 0, f);
-        return ctx.Upload<float>(f, t.Name);
+        return f;
     }
 }

@@ -87,15 +87,15 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// the product is added into y atomically (zero y first for a plain product). The variant says which kernel: see
     /// <see cref="GptqVariant"/>.
     /// </summary>
-    /// <remarks>With <see cref="GptqVariant.Norm"/>, x is unused: each block computes rmsnorm(norm.Xres) * norm.W itself (m * in &lt;= 4096).</remarks>
+    /// <remarks>With <see cref="GptqVariant.Norm"/>, x is unused: each block computes rmsnorm(norm.Xres) * norm.W itself (m * in &lt;= 4096; W f16 where norm.Half).</remarks>
     public void GptqMma(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, int ks, int splits, int per, GptqVariant v,
                         bool accumulate = false, CudaLinear.InputNorm norm = default)
     {
         int atomic = accumulate ? 1 : 0;
-        var (xres, nw, eps) = norm;
+        var (xres, nw, eps, _) = norm;
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &ks, &per, &atomic, &xres, &nw, &eps };
-        if (v.Norm && (xres == 0 || nw == 0 || (long)m * inF > CudaLinear.NormMaxInputs || inF % 4 != 0))
-            throw new ArgumentException($"the normed kernel needs the residual stream and norm weights, m * in <= {CudaLinear.NormMaxInputs}, in % 4 == 0");
+        if (v.Norm && (xres == 0 || nw == 0 || (long)m * inF > CudaLinear.NormMaxInputs || inF % 8 != 0))
+            throw new ArgumentException($"the normed kernel needs the residual stream and norm weights, m * in <= {CudaLinear.NormMaxInputs}, in % 8 == 0");
         if (ks > v.Warps) throw new ArgumentException($"{ks} warps per tile in blocks of {v.Warps}");
         int tilesPerBlock = v.Warps / ks * (v.Pairs ? 2 : 1);
         if (v.Silu && (gs % 64 != 0 || splits != 1 || accumulate)) throw new ArgumentException("the SiLU epilogue needs groups of a multiple of 64, one split and no accumulation");
@@ -128,7 +128,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
             return !silu && rowTiles == 1 && v.Warps == 8 ? pairs ? "gptq_mma_pair_whole_1" : "gptq_mma_whole_1"
                 : throw new ArgumentException("the whole-slice kernel takes at most 8 rows, no SiLU, blocks of 8 warps");
         if (v.Norm)
-            return pairs && !silu && rowTiles == 1 && load != GemvLoad.Registers && v.Warps == 8 ? "gptq_mma_pair_db_1_norm"
+            return pairs && !silu && rowTiles == 1 && load != GemvLoad.Registers && v.Warps == 8 ? v.NormHalf ? "gptq_mma_pair_db_1_normh" : "gptq_mma_pair_db_1_norm"
                 : throw new ArgumentException("the normed kernel is the prefetching pair kernel (at most 8 rows, no SiLU, blocks of 8 warps)");
         if (v.Warps == 4) return PrefetchedPairs4[silu ? 1 : 0];
         var names = pairs ? (silu ? MmaPairSilu : MmaPair) : silu ? MmaSilu : gs % 64 == 0 ? Mma : MmaScaled;
@@ -225,6 +225,7 @@ internal sealed unsafe class Kernels(CudaContext ctx)
 /// <summary>
 /// Which fused GPTQ kernel runs: Pairs, two tiles per warp (at most 8 rows); Silu, the act = silu(gate) * up epilogue;
 /// Load, how the weights come in; Warps per block (8, or 4 for the prefetching pair kernels); Whole, the whole-slice
-/// kernel; Norm, the prefetching pair kernel that norms its input per block (see <see cref="CudaLinear.TakesNorm"/>).
+/// kernel; Norm, the prefetching pair kernel that norms its input per block (see <see cref="CudaLinear.TakesNorm"/>), with
+/// norm weights f16 where NormHalf.
 /// </summary>
-internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load, int Warps = 8, bool Whole = false, bool Norm = false);
+internal readonly record struct GptqVariant(bool Pairs, bool Silu, GemvLoad Load, int Warps = 8, bool Whole = false, bool Norm = false, bool NormHalf = false);

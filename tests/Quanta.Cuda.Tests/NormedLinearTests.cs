@@ -17,7 +17,7 @@ public class NormedLinearTests
     {
         var x = Gpu.Random(_rng, rows * inF, 3f);
         for (int i = 0; i < x.Length; i += 97) x[i] *= 40f;
-        var w = Array.ConvertAll(Gpu.Random(_rng, inF, 0.3f), v => 1f + v);
+        var w = Gpu.RoundHalf(Array.ConvertAll(Gpu.Random(_rng, inF, 0.3f), v => 1f + v));   // exact in f16 for the _normh kernel
         return (x, w);
     }
 
@@ -57,14 +57,21 @@ public class NormedLinearTests
             Assert.True(lin.TakesNorm(rows), $"{outF}x{inF} at {rows} rows takes the normed kernel");
             var (x, nw) = Inputs(rows, inF);
             var xn = Normed(x, nw, rows, inF);
-            ulong xd = mem.Upload<float>(x, "x"), wd = mem.Upload<float>(nw, "w"), xnd = mem.Alloc(2L * rows * inF, "xn");
-            ulong y = mem.Alloc(4L * rows * outF, "y"), y0 = mem.Alloc(4L * rows * outF, "y0"), scratch = mem.Alloc(256, "scratch");
-            lin.Forward(0, y, rows, scratch, norm: new CudaLinear.InputNorm(xd, wd, Eps));
+            ulong xd = mem.Upload<float>(x, "x"), wd = mem.Upload<float>(nw, "w"), wh = mem.Upload<ushort>(Gpu.Half(nw), "w16");
+            ulong xnd = mem.Alloc(2L * rows * inF, "xn"), y = mem.Alloc(4L * rows * outF, "y"), y0 = mem.Alloc(4L * rows * outF, "y0");
+            ulong scratch = mem.Alloc(256, "scratch");
             k.RmsNorm(xd, wd, xnd, inF, Eps, rows);
             lin.Forward(xnd, y0, rows, scratch);
-            var got = ctx.Download<float>(y, rows * outF);
-            Gpu.Close(got, LinearTests.Product(xn, wq, rows, inF, outF), 1e-3, $"normed {outF}x{inF} rows {rows}");
-            Gpu.Close(got, Array.ConvertAll(ctx.Download<float>(y0, rows * outF), v => (double)v), 1e-3, "normed against rmsnorm + kernel");
+            var want = LinearTests.Product(xn, wq, rows, inF, outF);
+            var plain = Array.ConvertAll(ctx.Download<float>(y0, rows * outF), v => (double)v);
+            foreach (bool half in new[] { false, true })
+            {
+                ctx.ZeroAsync(y, 4L * rows * outF);
+                lin.Forward(0, y, rows, scratch, norm: new CudaLinear.InputNorm(xd, half ? wh : wd, Eps, half));
+                var got = ctx.Download<float>(y, rows * outF);
+                Gpu.Close(got, want, 1e-3, $"normed {outF}x{inF} rows {rows}, w {(half ? "f16" : "f32")}");
+                Gpu.Close(got, plain, 1e-3, $"normed (w {(half ? "f16" : "f32")}) against rmsnorm + kernel");
+            }
         }
     }
 }

@@ -89,6 +89,18 @@ __device__ __forceinline__ T block_reduce(T v, T* sh, T identity, Op op)
 
 __device__ __forceinline__ float block_sum(float v, float* sh) { return block_reduce(v, sh, 0.f, SumOp()); }
 
+// RMSNorm pieces of the GEMVs that norm their own input, written as the rmsnorm kernel computes them (elementwise.cu
+// keeps its own lines: with these helpers its code changed shape) so both round alike: the sum of squares of four
+// values, and four values times the row's scale and the weights packed as f16.
+__device__ __forceinline__ float sum_sq4(float4 v) { return v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w; }
+__device__ __forceinline__ uint2 scale_pack4(float4 v, float r, float4 w)
+{
+    uint2 o;
+    o.x = (u32)f2h(v.x * r * w.x) | ((u32)f2h(v.y * r * w.y) << 16);
+    o.y = (u32)f2h(v.z * r * w.z) | ((u32)f2h(v.w * r * w.w) << 16);
+    return o;
+}
+
 // 16 bytes global -> shared without registers (bytes < 16: the rest zero-filled); visible to the issuing thread after
 // cp_async_wait, to the block after a barrier as well.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes)

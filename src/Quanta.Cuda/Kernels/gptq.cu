@@ -34,63 +34,109 @@ __device__ __forceinline__ void step_round(Step& w4, const uint4 (&cur)[TPW][WU]
 struct NormIn
 {
     const float* xres;   // [m, in] f32 residual stream
-    const float* w;      // [in] f32
+    const void* w;       // [in] f32 (NORM_F32) or f16 (NORM_F16, see norm_rows_inplace)
     float eps;
 };
 
-// dst [n] f32 = src [n] f32 by the whole block, without registers (n % 4 == 0); committed as one cp.async group.
-__device__ __forceinline__ void stage_floats(float* dst, const float* src, int n)
+// dst = src, `bytes` of them (a multiple of 16), by the whole block without registers; committed as one cp.async group.
+__device__ __forceinline__ void stage_bytes(void* dst, const void* src, int bytes)
 {
-    for (int i = threadIdx.x; i < (n >> 2); i += blockDim.x) cp_async16(dst + 4 * i, src + 4 * i, 16);
+    for (int i = threadIdx.x; i < (bytes >> 4); i += blockDim.x) cp_async16((char*)dst + 16 * i, (const char*)src + 16 * i, 16);
     cp_async_commit();
+}
+
+// The scale of row xr [in] f32 in shared memory (in % 4 == 0): rsqrt(mean(x^2) + eps), as the rmsnorm kernel finds it.
+// NT: the block's threads where known when compiling (the loop then unrolls).
+template <int NT = 0>
+__device__ __forceinline__ float row_scale(const float4* xr, int in, float eps, float* sh)
+{
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < (in >> 2); i += NT ? NT : blockDim.x) ss += sum_sq4(xr[i]);
+    return 1.0f / sqrtf(block_sum(ss, sh) / in + eps);
 }
 
 // xs [m, in] f16 = xres * rsqrt(mean(xres^2) + eps) * w, with xres staged in xf and w in wf (in % 4 == 0).
 __device__ __forceinline__ void norm_rows(half_t* xs, float* xf, const float* wf, NormIn nr, int m, int in)
 {
     __shared__ float sh[32];
-    stage_floats(xf, nr.xres, m * in);
+    stage_bytes(xf, nr.xres, 4 * m * in);
+    cp_async_wait<0>();
+    __syncthreads();
+    for (int r = 0; r < m; r++)
+    {
+        const float4* xr = (const float4*)(xf + r * in);
+        float rs = row_scale(xr, in, nr.eps, sh);
+        for (int i = threadIdx.x; i < (in >> 2); i += blockDim.x) ((uint2*)(xs + r * in))[i] = scale_pack4(xr[i], rs, ((const float4*)wf)[i]);
+    }
+    __syncthreads();
+}
+
+// As norm_rows with w [in] f16 (in % 8 == 0), writing x [m, in] f16 over xf, its f32 copy: row r's f16 lands on bytes of
+// rows <= r, and the lower half of a row's on its own first half, so each half row is read into registers before a
+// barrier, then written (later reads are always above every earlier write).
+template <int NT>
+__device__ __forceinline__ void norm_rows_inplace(float* xf, const half_t* wh, NormIn nr, int m, int in)
+{
+    __shared__ float sh[32];
+    constexpr int NV = NORM_MAX / 8 / NT;   // float4 per thread in half of the longest row
+    stage_bytes(xf, nr.xres, 4 * m * in);
     cp_async_wait<0>();
     __syncthreads();
     int n4 = in >> 2;
     for (int r = 0; r < m; r++)
     {
         const float4* xr = (const float4*)(xf + r * in);
-        float ss = 0.f;
-        for (int i = threadIdx.x; i < n4; i += blockDim.x)
+        uint2* xo = (uint2*)((half_t*)xf + r * in);
+        float rs = row_scale<NT>(xr, in, nr.eps, sh);
+#pragma unroll
+        for (int h = 0; h < 2; h++)
         {
-            float4 v = xr[i];
-            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-        }
-        float rs = 1.0f / sqrtf(block_sum(ss, sh) / in + nr.eps);
-        for (int i = threadIdx.x; i < n4; i += blockDim.x)
-        {
-            float4 v = xr[i], wv = ((const float4*)wf)[i];
-            uint2 o;
-            o.x = (u32)f2h(v.x * rs * wv.x) | ((u32)f2h(v.y * rs * wv.y) << 16);
-            o.y = (u32)f2h(v.z * rs * wv.z) | ((u32)f2h(v.w * rs * wv.w) << 16);
-            ((uint2*)(xs + r * in))[i] = o;
+            float4 v[NV];
+#pragma unroll
+            for (int k = 0; k < NV; k++)
+            {
+                int i = threadIdx.x + (h * NV + k) * NT;
+                if (i < n4) v[k] = xr[i];
+            }
+            __syncthreads();
+#pragma unroll
+            for (int k = 0; k < NV; k++)
+            {
+                int i = threadIdx.x + (h * NV + k) * NT;
+                if (i >= n4) continue;
+                uint2 w = ((const uint2*)wh)[i];
+                xo[i] = scale_pack4(v[k], rs, make_float4(h2f((half_t)w.x), h2f((half_t)(w.x >> 16)), h2f((half_t)w.y), h2f((half_t)(w.y >> 16))));
+            }
         }
     }
     __syncthreads();
 }
 
-template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8, bool NORM = false>
+// NORM: no norm (0), or the block norms its input (see NormIn) with w f32 (NORM_F32: 40 KiB of shared memory) or f16
+// (NORM_F16: x f16 lands in place over its f32 copy, the reduction in the upper half, 24 KiB).
+#define NORM_F32 1
+#define NORM_F16 2
+template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8, int NORM = 0>
 __device__ __forceinline__ void w4_mma(W4_PARAMS, NormIn nr = {})
 {
     // The K-slice reduction's buffer; NORM: first x [m, in] f32 staged for the norm (dead before the reduction).
     constexpr int RED = NW * TPW * MT * 4 * 32;
+    constexpr bool CMP = NORM == NORM_F16;
+    static_assert(!CMP || RED <= NORM_MAX / 2, "the reduction must fit beside x");
     __shared__ __align__(16) float sbuf[NORM && NORM_MAX > RED ? NORM_MAX : RED];
-    auto& red = *reinterpret_cast<float (*)[NW][TPW * MT * 4][32]>(sbuf);
-    __shared__ __align__(16) float wf[NORM ? NORM_MAX : 4];     // NORM: w [in] f32
-    __shared__ __align__(16) half_t xs[NORM ? NORM_MAX : 8];    // NORM: x [m, in] f16
-    if (NORM) stage_floats(wf, nr.w, in);
+    auto& red = *reinterpret_cast<float (*)[NW][TPW * MT * 4][32]>(sbuf + (CMP ? NORM_MAX / 2 : 0));
+    __shared__ __align__(16) float wf[NORM && !CMP ? NORM_MAX : 4];   // NORM: w [in] f32
+    __shared__ __align__(16) half_t wh[CMP ? NORM_MAX : 8];           // CMP: w [in] f16
+    __shared__ __align__(16) half_t xs[NORM && !CMP ? NORM_MAX : 8];  // NORM: x [m, in] f16 (CMP: over sbuf)
+    half_t* xn = CMP ? (half_t*)sbuf : xs;
+    if (CMP) stage_bytes(wh, nr.w, 2 * in);
+    else if (NORM) stage_bytes(wf, nr.w, 4 * in);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
     int tile0 = (blockIdx.x * (NW / ks) + warp / ks) * TPW;
     int s0 = (blockIdx.y * ks + warp % ks) * per, s1 = min(ksteps, s0 + per);
     bool work = tile0 < ntiles && s0 < s1;
-    W4Step<MT, TPW, POST, false, NORM> w4(NORM ? xs : x, sz, tile0, ntiles, m, in, gs, s0);
+    W4Step<MT, TPW, POST, false, NORM != 0> w4(NORM ? xn : x, sz, tile0, ntiles, m, in, gs, s0);
     const uint4* wp[TPW];
 #pragma unroll
     for (int p = 0; p < TPW; p++)   // a missing last tile re-reads the previous one and is not stored
@@ -102,7 +148,8 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS, NormIn nr = {})
 #pragma unroll
         for (int p = 0; p < TPW; p++) load_words<WU>(nxt[p], wp[p], s0, s1);
     PDL_WAIT();
-    if (NORM) norm_rows(xs, sbuf, wf, nr, m, in);
+    if (CMP) norm_rows_inplace<NW * 32>(sbuf, wh, nr, m, in);
+    else if (NORM) norm_rows(xs, sbuf, wf, nr, m, in);
     if (work)
     {
         for (int s = s0; s < s1; s += WU)
@@ -201,12 +248,14 @@ extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_silu_db_1_w4(W4_
 { w4_mma<1, 1, true, 2, true, true, 4>(W4_ARGS); }
 
 // The prefetching pair kernel with the RMSNorm of its input done per block (see NormIn; x is unused), for decode
-// q/k/v. Not for gate/up: at one row its plan takes 4-warp blocks, which would no longer fit 7 to an SM with 40 KiB of
-// shared memory, and an 8-warp SiLU variant (tried with QUANTA_GEMV_BLOCK_WARPS=8) made the 7B step 1.68 -> 1.91 ms on
-// an H200, against about 1.71 expected from 8-warp blocks alone.
+// q/k/v; _normh takes the norm weights as f16 (nwh [in]) and needs 16 KiB less shared memory.
+// Not for gate/up: at one row its plan takes 4-warp blocks; in those (w f16, 24 KiB) the 7B step went 1.645 -> 1.85 ms
+// on an H200, 8-warp blocks (w f32) 1.68 -> 1.91 ms (see PERF.md, ninth session).
 #define W4_NORM_PARAMS W4_PARAMS, const float* xres, const float* nw, float eps
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_norm(W4_NORM_PARAMS)
-{ w4_mma<1, 1, true, 2, false, true, 8, true>(W4_ARGS, NormIn{xres, nw, eps}); }
+{ w4_mma<1, 1, true, 2, false, true, 8, NORM_F32>(W4_ARGS, NormIn{xres, nw, eps}); }
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_normh(W4_PARAMS, const float* xres, const half_t* nwh, float eps)
+{ w4_mma<1, 1, true, 2, false, true, 8, NORM_F16>(W4_ARGS, NormIn{xres, nwh, eps}); }
 
 // Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
 #define W4_STAGED(MT, SILU, NAME) \
