@@ -311,7 +311,8 @@ internal sealed unsafe class CudaLinear
     /// How the fused kernel splits K: up to 8 warps of a block per 16-column tile (few rows; more rows keep one warp
     /// per tile so a block's 8 tiles share x), fewer when that makes the grid fit one wave of resident blocks (7B
     /// gate/up at one row: 688 blocks, 1.7 waves, 18.7 us; 344 blocks 17.8 us on an H200), then whole blocks along K
-    /// (atomics) while the GPU is still half empty (not with <paramref name="silu"/>, whose epilogue needs whole sums).
+    /// (atomics) while the GPU is still half empty and the grid still fits one wave (see <see cref="SplitsInOneWave"/>; not
+    /// with <paramref name="silu"/>, whose epilogue needs whole sums).
     /// Warps: the block width. When one wave of 8-warp blocks needed fewer warps per tile, the prefetching pair kernel
     /// runs 4-warp blocks, which pack the SM more tightly (7B gate/up at one row on an H200: 18.3 -> 17.2 us; q/k/v,
     /// which keeps 8 warps per tile, 10.3 -> 11.4 us in 4-warp blocks). Layers small enough take the whole-slice kernel
@@ -323,6 +324,14 @@ internal sealed unsafe class CudaLinear
         if (!_plans.TryGetValue(key, out var plan)) _plans[key] = plan = NewPlan(rows, silu);
         return plan;
     }
+
+    /// <summary>
+    /// Whether splits along K stop before the grid outgrows one wave of resident blocks (QUANTA_GEMV_ONE_WAVE=0: they go on
+    /// while the GPU is half empty by <see cref="WarpsFor"/>, which asks more warps per SM than 8-warp blocks of 72 registers
+    /// fit, so a split could add waves instead of filling the first). 7B, H200, official bench, tok/s: batch 16 4,752-4,760 ->
+    /// 4,918, batch 32 7,697-7,722 -> 7,760-7,786, batch 64 8,124-8,134 -> 8,171; batches 1, 8 and 128 within noise.
+    /// </summary>
+    internal static bool SplitsInOneWave { get; } = Environment.GetEnvironmentVariable("QUANTA_GEMV_ONE_WAVE") != "0";
 
     // Plans by (rows, silu, load mode, warps per SM, block width and whole-slice settings): the occupancy lookups are not
     // repeated per call.
@@ -353,7 +362,9 @@ internal sealed unsafe class CudaLinear
             if (BlockWarps == 4 && narrow) warps = 4;
             else if (BlockWarps == 0 && narrow && cut) { warps = 4; ks = SplitWarps(4).Ks; }
         }
-        while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp) splits *= 2;
+        long wave1 = SplitsInOneWave ? (long)sms * _k.GptqResidentBlocks(rows, GroupSize, Variant(rows, silu, warps)) : long.MaxValue;
+        while (!silu && 2L * ntiles * ks * splits <= want && ksteps >= 2 * ks * splits * MinStepsPerWarp
+               && Blocks(ntiles, ks, warps) * splits * 2 <= wave1) splits *= 2;
         int slices = ks * splits;
         return (ks, splits, (ksteps + slices - 1) / slices, Variant(rows, silu, warps));
     }
