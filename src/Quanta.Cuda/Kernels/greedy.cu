@@ -19,7 +19,7 @@ extern "C" __global__ void __launch_bounds__(GREEDY_THREADS) greedy_rows(const f
     int row = blockIdx.y, b = blockIdx.x, nb = gridDim.x, tid = threadIdx.x;
     const float* x = logits + (size_t)row * vocab;
     int chunk = (vocab + nb - 1) / nb, i0 = b * chunk, i1 = min(vocab, i0 + chunk);
-    GreedyPart g = greedy_part(x, i0, i1, shk, shd);
+    GreedyPart g = greedy_part<8>(x, i0, i1, shk, shd);
     GreedyPart* pp = parts + (size_t)row * nb;
     if (tid == 0)
     {

@@ -10,20 +10,35 @@ struct GreedyPart
 
 // The block's threads over x[i0, i1): the max with its first index (NaN skipped, as fmaxf does), then the sum of
 // exp(w - max). Every thread gets the result; shk and shd hold 32 values each.
+// Each pass loads U values per thread before using any: greedy_rows takes 8 (a plain strided loop waits on each load in
+// turn), sample_rows 1, compiled as before (wider passes, or the block width held in a register, made ptxas spill there).
+template <int U>
 __device__ __forceinline__ GreedyPart greedy_part(const float* __restrict__ x, int i0, int i1, unsigned long long* shk, double* shd)
 {
     unsigned long long best = 0;
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x)
+    int nt = U == 1 ? 0 : blockDim.x;
+    for (int i = i0 + threadIdx.x; i < i1; i += U == 1 ? blockDim.x : U * nt)
     {
-        float xi = x[i];
-        if (xi == xi) best = max(best, ((unsigned long long)order_key(xi) << 32) | (u32)(0xffffffffu - (u32)i));
+        float v[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) v[u] = U == 1 || i + u * nt < i1 ? x[i + u * nt] : __int_as_float(0x7fc00000);   // NaN: skipped
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (v[u] == v[u]) best = max(best, ((unsigned long long)order_key(v[u]) << 32) | (u32)(0xffffffffu - (u32)(i + u * nt)));
     }
     best = block_reduce(best, shk, 0ull, MaxOp());
     double s = 0;
     if (best != 0)
     {
         float m = key_value((u32)(best >> 32));   // the max from its key: no dependent load
-        for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) s += expf(x[i] - m);
+        for (int i = i0 + threadIdx.x; i < i1; i += U == 1 ? blockDim.x : U * nt)
+        {
+            float v[U];
+#pragma unroll
+            for (int u = 0; u < U; u++) v[u] = U == 1 || i + u * nt < i1 ? x[i + u * nt] : NEG_INF;
+#pragma unroll
+            for (int u = 0; u < U; u++) s += expf(v[u] - m);
+        }
     }
     return GreedyPart{best, block_reduce(s, shd, 0.0, SumOp())};
 }

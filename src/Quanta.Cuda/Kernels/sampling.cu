@@ -80,7 +80,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(const f
     {
         // One pass for the max and its first index, one for the sum of exp(w - max): no prefix sums.
         __shared__ unsigned long long shb[32];
-        GreedyPart g = greedy_part(r.x, 0, vocab, shb, shd);
+        GreedyPart g = greedy_part<1>(r.x, 0, vocab, shb, shd);
         int id = greedy_id(g.key);
         if (tid == 0) put(ids, logprobs, host_ids, host_logprobs, blockIdx.x, id, r.x[id] - (r.x[id] + logf((float)g.sum)));
         return;
