@@ -5,8 +5,8 @@ namespace Quanta.Engine;
 /// step N+1 for the same sequences one position further, each token fed on the device from N's choice, and only then
 /// collects and post-processes N. The host's work of a step (collecting, detokenising, streaming, building and
 /// uploading the next batch) overlaps the device's instead of leaving it idle. A sequence that ends in N wastes its
-/// row of N+1, whose result is dropped; anything else (a waiting request, a prefill, a sampler the device lacks, no
-/// free block) ends the run of queued steps and the next step is scheduled as usual.
+/// row of N+1, whose result is dropped, and the run goes on without it from N+2; anything else (a waiting request, a
+/// prefill, a sampler the device lacks, no free block) ends the run of queued steps and the next step is scheduled as usual.
 /// </summary>
 public sealed partial class LlmEngine
 {
@@ -36,17 +36,17 @@ public sealed partial class LlmEngine
     {
         var q = _deviceSampler!;
         var step = _queued!;
-        bool next = CanContinue(step);
-        if (next)
+        var next = Continuation(step);
+        if (next is not null)
         {
-            int rows = BuildContinuation(step);
-            SampleRows(step, rows, ahead: true);
+            int rows = BuildContinuation(step, next);
+            SampleRows(next, rows, ahead: true, rowIsIndex: true);
             try
             {
                 q.Queue(_batch, _rowSampling.AsSpan(0, rows), _feed.AsSpan(0, rows));
                 StepsQueuedAhead++;
             }
-            catch (Exception) { next = false; }
+            catch (Exception) { next = null; }
         }
         _queued = null;
         try
@@ -63,38 +63,48 @@ public sealed partial class LlmEngine
         }
         _onDevice = true;
         PostprocessAll(step);
-        if (!next) return;
-        // The continuation's sequences are the step's; those that ended in it keep their (ignored) row.
-        foreach (var s in step)
-            if (s.Status == SequenceStatus.Running) s.Chunk = 1;
-        _queued = step;
+        if (next is null) return;
+        // The continuation's row i is next[i]; those that ended in the step keep their (ignored) row.
+        for (int i = 0; i < next.Count; i++)
+        {
+            if (next[i].Status == SequenceStatus.Running) next[i].Chunk = 1;
+            if (_requests.TryGetValue(next[i].Id, out var r)) r.LogitRow = i;
+        }
+        _queued = next;
     }
 
     /// <summary>
-    /// Whether the next step would be exactly the queued one moved on by a token: nothing waits to be admitted, every
-    /// running sequence is in it and still running, and each gets a block for its next position without preempting.
+    /// The sequences of the step after the queued one, if it is the queued step moved on by a token for those still
+    /// running (sequences that ended in the step before drop out): nothing waits to be admitted, every running sequence
+    /// is in it, and each gets a block for its next position without preempting; else null.
     /// </summary>
-    bool CanContinue(List<Sequence> step)
+    List<Sequence>? Continuation(List<Sequence> step)
     {
-        if (_scheduler.Waiting.Count > 0 || Volatile.Read(ref _pending) > 0 || _scheduler.Running.Count != step.Count) return false;
+        if (_scheduler.Waiting.Count > 0 || Volatile.Read(ref _pending) > 0) return null;
+        var next = new List<Sequence>(step.Count);
         bool anyLeft = false;
         foreach (var s in step)
         {
-            if (s.Status != SequenceStatus.Running || _requests[s.Id].Request.Cancellation.IsCancellationRequested) return false;
+            if (s.Status != SequenceStatus.Running) continue;
+            if (_requests[s.Id].Request.Cancellation.IsCancellationRequested) return null;
             anyLeft |= s.NumGenerated + 1 < s.Params.MaxNewTokens;
+            next.Add(s);
         }
-        if (!anyLeft) return false;
-        foreach (var s in step)
-            if (!_blocks.TryAppend(s, s.NumComputed + 2)) return false;
-        return true;
+        if (!anyLeft || _scheduler.Running.Count != next.Count) return null;
+        foreach (var s in next)
+            if (!_blocks.TryAppend(s, s.NumComputed + 2)) return null;
+        return next;
     }
 
-    /// <summary>The batch after the queued one: each sequence's next position, its token fed from the queued step's row.</summary>
-    int BuildContinuation(List<Sequence> step)
+    /// <summary>
+    /// The batch after the queued one: each of <paramref name="next"/>'s sequences at its next position, its token fed from
+    /// its row of the queued step.
+    /// </summary>
+    int BuildContinuation(List<Sequence> step, List<Sequence> next)
     {
         var b = _batch;
-        int n = step.Count, maxBlocks = 0, bs = _blocks.BlockSize;
-        foreach (var s in step) maxBlocks = Math.Max(maxBlocks, s.BlockTable.Count);
+        int n = next.Count, maxBlocks = 0, bs = _blocks.BlockSize;
+        foreach (var s in next) maxBlocks = Math.Max(maxBlocks, s.BlockTable.Count);
         b.NumTokens = b.NumSeqs = b.NumLogits = n;
         b.MaxBlocksPerSeq = maxBlocks;
         b.TokenIds = Grow(b.TokenIds, n);
@@ -105,9 +115,10 @@ public sealed partial class LlmEngine
         b.ContextLens = Grow(b.ContextLens, n);
         b.BlockTables = Grow(b.BlockTables, n * maxBlocks);
         _feed = Grow(_feed, n);
-        for (int i = 0; i < n; i++)
+        for (int i = 0, row = 0; i < n; i++, row++)
         {
-            var s = step[i];
+            var s = next[i];
+            while (step[row] != s) row++;   // next keeps step's order
             int pos = s.NumComputed + 1;   // the queued step computes NumComputed and chooses the token at pos
             b.QueryStart[i] = i;
             b.TokenIds[i] = 0;
@@ -115,7 +126,7 @@ public sealed partial class LlmEngine
             b.SlotMapping[i] = s.BlockTable[pos / bs] * bs + pos % bs;
             b.ContextLens[i] = pos + 1;
             b.LogitIndices[i] = i;
-            _feed[i] = i;
+            _feed[i] = row;
             var table = b.BlockTables.AsSpan(i * maxBlocks, maxBlocks);
             table.Fill(-1);
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.BlockTable).CopyTo(table);

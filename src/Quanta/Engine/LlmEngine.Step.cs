@@ -83,20 +83,22 @@ public sealed partial class LlmEngine
     /// Each sequence's row parameters with its request's next uniform (drawn from a copy: Postprocess advances the RNG),
     /// or with <paramref name="ahead"/> the one after it (the step before is queued and not yet post-processed).
     /// </summary>
-    void SampleRows(IReadOnlyList<Sequence> seqs, int rows, bool ahead)
+    /// <remarks>Row of a sequence: its request's LogitRow, or with <paramref name="rowIsIndex"/> its index in <paramref name="seqs"/>.</remarks>
+    void SampleRows(IReadOnlyList<Sequence> seqs, int rows, bool ahead, bool rowIsIndex = false)
     {
         if (_rowIds.Length < rows)
         {
             int n = Math.Max(rows, 2 * _rowIds.Length);
             _rowSampling = new RowSampling[n]; _rowIds = new int[n]; _rowLogprobs = new float[n];
         }
-        foreach (var s in seqs)
+        for (int i = 0; i < seqs.Count; i++)
         {
+            var s = seqs[i];
             var r = _requests[s.Id];
             if (r.LogitRows == 0) continue;
             var rng = r.Sampler.Rng;
             if (ahead && s.Params.DoSample) rng.NextDouble();
-            _rowSampling[r.LogitRow] = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
+            _rowSampling[rowIsIndex ? i : r.LogitRow] = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
         }
     }
 

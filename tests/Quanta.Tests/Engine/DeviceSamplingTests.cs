@@ -59,6 +59,8 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     /// <summary>Whether the engine may queue steps; steps queued while another was outstanding; tokens fed from the step before.</summary>
     public bool Queues { get; init; } = true;
     public int QueuedBehind, Fed;
+    /// <summary>Per Queue call: the step's sequences, and whether another step was still outstanding.</summary>
+    public List<(int Seqs, bool Behind)> QueueCalls { get; } = [];
     public bool CanQueue => Queues;
 
     /// <summary>Runs the step at once (fed tokens take the previous queued step's ids) and keeps its result until collected.</summary>
@@ -67,6 +69,7 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
         if (_queue.Count >= 2) throw new InvalidOperationException("a third step queued");
         if (feed.Length > 0 && feed.Length != batch.NumTokens) throw new ArgumentException("feed length");
         if (_queue.Count > 0) QueuedBehind++;
+        QueueCalls.Add((batch.NumSeqs, _queue.Count > 0));
         for (int t = 0; t < feed.Length; t++)
             if (feed[t] >= 0) { batch.TokenIds[t] = _lastIds[feed[t]]; Fed++; }
         ForwardSampleCalls++;
@@ -169,6 +172,29 @@ public class DeviceSamplingTests
         }
         Assert.Contains(gotLast, l => ((GenerationFinished)l).Reason == FinishReason.Length);
         Assert.Contains(gotLast, l => ((GenerationFinished)l).Reason != FinishReason.Length);
+    }
+
+    /// <summary>
+    /// When a sequence ends, the run of queued steps goes on without it: the first step of the survivors alone is queued
+    /// behind the step before (not run after a drained queue), and every token matches unqueued steps.
+    /// </summary>
+    [Fact]
+    public async Task AFinishedSequenceDropsOutOfTheQueuedRun()
+    {
+        // Whichever ends first (the long one is submitted first, so the two overlap however the engine admits them).
+        GenerationRequest[] reqs = [Req(2, new SamplingParams { DoSample = true, Seed = 9 }, maxNew: 40), Req(1, new SamplingParams(), maxNew: 12)];
+        async Task<(List<TokenGenerated>[] Tokens, FakeDeviceRunner Runner)> Go(bool queue)
+        {
+            var runner = new FakeDeviceRunner(256) { Queues = queue };
+            return (await Run(runner, reqs), runner);
+        }
+        var (got, queued) = await Go(true);
+        var (want, _) = await Go(false);
+        for (int i = 0; i < reqs.Length; i++) Assert.Equal(want[i].Select(t => (t.Token.Id, t.Token.Logprob)), got[i].Select(t => (t.Token.Id, t.Token.Logprob)));
+        var calls = queued.QueueCalls;
+        int both = calls.FindIndex(c => c.Seqs == 2), alone = calls.FindIndex(Math.Max(both, 0), c => c.Seqs == 1);
+        Assert.True(both >= 0 && alone > both, string.Join(", ", calls));
+        Assert.True(calls[alone].Behind, $"the first step without the finished sequence waited for an empty queue: {string.Join(", ", calls)}");
     }
 
     /// <summary>A request cancelled while its steps run queued ends as cancelled, frees its blocks, and the others go on.</summary>
