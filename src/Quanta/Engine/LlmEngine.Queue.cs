@@ -11,6 +11,7 @@ namespace Quanta.Engine;
 public sealed partial class LlmEngine
 {
     List<Sequence>? _queued;       // the queued, uncollected step's sequences; logits row i is sequence i
+    readonly List<Sequence>[] _runLists = [[], []];   // a run's queued step and its continuation alternate between these
     int[] _feed = [];              // [tokens] row of the queued step whose id each token of the continuation takes
 
     /// <summary>Steps queued while the step before them was still running (tests and stats).</summary>
@@ -27,7 +28,10 @@ public sealed partial class LlmEngine
         SampleRows(seqs, rows, ahead: false);
         try { q.Queue(_batch, _rowSampling.AsSpan(0, rows), []); }
         catch (Exception) { return false; }   // the usual path runs it again and reports the error
-        _queued = [.. seqs];
+        var list = _runLists[0];
+        list.Clear();
+        list.AddRange(seqs);
+        _queued = list;
         return true;
     }
 
@@ -81,7 +85,8 @@ public sealed partial class LlmEngine
     List<Sequence>? Continuation(List<Sequence> step)
     {
         if (_scheduler.Waiting.Count > 0 || Volatile.Read(ref _pending) > 0) return null;
-        var next = new List<Sequence>(step.Count);
+        var next = _runLists[ReferenceEquals(step, _runLists[0]) ? 1 : 0];   // the other list: no allocation per step
+        next.Clear();
         bool anyLeft = false;
         foreach (var s in step)
         {
