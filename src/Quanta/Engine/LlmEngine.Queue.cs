@@ -110,15 +110,8 @@ public sealed partial class LlmEngine
         var b = _batch;
         int n = next.Count, maxBlocks = 0, bs = _blocks.BlockSize;
         foreach (var s in next) maxBlocks = Math.Max(maxBlocks, s.BlockTable.Count);
-        b.NumTokens = b.NumSeqs = b.NumLogits = n;
-        b.MaxBlocksPerSeq = maxBlocks;
-        b.TokenIds = Grow(b.TokenIds, n);
-        b.Positions = Grow(b.Positions, n);
-        b.SlotMapping = Grow(b.SlotMapping, n);
-        b.LogitIndices = Grow(b.LogitIndices, n);
-        b.QueryStart = Grow(b.QueryStart, n + 1);
-        b.ContextLens = Grow(b.ContextLens, n);
-        b.BlockTables = Grow(b.BlockTables, n * maxBlocks);
+        Size(n, n, maxBlocks);
+        b.NumLogits = n;
         _feed = Grow(_feed, n);
         for (int i = 0, row = 0; i < n; i++, row++)
         {

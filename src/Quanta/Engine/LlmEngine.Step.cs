@@ -124,16 +124,7 @@ public sealed partial class LlmEngine
         var b = _batch;
         int nTok = 0, maxBlocks = 0, rows = 0;
         foreach (var s in seqs) { nTok += s.Chunk; maxBlocks = Math.Max(maxBlocks, s.BlockTable.Count); }
-        b.NumTokens = nTok;
-        b.NumSeqs = seqs.Count;
-        b.MaxBlocksPerSeq = maxBlocks;
-        b.TokenIds = Grow(b.TokenIds, nTok);
-        b.Positions = Grow(b.Positions, nTok);
-        b.SlotMapping = Grow(b.SlotMapping, nTok);
-        b.LogitIndices = Grow(b.LogitIndices, nTok);
-        b.QueryStart = Grow(b.QueryStart, seqs.Count + 1);
-        b.ContextLens = Grow(b.ContextLens, seqs.Count);
-        b.BlockTables = Grow(b.BlockTables, seqs.Count * maxBlocks);
+        Size(nTok, seqs.Count, maxBlocks);
         var now = DateTime.UtcNow;
         int t = 0, bs = _blocks.BlockSize;
         for (int i = 0; i < seqs.Count; i++)
@@ -216,6 +207,22 @@ public sealed partial class LlmEngine
 
     TokenInfo Info(int id, float logprob) =>
         id < 0 ? new TokenInfo(id, "", logprob, false) : new TokenInfo(id, _tokenizer.TokenText(id), logprob, _tokenizer.IsSpecial(id) || _eos.Contains(id));
+
+    /// <summary>Sets the reusable batch's counts and grows its arrays (never shrinks) for these tokens, sequences and table width.</summary>
+    void Size(int tokens, int seqs, int maxBlocks)
+    {
+        var b = _batch;
+        b.NumTokens = tokens;
+        b.NumSeqs = seqs;
+        b.MaxBlocksPerSeq = maxBlocks;
+        b.TokenIds = Grow(b.TokenIds, tokens);
+        b.Positions = Grow(b.Positions, tokens);
+        b.SlotMapping = Grow(b.SlotMapping, tokens);
+        b.LogitIndices = Grow(b.LogitIndices, tokens);
+        b.QueryStart = Grow(b.QueryStart, seqs + 1);
+        b.ContextLens = Grow(b.ContextLens, seqs);
+        b.BlockTables = Grow(b.BlockTables, seqs * maxBlocks);
+    }
 
     static int[] Grow(int[] a, int n) => a.Length >= n ? a : new int[Math.Max(n, a.Length * 2)];
 }
