@@ -58,9 +58,10 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     int[] _lastIds = [];
     /// <summary>Whether the engine may queue steps; steps queued while another was outstanding; tokens fed from the step before.</summary>
     public bool Queues { get; init; } = true;
-    public int QueuedBehind, Fed;
+    public int Fed;
     /// <summary>Per Queue call: the step's sequences, and whether another step was still outstanding.</summary>
     public List<(int Seqs, bool Behind)> QueueCalls { get; } = [];
+    public int QueuedBehind => QueueCalls.Count(c => c.Behind);
     public bool CanQueue => Queues;
 
     /// <summary>Runs the step at once (fed tokens take the previous queued step's ids) and keeps its result until collected.</summary>
@@ -68,7 +69,6 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     {
         if (_queue.Count >= 2) throw new InvalidOperationException("a third step queued");
         if (feed.Length > 0 && feed.Length != batch.NumTokens) throw new ArgumentException("feed length");
-        if (_queue.Count > 0) QueuedBehind++;
         QueueCalls.Add((batch.NumSeqs, _queue.Count > 0));
         for (int t = 0; t < feed.Length; t++)
             if (feed[t] >= 0) { batch.TokenIds[t] = _lastIds[feed[t]]; Fed++; }
