@@ -39,9 +39,18 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         if (feed.Length > 0 && (_outstanding == 0 || n > sm.Capacity)) throw new InvalidOperationException("a fed step needs the step before it queued, with no more rows");
         ulong prev = sm.Ids;
         var parms = sm.Write(rows[..n]);
-        var step = Run(b, feed, prev, parms);
-        for (int r = 0; r < n; r += CudaScratch.LogitRows)
-            sm.Launch(_s.Logits, V, r, Head(step, r, n));
+        var step = Run(b, feed, prev, parms, sm);
+        if (step.Head is { } head)
+        {
+            if (head.Ids == 0) sm.Launch(_s.Logits, V, 0, n);   // the graph wrote the logits of a sampled row
+        }
+        else for (int r = 0; r < n; r += CudaScratch.LogitRows)
+        {
+            int m = Math.Min(CudaScratch.LogitRows, n - r);
+            // A few greedy rows get their choice from the lm_head kernel itself.
+            if (_lmHead is { } h && h.Takes(m) && sm.FusedGreedy(r, m, h.Blocks) is { } g) Head(step, r, n, g);
+            else sm.Launch(_s.Logits, V, r, Head(step, r, n));
+        }
         sm.MarkDone();
         _outstanding++;
     }

@@ -23,6 +23,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly int _hidden, _headDim, _qDim, _kvDim, _ffn;
     readonly ulong _invFreq;          // [head_dim/2] f64
     readonly CudaScratch _s;
+    readonly CudaLmHead? _lmHead;     // the f16 head's kernel for a few rows, or null (cuBLAS)
     ulong _kCache, _vCache;           // [layers, blocks*block_size, kv_dim] f16
     long _layerStride;                // elements per layer in each cache
     readonly DecodeGraphs _graphs;
@@ -58,6 +59,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         {
             _ctx.Kernels.LoadAll();
             _w = new CudaModelWeights(_mem, _k, _c, weights);
+            _lmHead = CudaLmHead.For(_ctx, _w.LmHead);
             _invFreq = _mem.Upload<double>(RotaryFrequencies.Inverse(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
             _s = new CudaScratch(_mem, _c, _headDim, _w);
             int warm = Math.Max(1, o.MaxPrefillTokens);
@@ -123,7 +125,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         var step = Run(b);
         for (int r = 0; r < n; r += CudaScratch.LogitRows)
         {
-            int rows = Head(step, r, n);
+            int rows = step.Head is null ? Head(step, r, n) : n;
             _ctx.Synchronize();
             fixed (float* lp = logits.Slice(r * V)) _ctx.Download(lp, _s.Logits, (long)rows * V * sizeof(float));
         }
@@ -135,10 +137,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     /// A step on the device: its uploaded indices, and where its logits rows are (Xn: rows 0..n-1 of the final norm's
     /// output, else Final: the gathered rows).
     /// </summary>
-    readonly record struct Step(CudaScratch.Meta Meta, bool LogitsInXn);
+    /// <remarks>Head: the graph ran lm_head on the one logits row itself (with its greedy choice where Head.Ids != 0); null: <see cref="Head"/> runs it.</remarks>
+    readonly record struct Step(CudaScratch.Meta Meta, bool LogitsInXn, CudaLmHead.Greedy? Head);
 
     /// <summary>Every layer of the batch (a CUDA graph for decode steps), with the first logits rows' final norm gathered.</summary>
-    Step Run(ForwardBatch b, ReadOnlySpan<int> feed = default, ulong prevIds = 0, CudaSampler.Staged parms = default)
+    Step Run(ForwardBatch b, ReadOnlySpan<int> feed = default, ulong prevIds = 0, CudaSampler.Staged parms = default, CudaSampler? sampler = null)
     {
         int n = b.NumLogits;
         int maxQuery = 0;
@@ -161,19 +164,31 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         var tiles = !fresh && T > CudaScratch.SplitTokens && maxQuery >= 8 && _headDim <= Kernels.PrefillMaxHeadDim && _headDim % 4 == 0
             ? Kernels.PrefillTiles(b.QueryStart, b.NumSeqs, b.Positions) : null;
         var m = _s.WriteMeta(b, maxb, tiles, T, feed);
-        // The inputs come from mapped host memory in one kernel, which also embeds the tokens: no copies on the stream.
-        _k.StageEmbed(m.Host, m.Ids, m.Count, T, m.FeedAt, prevIds, _w.Embedding, _s.X, _hidden, parms.Host, parms.Device, parms.Ints);
+        // The inputs come from mapped host memory in one kernel, which also embeds the tokens: no copies on the stream. A
+        // decode graph holds it as its first node (so the first q/k/v's prologue overlaps it), given this step's arguments.
+        void Stage((nint, nint) node = default) =>
+            _k.StageEmbed(m.Host, m.Ids, m.Count, T, m.FeedAt, prevIds, _w.Embedding, _s.X, _hidden, parms.Host, parms.Device, parms.Ints, node);
         // A decode step whose logits rows are its tokens in order reads them straight from the final norm's output;
         // other steps gather the rows first (a padded graph gathers every row it computes, the padding row 0).
         bool inXn = graph && n == b.NumTokens && IsIdentity(b.LogitIndices.AsSpan(0, n));
         int first = inXn ? 0 : graph && n == b.NumTokens ? T : Math.Min(n, CudaScratch.LogitRows);
+        // A one-row decode step runs lm_head inside its graph, with a greedy row's choice (else logits only).
+        CudaLmHead.Greedy? head = inXn && _lmHead is { } h && h.Takes(n) ? sampler?.FusedGreedy(0, n, h.Blocks) ?? default : null;
         Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null,
             FusedRope && decode && !fresh && tiles is null && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
-        if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first), _s.Generation, () => Layers(m, T, maxb, plan, first));
-        else Layers(m, T, maxb, plan, first);
-        return new Step(m, inXn);
+        if (graph && StageInGraph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => { Stage(); Layers(m, T, maxb, plan, first, head); }, Stage);
+        else
+        {
+            Stage();
+            if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => Layers(m, T, maxb, plan, first, head), null);
+            else Layers(m, T, maxb, plan, first, head);
+        }
+        return new Step(m, inXn, head);
     }
+
+    /// <summary>Decode graphs hold the step's stage_embed as their first node (QUANTA_GRAPH_STAGE=0: launched before the graph).</summary>
+    internal static bool StageInGraph { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GRAPH_STAGE") != "0";
 
     static bool IsIdentity(ReadOnlySpan<int> idx)
     {
@@ -183,11 +198,13 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     }
 
     /// <summary>Logits rows r.. (at most LogitRows of the n) into the logits scratch; returns how many.</summary>
-    int Head(Step step, int r, int n)
+    int Head(Step step, int r, int n, CudaLmHead.Greedy greedy = default)
     {
         int rows = Math.Min(CudaScratch.LogitRows, n - r);
         if (r > 0) _k.GatherRows(_s.Xn, step.Meta.LogitIdx + 4UL * (ulong)r, _s.Final, _hidden, rows);
-        _w.LmHead.Forward(step.LogitsInXn ? _s.Xn : _s.Final, _s.Logits, rows, _s.Linear);
+        ulong x = step.LogitsInXn ? _s.Xn : _s.Final;
+        if (_lmHead is { } h && h.Takes(rows)) h.Forward(x, _s.Logits, greedy);
+        else _w.LmHead.Forward(x, _s.Logits, rows, _s.Linear);
         Mark("lm_head");
         return rows;
     }
@@ -233,7 +250,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     /// Every layer (x holds the embedded tokens), the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
     /// attention as <paramref name="plan"/> says.
     /// </summary>
-    void Layers(CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, int logitRows)
+    void Layers(CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, int logitRows, CudaLmHead.Greedy? head)
     {
         var s = _s;
         float scale = 1f / MathF.Sqrt(_headDim);
@@ -287,6 +304,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         _k.RmsNorm(s.X, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
         if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
         Mark("other");
+        if (head is { } g)
+        {
+            _lmHead!.Forward(s.Xn, s.Logits, g);
+            Mark("lm_head");
+        }
     }
 
     /// <summary>Layer l's attention norm done by its q/k/v kernel: with f16 weights where they are exact (16 KiB less shared memory).</summary>

@@ -117,6 +117,27 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     }
 
     /// <summary>
+    /// Where the lm_head kernel (<see cref="CudaLmHead"/>) writes the greedy choice of rows first.. of the last upload, with
+    /// <paramref name="blocks"/> parts per row; null when some row samples (or QUANTA_GREEDY_SPLIT=0): then <see cref="Launch"/>.
+    /// </summary>
+    public CudaLmHead.Greedy? FusedGreedy(int first, int rows, int blocks)
+    {
+        if (_sampled || !GreedySplit) return null;
+        if ((long)rows * blocks > _headPartsCap)
+        {
+            mem.Free(_headParts);
+            _headPartsCap = Math.Max((long)rows * blocks, 2 * _headPartsCap);
+            _headParts = mem.Alloc(16 * _headPartsCap, "lm_head greedy partials");
+        }
+        ulong ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
+        ulong hids = _hostOut[_turn].Device + 4UL * (ulong)first, hlps = _hostOut[_turn].Device + 4UL * (ulong)(_outCap[_turn] + first);
+        return new CudaLmHead.Greedy(ids, lps, _headParts, _counters + 4UL * (ulong)first, hids, hlps);
+    }
+
+    ulong _headParts;     // [rows, blocks] the lm_head kernel's greedy partials
+    long _headPartsCap;
+
+    /// <summary>
     /// Batches of greedy rows spread each row over up to MaxSplits blocks (greedy.cu) where one block per row would leave
     /// the GPU idle (QUANTA_GREEDY_SPLIT=0: sample_rows, one block per row).
     /// </summary>

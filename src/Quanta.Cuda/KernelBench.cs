@@ -11,7 +11,7 @@ public sealed record KernelTiming(string Name, int In, int Out, int Rows, double
 /// The GPTQ linear kernels on random 4-bit layers of real shapes: each checked against a float64 CPU product on
 /// sampled columns, then timed as a CUDA graph of back-to-back calls (device time only, no launch gaps).
 /// </summary>
-public static unsafe class KernelBench
+public static unsafe partial class KernelBench
 {
     /// <summary>Registers per thread and local (spilled) bytes per thread of a kernel (CU_FUNC_ATTRIBUTE_NUM_REGS, LOCAL_SIZE_BYTES).</summary>
     public static (int Registers, int LocalBytes) Resources(string module, string kernel)

@@ -144,6 +144,17 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     /// </summary>
     public bool Pdl { get; } = ctx.Arch >= 90 && Environment.GetEnvironmentVariable("QUANTA_PDL") != "0";
 
+    /// <summary>Gives the kernel node <paramref name="node"/> of an instantiated graph new arguments and grid (same function) for its next launches.</summary>
+    public void SetKernelNode((nint Exec, nint Node) at, nint fn, (uint X, uint Y, uint Z) grid, uint block, uint sharedBytes, void** args, string name)
+    {
+        var p = new Cu.KernelNodeParams
+        {
+            Func = fn, GridX = grid.X, GridY = grid.Y, GridZ = grid.Z, BlockX = block, BlockY = 1, BlockZ = 1,
+            SharedBytes = sharedBytes, KernelParams = args,
+        };
+        Cu.Check(Cu.cuGraphExecKernelNodeSetParams_v2(at.Exec, at.Node, &p), "cuGraphExecKernelNodeSetParams(" + name + ")");
+    }
+
     /// <summary>Launches <paramref name="fn"/> on the context's stream and checks the launch.</summary>
     public void Launch(nint fn, (uint X, uint Y, uint Z) grid, uint block, uint sharedBytes, void** args, string name)
     {

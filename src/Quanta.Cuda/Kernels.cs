@@ -15,12 +15,14 @@ internal sealed unsafe class Kernels(CudaContext ctx)
     /// A step's inputs from mapped host memory: x [tokens, n] f32 = table [vocab, n] f16 rows of the ids (fed from prev where
     /// feedAt &gt; 0 says), meta [count] i32 = host [count], params [np] i32 = hostParams [np] (see elementwise.cu).
     /// </summary>
+    /// <remarks>With <paramref name="node"/> (an instantiated decode graph's first node): sets that node's arguments instead of launching.</remarks>
     public void StageEmbed(ulong host, ulong meta, int count, int tokens, int feedAt, ulong prev, ulong table, ulong x, int n,
-                           ulong hostParams, ulong parms, int np)
+                           ulong hostParams, ulong parms, int np, (nint Exec, nint Node) node = default)
     {
         void** a = stackalloc void*[] { &host, &meta, &count, &tokens, &feedAt, &prev, &table, &x, &n, &hostParams, &parms, &np };
         uint copy = (uint)Math.Clamp((count + np + Threads - 1) / Threads, 1, 64);
-        Go("elementwise", "stage_embed", ((uint)tokens + copy, 1, 1), Threads, a);
+        if (node.Exec == 0) Go("elementwise", "stage_embed", ((uint)tokens + copy, 1, 1), Threads, a);
+        else _r.SetKernelNode(node, _r.Function("elementwise", "stage_embed"), ((uint)tokens + copy, 1, 1), Threads, 0, a, "stage_embed");
     }
 
     /// <summary>out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>

@@ -54,6 +54,8 @@ internal static unsafe partial class Cu
     [LibraryImport(L)] public static partial int cuGraphLaunch(nint exec, nint stream);
     [LibraryImport(L)] public static partial int cuGraphDestroy(nint graph);
     [LibraryImport(L)] public static partial int cuGraphExecDestroy(nint exec);
+    [LibraryImport(L)] public static partial int cuGraphGetRootNodes(nint graph, nint* nodes, ref nuint count);
+    [LibraryImport(L)] public static partial int cuGraphExecKernelNodeSetParams_v2(nint exec, nint node, KernelNodeParams* p);
 
     /// <summary>Throws a <see cref="CudaException"/> naming <paramref name="call"/> when <paramref name="result"/> is not CUDA_SUCCESS.</summary>
     public static void Check(int result, string call)
@@ -92,5 +94,16 @@ internal static unsafe partial class Cu
     {
         [FieldOffset(0)] public int Id;
         [FieldOffset(8)] public int Value;
+    }
+
+    /// <summary>CUDA_KERNEL_NODE_PARAMS_v2 (func set, so kern and ctx stay 0: the function's own context).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct KernelNodeParams
+    {
+        public nint Func;
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public void** KernelParams;
+        public void** Extra;
+        public nint Kern, Ctx;
     }
 }

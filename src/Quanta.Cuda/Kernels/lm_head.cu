@@ -1,0 +1,138 @@
+// The f16 lm_head for one row (a batch-1 decode step), with greedy's partials fused in. Each block streams a contiguous
+// run of vocab rows, 16 loads of 16 bytes per lane in flight (the first requested before the wait: weights never
+// change, so inside the decode graph they stream while the final norm runs), and keeps the max key and the sum of
+// exp(w - max) of its run (online: the sum is rescaled when the max grows). The last block to finish merges the
+// blocks' parts, as greedy_rows does (greedy.cuh), with the whole block.
+#include "greedy.cuh"
+
+#define LM_WARPS 8
+#define LM_U 16   // 16-byte loads per lane per pass: 8 KiB per warp in flight
+
+// The max key so far and the sum of exp(w - max) over the values seen (0, 0: none yet).
+struct Online
+{
+    unsigned long long key;
+    double sum;
+
+    __device__ __forceinline__ void add(float v, int i)
+    {
+        if (v != v) return;   // NaN: skipped, as greedy_part does
+        unsigned long long k = ((unsigned long long)order_key(v) << 32) | (u32)(0xffffffffu - (u32)i);
+        if (k > key)
+        {
+            sum = key == 0 ? 1.0 : sum * (double)expf(greedy_max(key) - v) + 1.0;
+            key = k;
+        }
+        else sum += expf(v - greedy_max(key));
+    }
+};
+
+// acc + the dot product of 8 halves with 8 halves, in f32.
+__device__ __forceinline__ float dot8(uint4 w, uint4 x, float acc)
+{
+    const u32 wa[4] = {w.x, w.y, w.z, w.w}, xa[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+    {
+        acc = fmaf(h2f((half_t)(wa[j] & 0xffff)), h2f((half_t)(xa[j] & 0xffff)), acc);
+        acc = fmaf(h2f((half_t)(wa[j] >> 16)), h2f((half_t)(xa[j] >> 16)), acc);
+    }
+    return acc;
+}
+
+// logits [vocab] f32 = w [vocab, hidden] f16 . x [hidden] f16, f32 sums; hidden a multiple of 8. Block b takes vocab rows
+// [b * vocab / nb, (b + 1) * vocab / nb), its warp j every 8th of them from the j-th. ids != 0 (greedy): the choice as
+// greedy_rows makes it, into ids, logprobs [1] and host_ids, host_logprobs (mapped, or 0); parts [gridDim.x]; counter one
+// i32, zero between launches (left zero). Dynamic shared memory: hidden f16.
+extern "C" __global__ void __launch_bounds__(LM_WARPS * 32, 2) lm_head_1(const uint4* __restrict__ w, const half_t* __restrict__ x,
+    int hidden, int vocab, float* __restrict__ logits, int* ids, float* logprobs, GreedyPart* parts, int* counter, int* host_ids,
+    float* host_logprobs)
+{
+    extern __shared__ uint4 xs[];   // [hidden / 8]
+    __shared__ unsigned long long wk[32];
+    __shared__ double wsum[32];
+    __shared__ bool last;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nb = gridDim.x, tid = threadIdx.x;
+    int v1 = (int)((long long)(blockIdx.x + 1) * vocab / nb), cpr = hidden >> 3, passes = (cpr + 32 * LM_U - 1) / (32 * LM_U);
+    int v = (int)((long long)blockIdx.x * vocab / nb) + warp, p = 0;
+    uint4 q[LM_U];
+    auto load = [&](int vv, int pp) {
+        const uint4* row = w + (size_t)vv * cpr;
+#pragma unroll
+        for (int u = 0; u < LM_U; u++)
+        {
+            int c = (pp * LM_U + u) * 32 + lane;
+            q[u] = c < cpr ? __ldcs(row + c) : make_uint4(0, 0, 0, 0);
+        }
+    };
+    if (v < v1) load(v, 0);
+    PDL_WAIT();
+    for (int i = tid; i < cpr; i += blockDim.x) xs[i] = reinterpret_cast<const uint4*>(x)[i];
+    __syncthreads();
+    Online st{0, 0.0};   // lane 0's
+    float acc = 0.f;
+    while (v < v1)
+    {
+#pragma unroll
+        for (int u = 0; u < LM_U; u++)
+        {
+            int c = (p * LM_U + u) * 32 + lane;
+            if (c < cpr) acc = dot8(q[u], xs[c], acc);
+        }
+        int vdone = v;
+        if (++p == passes) { p = 0; v += LM_WARPS; }
+        if (v < v1) load(v, p);   // the next loads go out before this row's sum is reduced
+        if (p == 0)
+        {
+            float s = warp_sum(acc);
+            acc = 0.f;
+            if (lane == 0)
+            {
+                logits[vdone] = s;
+                if (ids) st.add(s, vdone);
+            }
+        }
+    }
+    PDL_TRIGGER();
+    if (!ids) return;
+    // The block's part from its warps' states, then the last block merges every block's parts.
+    if (lane == 0) { wk[warp] = st.key; wsum[warp] = st.sum; }
+    __syncthreads();
+    if (tid == 0)
+    {
+        unsigned long long k = 0;
+        for (int j = 0; j < LM_WARPS; j++) k = max(k, wk[j]);
+        double s = 0;
+        for (int j = 0; j < LM_WARPS; j++)
+            if (wk[j] != 0) s += wsum[j] * (double)expf(greedy_max(wk[j]) - greedy_max(k));
+        parts[blockIdx.x] = GreedyPart{k, s};
+        __threadfence();
+        last = atomicAdd(counter, 1) == nb - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    // Each thread's parts read once (one L2 round trip where the grid is at most a block wide), then two block reductions.
+    unsigned long long k = 0;
+    GreedyPart mine[2] = {{0, 0.0}, {0, 0.0}};
+    for (int j = tid, t = 0; j < nb; j += blockDim.x, t++)
+    {
+        GreedyPart g = {__ldcg(&parts[j].key), __ldcg(&parts[j].sum)};
+        if (t < 2) mine[t] = g;
+        k = max(k, g.key);
+    }
+    k = block_reduce(k, wk, 0ull, MaxOp());
+    float M = greedy_max(k);
+    double total = 0;
+    for (int j = tid, t = 0; j < nb; j += blockDim.x, t++)
+    {
+        GreedyPart g = t < 2 ? mine[t] : GreedyPart{__ldcg(&parts[j].key), __ldcg(&parts[j].sum)};
+        if (g.key != 0) total += g.sum * (double)expf(greedy_max(g.key) - M);
+    }
+    total = block_reduce(total, wsum, 0.0, SumOp());
+    if (tid == 0)
+    {
+        put(ids, logprobs, host_ids, host_logprobs, 0, greedy_id(k), M - (M + logf((float)total)));   // logits[id] is M
+        *counter = 0;
+    }
+}
