@@ -2,13 +2,6 @@
 
 #define MAXC 4   // 8-dim chunks per lane: head_dim <= 32 G (256 in groups of 8 lanes, 128 in groups of 4), head_dim % 8 == 0
 
-__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
-{
-    u32 w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) { f[2 * i] = h2f((half_t)(w[i] & 0xffff)); f[2 * i + 1] = h2f((half_t)(w[i] >> 16)); }
-}
-
 // out[:] = sum_s acc_s * e^(m_s - M) / sum_s l_s * e^(m_s - M) over the split partials pp [splits, D + 2]
 // (read past L1: other blocks wrote them).
 __device__ __forceinline__ void merge_splits(const float* pp, half_t* out, int D, int splits)

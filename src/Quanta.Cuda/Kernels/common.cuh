@@ -56,6 +56,14 @@ __device__ __forceinline__ half_t f2h(float f)
     return h;
 }
 
+// The 8 halves of 16 bytes as floats, in order.
+__device__ __forceinline__ void unpack8(uint4 v, float (&f)[8])
+{
+    u32 w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) { f[2 * i] = h2f((half_t)(w[i] & 0xffff)); f[2 * i + 1] = h2f((half_t)(w[i] >> 16)); }
+}
+
 __device__ __forceinline__ float warp_sum(float v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

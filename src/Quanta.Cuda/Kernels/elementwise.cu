@@ -43,8 +43,10 @@ extern "C" __global__ void stage_embed(const int* __restrict__ host, int* __rest
                 {
                     int i = i0 + u * blockDim.x;
                     if (i >= n8) break;
-                    ((float4*)dst)[2 * i] = make_float4(h2f((half_t)v[u].x), h2f((half_t)(v[u].x >> 16)), h2f((half_t)v[u].y), h2f((half_t)(v[u].y >> 16)));
-                    ((float4*)dst)[2 * i + 1] = make_float4(h2f((half_t)v[u].z), h2f((half_t)(v[u].z >> 16)), h2f((half_t)v[u].w), h2f((half_t)(v[u].w >> 16)));
+                    float f[8];
+                    unpack8(v[u], f);
+                    ((float4*)dst)[2 * i] = make_float4(f[0], f[1], f[2], f[3]);
+                    ((float4*)dst)[2 * i + 1] = make_float4(f[4], f[5], f[6], f[7]);
                 }
             }
         }

@@ -30,13 +30,11 @@ struct Online
 // acc + the dot product of 8 halves with 8 halves, in f32.
 __device__ __forceinline__ float dot8(uint4 w, uint4 x, float acc)
 {
-    const u32 wa[4] = {w.x, w.y, w.z, w.w}, xa[4] = {x.x, x.y, x.z, x.w};
+    float wf[8], xf[8];
+    unpack8(w, wf);
+    unpack8(x, xf);
 #pragma unroll
-    for (int j = 0; j < 4; j++)
-    {
-        acc = fmaf(h2f((half_t)(wa[j] & 0xffff)), h2f((half_t)(xa[j] & 0xffff)), acc);
-        acc = fmaf(h2f((half_t)(wa[j] >> 16)), h2f((half_t)(xa[j] >> 16)), acc);
-    }
+    for (int e = 0; e < 8; e++) acc = fmaf(wf[e], xf[e], acc);
     return acc;
 }
 
