@@ -23,7 +23,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly int _hidden, _headDim, _qDim, _kvDim, _ffn;
     readonly ulong _invFreq;          // [head_dim/2] f64
     readonly CudaScratch _s;
-    readonly CudaLmHead? _lmHead;     // the f16 head's kernel for a few rows, or null (cuBLAS)
+    readonly CudaLmHead? _lmHead;     // the f16 head's kernel for one-row steps, or null (cuBLAS only)
     ulong _kCache, _vCache;           // [layers, blocks*block_size, kv_dim] f16
     long _layerStride;                // elements per layer in each cache
     readonly DecodeGraphs _graphs;

@@ -55,9 +55,13 @@ internal sealed unsafe class DecodeGraphs(CudaContext ctx) : IDisposable
         try
         {
             nint root = 0;
-            nuint count = 1;
-            if (first is not null) Cu.Check(Cu.cuGraphGetRootNodes(graph, &root, ref count), "cuGraphGetRootNodes");
-            if (count != 1) throw new InvalidOperationException($"a decode graph has {count} root nodes, expected its first kernel alone");
+            if (first is not null)
+            {
+                nuint count = 0;
+                Cu.Check(Cu.cuGraphGetRootNodes(graph, null, ref count), "cuGraphGetRootNodes");
+                if (count != 1) throw new InvalidOperationException($"a decode graph has {count} root nodes, expected its first kernel alone");
+                Cu.Check(Cu.cuGraphGetRootNodes(graph, &root, ref count), "cuGraphGetRootNodes");
+            }
             Cu.Check(Cu.cuGraphInstantiateWithFlags(out var exec, graph, 0), "cuGraphInstantiateWithFlags");
             _exec[key] = (exec, graph, root);
             Cu.Check(Cu.cuGraphLaunch(exec, ctx.Stream), "cuGraphLaunch");

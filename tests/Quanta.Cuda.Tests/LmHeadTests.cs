@@ -106,17 +106,7 @@ public class LmHeadTests
         }
         finally { CudaLmHead.Enabled = was; }
         Gpu.Close(logits, [.. blas.Select(f => (double)f)], 1e-5, "logits with the kernel against cuBLAS");
-        var rows = Enumerable.Repeat(new RowSampling(true, 1f, 0, 1f, 0), n).ToArray();
-        var ids = new int[n];
-        var lps = new float[n];
-        r.ForwardSample(batch, rows, ids, lps);
-        var sampler = new Sampler(v);
-        for (int i = 0; i < n; i++)
-        {
-            int want = sampler.Sample(logits.AsSpan(i * v, v), rows[i], out float lp);
-            Assert.True(want == ids[i], $"row {i}: ForwardSample id {ids[i]}, argmax of Forward's logits {want}");
-            Assert.True(Math.Abs(lp - lps[i]) <= 1e-3, $"row {i}: ForwardSample logprob {lps[i]}, from Forward's logits {lp}");
-        }
+        SamplingTests.GreedySampleMatchesLogits(r, batch, logits, v);
     }
 
     /// <summary>

@@ -121,6 +121,13 @@ public class SamplingTests
         var batch = Batches.Build(16, new SeqStep([.. Enumerable.Range(0, 20)], 0, [.. Enumerable.Range(0, n).Select(_ => rng.Next(v))], AllLogits: true));
         var logits = Batches.Run(r, batch);
         Assert.Equal(n, batch.NumLogits);
+        GreedySampleMatchesLogits(r, batch, logits, v);
+    }
+
+    /// <summary>ForwardSample of <paramref name="batch"/> with greedy rows: each id the argmax of its row of <paramref name="logits"/>, each logprob its log-softmax within 1e-3.</summary>
+    internal static void GreedySampleMatchesLogits(CudaModelRunner r, ForwardBatch batch, float[] logits, int v)
+    {
+        int n = batch.NumLogits;
         var rows = Enumerable.Repeat(new RowSampling(true, 1f, 0, 1f, 0), n).ToArray();
         var ids = new int[n];
         var lps = new float[n];
