@@ -169,11 +169,12 @@ internal sealed unsafe class Kernels(CudaContext ctx)
         int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, float scale, int splits, int tokens, int warps = 4, DecodeRope? rope = null, bool? groupsOf4 = null)
     {
         if (warps is not (4 or 8)) throw new ArgumentException($"paged attention runs 4 or 8 warps per block, not {warps}");
-        string name = (warps == 8 ? "paged_attention_8" : "paged_attention") + (headDim <= 128 && (groupsOf4 ?? GroupsOf4) ? "_g4" : "");
+        bool g4 = headDim <= 128 && (groupsOf4 ?? GroupsOf4);
+        string name = (warps == 8 ? "paged_attention_8" : "paged_attention") + (g4 ? "_g4" : "");
         var (qkv, ld, slot, invFreq, style) = rope ?? default;   // the plain kernels take only the first 16 arguments
         void** a = stackalloc void*[] { &q, &kc, &vc, &seqOf, &pos, &tables, &output, &part, &counters, &heads, &kvHeads, &headDim, &blockSize,
             &maxBlocks, &scale, &splits, &qkv, &ld, &slot, &invFreq, &style };
-        if (rope is not null) name += name == "paged_attention_8_g4" && PreloadKeys && (long)heads * tokens * splits <= ctx.Multiprocessors ? "_rope_pre" : "_rope";
+        if (rope is not null) name += warps == 8 && g4 && PreloadKeys && (long)heads * tokens * splits <= ctx.Multiprocessors ? "_rope_pre" : "_rope";
         Go("attention", name, ((uint)heads, (uint)tokens, (uint)splits), (uint)(32 * warps), a);
     }
 
