@@ -177,13 +177,12 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null,
             FusedRope && decode && !fresh && tiles is null && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
-        if (graph && StageInGraph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => { Stage(); Layers(m, T, maxb, plan, first, head); }, Stage);
-        else
-        {
-            Stage();
-            if (graph) _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => Layers(m, T, maxb, plan, first, head), null);
-            else Layers(m, T, maxb, plan, first, head);
-        }
+        bool stageInGraph = graph && StageInGraph;
+        if (!stageInGraph) Stage();
+        if (graph)
+            _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => { if (stageInGraph) Stage(); Layers(m, T, maxb, plan, first, head); },
+                stageInGraph ? Stage : null);
+        else Layers(m, T, maxb, plan, first, head);
         return new Step(m, inXn, head);
     }
 

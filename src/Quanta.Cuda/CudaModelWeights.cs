@@ -26,9 +26,10 @@ internal sealed unsafe class CudaModelWeights
             throw new ModelLoadException($"{w.Embedding.Name}: shape [{string.Join(", ", w.Embedding.Shape)}], expected [{c.VocabSize}, {hidden}]");
         Embedding = CudaLinear.UploadHalf(ctx, w.Embedding, w.Embedding.ElementCount);
         Bytes = w.Embedding.ElementCount * 2;
-        AttnNorm = [.. w.Layers.Select(l => Floats(ctx, l.AttnNorm, hidden))];
+        var attn = w.Layers.Select(l => (l.AttnNorm.Name, Values: Values(l.AttnNorm, hidden))).ToArray();
+        AttnNorm = [.. attn.Select(a => ctx.Upload<float>(a.Values, a.Name))];
         FfnNorm = [.. w.Layers.Select(l => Floats(ctx, l.FfnNorm, hidden))];
-        AttnNormHalf = [.. w.Layers.Select(l => ExactHalves(ctx, l.AttnNorm, hidden))];
+        AttnNormHalf = [.. attn.Select(a => ExactHalves(ctx, a.Values, a.Name))];
         FinalNorm = Floats(ctx, w.FinalNorm, hidden);
         Bytes += 4L * hidden * (2 * w.Layers.Length + 1) + 2L * hidden * AttnNormHalf.Count(p => p != 0);
         Layers = new LayerLinears[w.Layers.Length];
@@ -65,13 +66,12 @@ internal sealed unsafe class CudaModelWeights
     static ulong Floats(DeviceArena ctx, TensorView t, int n) => ctx.Upload<float>(Values(t, n), t.Name);
 
     /// <summary>The values as f16 on the device where every one converts exactly (f16 and most bf16 checkpoints), else 0.</summary>
-    static ulong ExactHalves(DeviceArena ctx, TensorView t, int n)
+    static ulong ExactHalves(DeviceArena ctx, float[] f, string name)
     {
-        var f = Values(t, n);
-        var h = new Half[n];
-        for (int i = 0; i < n; i++)
+        var h = new Half[f.Length];
+        for (int i = 0; i < f.Length; i++)
             if ((float)(h[i] = (Half)f[i]) != f[i]) return 0;
-        return ctx.Upload<Half>(h, t.Name + " (f16)");
+        return ctx.Upload<Half>(h, name + " (f16)");
     }
 
     static float[] Values(TensorView t, int n)

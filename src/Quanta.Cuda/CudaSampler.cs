@@ -31,8 +31,9 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     readonly Queue<(int Turn, int Cap)> _outstanding = new();
     int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
-    ulong _parts;    // [cap, MaxSplits] greedy_rows' partials (16 bytes each)
-    ulong _counters; // [cap] i32 greedy_rows' finished blocks per row, zero between launches
+    ulong _parts;    // [_partsCap] greedy partials (16 bytes each) of greedy_rows or the lm_head kernel, used within one launch
+    long _partsCap;
+    ulong _counters; // [cap] i32 finished blocks per row of those kernels, zero between launches
     ulong _params;   // [cap] RowParams
     ulong _ids;      // [cap] i32, followed by
     ulong _logprobs; // [cap] f32
@@ -41,10 +42,9 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     public void Ensure(int rows)
     {
         if (rows <= _cap) return;
-        mem.Free(_params); mem.Free(_ids); mem.Free(_parts); mem.Free(_counters);
+        mem.Free(_params); mem.Free(_ids); mem.Free(_counters);
         _cap = Math.Max(rows, 2 * _cap);
         _params = mem.Alloc(sizeof(RowParams) * (long)_cap, "sampling parameters");
-        _parts = mem.Alloc(16L * MaxSplits * _cap, "greedy partials");
         _counters = mem.Alloc(4L * _cap, "greedy counters");
         _ctx.ZeroAsync(_counters, 4L * _cap);
         _ids = mem.Alloc(8L * _cap, "sampled ids and logprobs");
@@ -99,13 +99,13 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     /// </summary>
     public void Launch(ulong logits, int vocab, int first, int rows)
     {
-        ulong p = _params + (ulong)(sizeof(RowParams) * first), ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
-        ulong hids = _hostOut[_turn].Device + 4UL * (ulong)first, hlps = _hostOut[_turn].Device + 4UL * (ulong)(_outCap[_turn] + first);
+        ulong p = _params + (ulong)(sizeof(RowParams) * first);
+        var (ids, lps, hids, hlps) = Outputs(first);
         var r = _ctx.Kernels;
         int splits = _sampled || !GreedySplit ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
         if (splits >= 2)
         {
-            ulong parts = _parts, counters = _counters;
+            ulong parts = Parts((long)rows * splits), counters = _counters;
             void** g = stackalloc void*[] { &logits, &vocab, &ids, &lps, &parts, &counters, &hids, &hlps };
             r.Launch(r.Function("greedy", "greedy_rows"), ((uint)splits, (uint)rows, 1), 256, 0, g, "greedy_rows");
             return;
@@ -123,19 +123,26 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     public CudaLmHead.Greedy? FusedGreedy(int first, int rows, int blocks)
     {
         if (_sampled || !GreedySplit) return null;
-        if ((long)rows * blocks > _headPartsCap)
-        {
-            mem.Free(_headParts);
-            _headPartsCap = Math.Max((long)rows * blocks, 2 * _headPartsCap);
-            _headParts = mem.Alloc(16 * _headPartsCap, "lm_head greedy partials");
-        }
-        ulong ids = _ids + 4UL * (ulong)first, lps = _logprobs + 4UL * (ulong)first;
-        ulong hids = _hostOut[_turn].Device + 4UL * (ulong)first, hlps = _hostOut[_turn].Device + 4UL * (ulong)(_outCap[_turn] + first);
-        return new CudaLmHead.Greedy(ids, lps, _headParts, _counters + 4UL * (ulong)first, hids, hlps);
+        var (ids, lps, hids, hlps) = Outputs(first);
+        return new CudaLmHead.Greedy(ids, lps, Parts((long)rows * blocks), _counters + 4UL * (ulong)first, hids, hlps);
     }
 
-    ulong _headParts;     // [rows, blocks] the lm_head kernel's greedy partials
-    long _headPartsCap;
+    /// <summary>Where rows first.. of the last upload go: ids and logprobs on the device (the next step may take the ids) and in this turn's mapped host buffer.</summary>
+    (ulong Ids, ulong Logprobs, ulong HostIds, ulong HostLogprobs) Outputs(int first) =>
+        (_ids + 4UL * (ulong)first, _logprobs + 4UL * (ulong)first,
+         _hostOut[_turn].Device + 4UL * (ulong)first, _hostOut[_turn].Device + 4UL * (ulong)(_outCap[_turn] + first));
+
+    /// <summary>The greedy partials buffer, grown to at least <paramref name="entries"/>.</summary>
+    ulong Parts(long entries)
+    {
+        if (entries > _partsCap)
+        {
+            mem.Free(_parts);
+            _partsCap = Math.Max(entries, 2 * _partsCap);
+            _parts = mem.Alloc(16 * _partsCap, "greedy partials");
+        }
+        return _parts;
+    }
 
     /// <summary>
     /// Batches of greedy rows spread each row over up to MaxSplits blocks (greedy.cu) where one block per row would leave

@@ -46,3 +46,40 @@ __device__ __forceinline__ GreedyPart greedy_part(const float* __restrict__ x, i
 __device__ __forceinline__ int greedy_id(unsigned long long key) { return key == 0 ? 0 : (int)(0xffffffffu - (u32)key); }
 // The run's max from its key (0 for an all-NaN run, whose key is 0).
 __device__ __forceinline__ float greedy_max(unsigned long long key) { return key == 0 ? 0.f : key_value((u32)(key >> 32)); }
+
+// The end of a row spread over gridDim.x blocks, called by every thread of each: thread 0's part g is written to
+// pp[blockIdx.x] and counted in *counter; the row's last block to finish merges all parts (the whole block; read past L1:
+// other blocks wrote them) into the choice, put as sample_rows puts it (M = max m_b, total = sum of s_b * exp(m_b - M),
+// logprob = w[id] - M - log(total); maxima from the keys, so no logit is read), and leaves the counter zero.
+// shk and shd hold 32 values each.
+__device__ __forceinline__ void greedy_finish(GreedyPart g, GreedyPart* pp, int* counter, int row, int* ids, float* logprobs,
+    int* host_ids, float* host_logprobs, unsigned long long* shk, double* shd)
+{
+    __shared__ bool last;
+    int nb = gridDim.x, tid = threadIdx.x;
+    if (tid == 0)
+    {
+        pp[blockIdx.x] = g;
+        __threadfence();
+        last = atomicAdd(counter, 1) == nb - 1;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    unsigned long long k = 0;
+    for (int j = tid; j < nb; j += blockDim.x) k = max(k, __ldcg(&pp[j].key));
+    k = block_reduce(k, shk, 0ull, MaxOp());
+    float M = greedy_max(k);
+    double total = 0;
+    for (int j = tid; j < nb; j += blockDim.x)
+    {
+        unsigned long long kj = __ldcg(&pp[j].key);
+        if (kj != 0) total += __ldcg(&pp[j].sum) * exp((double)greedy_max(kj) - (double)M);
+    }
+    total = block_reduce(total, shd, 0.0, SumOp());
+    if (tid == 0)
+    {
+        put(ids, logprobs, host_ids, host_logprobs, row, greedy_id(k), M - (M + logf((float)total)));   // logits[id] is M
+        *counter = 0;
+    }
+}

@@ -2,7 +2,7 @@
 // run of vocab rows, 16 loads of 16 bytes per lane in flight (the first requested before the wait: weights never
 // change, so inside the decode graph they stream while the final norm runs), and keeps the max key and the sum of
 // exp(w - max) of its run (online: the sum is rescaled when the max grows). The last block to finish merges the
-// blocks' parts, as greedy_rows does (greedy.cuh), with the whole block.
+// blocks' parts, as greedy_rows does (greedy_finish).
 #include "greedy.cuh"
 
 #define LM_WARPS 8
@@ -49,7 +49,6 @@ extern "C" __global__ void __launch_bounds__(LM_WARPS * 32, 2) lm_head_1(const u
     extern __shared__ uint4 xs[];   // [hidden / 8]
     __shared__ unsigned long long wk[32];
     __shared__ double wsum[32];
-    __shared__ bool last;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nb = gridDim.x, tid = threadIdx.x;
     int v1 = (int)((long long)(blockIdx.x + 1) * vocab / nb), cpr = hidden >> 3, passes = (cpr + 32 * LM_U - 1) / (32 * LM_U);
     int v = (int)((long long)blockIdx.x * vocab / nb) + warp, p = 0;
@@ -96,41 +95,12 @@ extern "C" __global__ void __launch_bounds__(LM_WARPS * 32, 2) lm_head_1(const u
     // The block's part from its warps' states, then the last block merges every block's parts.
     if (lane == 0) { wk[warp] = st.key; wsum[warp] = st.sum; }
     __syncthreads();
+    GreedyPart g{0, 0.0};
     if (tid == 0)
     {
-        unsigned long long k = 0;
-        for (int j = 0; j < LM_WARPS; j++) k = max(k, wk[j]);
-        double s = 0;
+        for (int j = 0; j < LM_WARPS; j++) g.key = max(g.key, wk[j]);
         for (int j = 0; j < LM_WARPS; j++)
-            if (wk[j] != 0) s += wsum[j] * (double)expf(greedy_max(wk[j]) - greedy_max(k));
-        parts[blockIdx.x] = GreedyPart{k, s};
-        __threadfence();
-        last = atomicAdd(counter, 1) == nb - 1;
+            if (wk[j] != 0) g.sum += wsum[j] * exp((double)greedy_max(wk[j]) - (double)greedy_max(g.key));
     }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    // Each thread's parts read once (one L2 round trip where the grid is at most a block wide), then two block reductions.
-    unsigned long long k = 0;
-    GreedyPart mine[2] = {{0, 0.0}, {0, 0.0}};
-    for (int j = tid, t = 0; j < nb; j += blockDim.x, t++)
-    {
-        GreedyPart g = {__ldcg(&parts[j].key), __ldcg(&parts[j].sum)};
-        if (t < 2) mine[t] = g;
-        k = max(k, g.key);
-    }
-    k = block_reduce(k, wk, 0ull, MaxOp());
-    float M = greedy_max(k);
-    double total = 0;
-    for (int j = tid, t = 0; j < nb; j += blockDim.x, t++)
-    {
-        GreedyPart g = t < 2 ? mine[t] : GreedyPart{__ldcg(&parts[j].key), __ldcg(&parts[j].sum)};
-        if (g.key != 0) total += g.sum * (double)expf(greedy_max(g.key) - M);
-    }
-    total = block_reduce(total, wsum, 0.0, SumOp());
-    if (tid == 0)
-    {
-        put(ids, logprobs, host_ids, host_logprobs, 0, greedy_id(k), M - (M + logf((float)total)));   // logits[id] is M
-        *counter = 0;
-    }
+    greedy_finish(g, parts, counter, 0, ids, logprobs, host_ids, host_logprobs, wk, wsum);
 }
