@@ -14,11 +14,11 @@ public readonly record struct RowSampling(bool Greedy, float Temperature, int To
         : new(true, 1f, 0, 1f, 0);
 
     /// <summary>
-    /// Whether a device sampler can choose the token for <paramref name="p"/>: no penalties, no top-n alternatives and,
-    /// when sampling, no typical-p. (Prompt logprobs are the engine's concern: they need every row's logits.)
+    /// Whether a device sampler can choose the token for <paramref name="p"/>: no grammar, no penalties, no top-n
+    /// alternatives and, when sampling, no typical-p. (Prompt logprobs are the engine's concern: they need every row's logits.)
     /// </summary>
     public static bool IsSimple(SamplingParams p) =>
-        p.TopNTokens == 0 && p.RepetitionPenalty == 1f && p.FrequencyPenalty == 0f && p.PresencePenalty == 0f
+        p.Grammar is null && p.TopNTokens == 0 && p.RepetitionPenalty == 1f && p.FrequencyPenalty == 0f && p.PresencePenalty == 0f
         && (!p.DoSample || p.TypicalP >= 1f);
 }
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Quanta.Grammar;
 using Quanta.Model;
 
 namespace Quanta.Engine;
@@ -17,6 +18,7 @@ public sealed partial class LlmEngine : IEngine
     readonly BlockManager _blocks;
     readonly Scheduler _scheduler;
     readonly Sampler _sampler;
+    readonly Lazy<GrammarCache> _grammars;     // compiled grammars over this vocabulary, built on first use
     readonly HashSet<int> _eos;
     readonly int _vocab;
     readonly Channel<RequestState> _incoming = Channel.CreateUnbounded<RequestState>(new() { SingleReader = true });
@@ -43,6 +45,7 @@ public sealed partial class LlmEngine : IEngine
         _scheduler = new Scheduler(_blocks, options);
         _sampler = new Sampler(_vocab);
         _eos = [.. runner.Config.EosTokenIds, tokenizer.EosId];
+        _grammars = new(() => new GrammarCache(new TokenVocabulary(tokenizer, _vocab, _eos)));
         _stats = MakeStats();
         _thread = new Thread(Loop) { IsBackground = true, Name = "quanta-engine" };
         _thread.Start();
@@ -67,7 +70,11 @@ public sealed partial class LlmEngine : IEngine
         IReadOnlyList<TokenInfo> prefill = request.PromptLogprobs
             ? request.PromptIds.Select(id => PromptTokens.Make(id, _tokenizer)).ToArray()
             : new PromptTokens(request.PromptIds, _tokenizer);
-        var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds),
+        TokenGrammar? grammar = null;
+        if (p.Grammar is { } spec)
+            try { grammar = _grammars.Value.Get(spec); }
+            catch (GrammarException e) { return Fail(events, e.Message, "validation"); }
+        var state = new RequestState(request, seq, new SamplerState(p, request.PromptIds, grammar: grammar),
                                      new TextStreamer(_tokenizer, request.PromptIds, p.Stop), events, prefill);
         Interlocked.Increment(ref _pending);
         if (_incoming.Writer.TryWrite(state)) return events.Reader;
@@ -90,7 +97,6 @@ public sealed partial class LlmEngine : IEngine
         if (r.PromptIds.Length == 0) return "the prompt is empty: at least one input token is required";
         foreach (int id in r.PromptIds)
             if ((uint)id >= (uint)_vocab) return $"input token id {id} is outside the vocabulary (size {_vocab})";
-        if (p.Grammar is not null) return "constrained decoding (grammar) is not supported by this engine";
         if (p.MaxNewTokens < 1) return $"max_new_tokens must be strictly positive, got {p.MaxNewTokens}";
         long total = (long)r.PromptIds.Length + p.MaxNewTokens;
         if (total > MaxBatchTotalTokens)

@@ -1,10 +1,12 @@
 using System.Numerics.Tensors;
+using Quanta.Grammar;
 
 namespace Quanta.Engine;
 
 /// <summary>
 /// Chooses the next token from one logits row (CPU). Order as in HF/TGI: repetition penalty,
-/// frequency/presence penalties, then when sampling temperature, top-k, top-p, typical-p.
+/// frequency/presence penalties, the grammar's mask (constrained requests), then when sampling temperature, top-k,
+/// top-p, typical-p.
 /// Logprobs are the log-softmax of the processed logits. Scratch buffers are reused: no allocations per token.
 /// </summary>
 public sealed partial class Sampler
@@ -32,11 +34,12 @@ public sealed partial class Sampler
                       Span<int> topIds, Span<float> topLogprobs)
     {
         ReadOnlySpan<float> w = logits[.._vocab];
-        if (p.DoSample || p.RepetitionPenalty != 1f || p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
+        if (p.DoSample || p.RepetitionPenalty != 1f || p.FrequencyPenalty != 0f || p.PresencePenalty != 0f || state.Grammar is not null)
         {
             var work = _work.AsSpan(0, _vocab);     // greedy without penalties reads the logits in place
             w.CopyTo(work);
             ApplyPenalties(work, p, state);
+            if (state.Grammar is { } g) GrammarMask.Apply(work, g.Mask());
             if (p.DoSample) Warp(work, p.Temperature, p.TopK, p.TopP, p.TypicalP);
             w = work;
         }
@@ -48,14 +51,16 @@ public sealed partial class Sampler
     /// (the same token <see cref="Sample(ReadOnlySpan{float}, SamplingParams, SamplerState, out float, Span{int}, Span{float})"/>
     /// gives when the request's RNG would draw row.U).
     /// </summary>
-    public int Sample(ReadOnlySpan<float> logits, in RowSampling row, out float logprob)
+    /// <param name="mask">Allowed tokens (<see cref="GrammarMask"/> bits) or empty for all.</param>
+    public int Sample(ReadOnlySpan<float> logits, in RowSampling row, out float logprob, ReadOnlySpan<uint> mask = default)
     {
         ReadOnlySpan<float> w = logits[.._vocab];
-        if (!row.Greedy)
+        if (!row.Greedy || !mask.IsEmpty)
         {
             var work = _work.AsSpan(0, _vocab);
             w.CopyTo(work);
-            Warp(work, row.Temperature, row.TopK, row.TopP, 1f);
+            if (!mask.IsEmpty) GrammarMask.Apply(work, mask);
+            if (!row.Greedy) Warp(work, row.Temperature, row.TopK, row.TopP, 1f);
             w = work;
         }
         return Choose(w, !row.Greedy, row.U, out logprob, [], []);

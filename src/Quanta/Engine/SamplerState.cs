@@ -1,6 +1,11 @@
+using Quanta.Grammar;
+
 namespace Quanta.Engine;
 
-/// <summary>What the sampler remembers about one sequence: its PRNG and the ids that penalties look at.</summary>
+/// <summary>
+/// What the sampler remembers about one sequence: its PRNG, the ids that penalties look at and, for a constrained
+/// request, where its output stands in the grammar.
+/// </summary>
 public sealed class SamplerState
 {
     public ulong Seed { get; }
@@ -11,9 +16,14 @@ public sealed class SamplerState
     internal readonly Dictionary<int, int> GeneratedCounts = [];
     readonly bool _trackSeen, _trackCounts;
 
+    /// <summary>The output's progress through its grammar (null: free text).</summary>
+    public GrammarMatcher? Grammar { get; }
+
     /// <param name="seed">null = a random seed, reported back through <see cref="Seed"/>.</param>
-    public SamplerState(SamplingParams p, ReadOnlySpan<int> promptIds, ulong? seed = null)
+    /// <param name="grammar">The compiled <see cref="SamplingParams.Grammar"/> (null: free text).</param>
+    public SamplerState(SamplingParams p, ReadOnlySpan<int> promptIds, ulong? seed = null, TokenGrammar? grammar = null)
     {
+        if (grammar is not null) Grammar = new GrammarMatcher(grammar, p.MaxNewTokens);
         Seed = seed ?? p.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue);
         Rng = new Xoshiro256(Seed);
         _trackSeen = p.RepetitionPenalty != 1f;
@@ -26,5 +36,6 @@ public sealed class SamplerState
     {
         if (_trackSeen) Seen.Add(id);
         if (_trackCounts) GeneratedCounts[id] = GeneratedCounts.GetValueOrDefault(id) + 1;
+        Grammar?.Accept(id);
     }
 }
