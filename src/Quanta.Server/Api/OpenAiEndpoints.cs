@@ -110,6 +110,7 @@ internal static class OpenAiEndpoints
             FrequencyPenalty = q.FrequencyPenalty,
             RepetitionPenalty = q.RepetitionPenalty,
             IgnoreEos = ignoreEos,
+            GrammarSpec = GrammarParams.FromResponseFormat(q.ResponseFormat),
             Details = false,
         };
     }

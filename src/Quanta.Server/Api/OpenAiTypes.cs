@@ -24,6 +24,8 @@ internal record OpenAiSampling
     public float? RepetitionPenalty { get; init; }
     public bool IgnoreEos { get; init; }
     public int? MinTokens { get; init; }
+    /// <summary>{"type": "text" | "json_object" | "json_schema", ...} (see <see cref="GrammarParams"/>).</summary>
+    public JsonElement? ResponseFormat { get; init; }
 }
 
 internal sealed record CompletionRequest : OpenAiSampling

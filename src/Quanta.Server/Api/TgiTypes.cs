@@ -23,6 +23,10 @@ internal sealed record GenerateParameters
     public bool Details { get; init; }
     public bool DecoderInputDetails { get; init; }
     public int? TopNTokens { get; init; }
+    /// <summary>TGI's grammar: {"type": "json" | "regex", "value": ...} (see <see cref="GrammarParams"/>).</summary>
+    public System.Text.Json.JsonElement? Grammar { get; init; }
+    /// <summary>A constraint set by the OpenAI routes (response_format); wins over <see cref="Grammar"/>.</summary>
+    [JsonIgnore] public Quanta.Grammar.GrammarSpec? GrammarSpec { get; init; }
     // Quanta extensions (the OpenAI routes map onto these as well).
     public bool IgnoreEos { get; init; }
     /// <summary>Stop strings the chat template adds (not counted against max_stop_sequences).</summary>

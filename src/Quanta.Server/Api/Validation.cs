@@ -87,6 +87,7 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
             Stop = [.. p.Stop, .. p.TemplateStops],
             IgnoreEos = p.IgnoreEos,
             TopNTokens = topN,
+            Grammar = GrammarParams.Checked(p.GrammarSpec ?? GrammarParams.FromTgi(p.Grammar)),
         };
         return new ValidRequest(inputs, ids, sp, bestOf, p.Details, p.DecoderInputDetails, p.ReturnFullText ?? false);
     }
