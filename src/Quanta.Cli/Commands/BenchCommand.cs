@@ -16,9 +16,10 @@ internal static partial class CliCommands
 
     static partial void AddBench(RootCommand root)
     {
-        var bench = new Command("bench", "Benchmarks: serving (serve), run comparison (compare), model decode (decode), GPU kernels (kernels)");
+        var bench = new Command("bench", "Benchmarks: serving (serve), run comparison (compare), constrained decoding (grammar), model decode (decode), GPU kernels (kernels)");
         bench.Subcommands.Add(BenchServeCommand.Create());
         bench.Subcommands.Add(BenchServeCommand.CreateCompare());
+        bench.Subcommands.Add(BenchGrammarCommand.Create());
         AddBenchDecode(bench);
         AddBenchKernels(bench);
         root.Subcommands.Add(bench);

@@ -12,7 +12,8 @@ public sealed class TokenGrammar
     readonly TokenVocabulary _vocab;
     readonly List<StateMask?> _masks = [];     // [automaton states] computed on first use
     readonly int[] _walk;                      // [max token length + 1] automaton state at each trie depth
-    uint[] _budgetMask;                        // [mask words] scratch for masks cut to a token budget
+    readonly Dictionary<(int State, int Limit), uint[]> _cut = [];   // masks cut to a budget: [mask words] each
+    const int MaxCutMasks = 1024;
 
     public TokenGrammar(GrammarSpec spec, Dfa dfa, TokenVocabulary vocab)
     {
@@ -20,7 +21,6 @@ public sealed class TokenGrammar
         _dfa = dfa;
         _vocab = vocab;
         _walk = new int[vocab.MaxDepth + 1];
-        _budgetMask = new uint[vocab.MaskWords];
     }
 
     public GrammarSpec Spec { get; }
@@ -46,12 +46,16 @@ public sealed class TokenGrammar
     public ReadOnlySpan<uint> Mask(int state, int budget)
     {
         var m = StateMaskOf(state);
-        if (budget - 1 >= m.MaxNextDistance) return m.Bits;
-        var cut = _budgetMask.AsSpan();
-        cut.Clear();
-        bool any = Walk(state, cut, budget - 1, out _);
+        int limit = budget - 1;
+        if (limit >= m.MaxNextDistance) return m.Bits;
+        if (_cut.TryGetValue((state, limit), out var cached)) return cached;
+        var cut = new uint[_vocab.MaskWords];
+        bool any = Walk(state, cut, limit, out _);
         if (_dfa.Accepts(state)) { SetEos(cut); any = true; }
-        return any ? cut : m.Bits;
+        if (!any) cut = m.Bits;
+        if (_cut.Count >= MaxCutMasks) _cut.Clear();   // bounded: near-the-end masks are cheap to rebuild
+        _cut[(state, limit)] = cut;
+        return cut;
     }
 
     StateMask StateMaskOf(int state)
