@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Engine;
 
