@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Quanta.Engine;
-using Quanta.IO;
 using Quanta.Model;
 
 namespace Quanta.Server;
