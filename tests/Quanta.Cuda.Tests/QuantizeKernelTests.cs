@@ -61,7 +61,7 @@ public class QuantizeKernelTests
         var layer = RandomLayer(c, rng);
         int[] lens = [37, 50, 5, 23];
         var states = lens.Select(l => Gpu.Random(rng, l * c.HiddenSize)).ToArray();
-        var fwd = new DenseForward(c);
+        using var fwd = new DenseForward(c);
         var want = new Dictionary<LinearInput, Hessian>
         {
             [LinearInput.Attn] = new(c.HiddenSize), [LinearInput.O] = new(c.HiddenSize), [LinearInput.Mlp] = new(c.HiddenSize), [LinearInput.Down] = new(c.IntermediateSize),

@@ -50,6 +50,7 @@ public sealed class GptqLinear : LinearWeights
     public int Groups => (int)Scales.Shape[0];
 }
 
+/// <summary>One decoder layer's tensors as the checkpoint stores them.</summary>
 public sealed class LayerWeights
 {
     public required TensorView AttnNorm { get; init; }  // [hidden]
@@ -63,6 +64,13 @@ public sealed class LayerWeights
     public required LinearWeights Down { get; init; }   // [hidden, ffn]
 }
 
+/// <summary>
+/// The four distinct inputs of a decoder layer's linears (q/k/v read one, gate/up read one), where a calibration
+/// forward shows them to GPTQ.
+/// </summary>
+public enum LinearInput { Attn, O, Mlp, Down }
+
+/// <summary>Every tensor of a Llama checkpoint.</summary>
 public sealed class LlamaWeights
 {
     public required TensorView Embedding { get; init; } // [vocab, hidden]

@@ -59,7 +59,7 @@ public class Llama2cQuantizeTests
     public void PaddingLeavesTheFp32ModelUnchanged()
     {
         using var m = QuantTestModels.Open(TestPaths.DefaultModel);
-        var fwd = new DenseForward(m.Config);
+        using var fwd = new DenseForward(m.Config);
         var a = new float[4 * 64];
         for (int i = 0; i < a.Length; i++) a[i] = (float)Math.Sin(i * 0.37);
         var b = (float[])a.Clone();

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Quanta.Cpu;
 using Quanta.Engine;
 using Quanta.IO;
@@ -47,7 +48,7 @@ internal static class QuantTestModels
         var emb = r(DenseWeights.ToFloat(m.Weights.Embedding));
         var x = new float[n * hidden];
         for (int t = 0; t < n; t++) emb.AsSpan(ids[t] * hidden, hidden).CopyTo(x.AsSpan(t * hidden));
-        var fwd = new DenseForward(c);
+        using var fwd = new DenseForward(c);
         for (int i = 0; i < c.NumLayers; i++)
         {
             var l = DenseWeights.Layer(m, i, ffn);
@@ -64,7 +65,11 @@ internal static class QuantTestModels
         }
         var xn = fwd.RmsNorm(x, n, r(DenseWeights.ToFloat(m.Weights.FinalNorm)));
         var head = m.Config.TieWordEmbeddings ? emb : r(DenseWeights.Linear(m.Weights.LmHead));
-        return DenseForward.MatMul(xn, n, hidden, head, c.VocabSize);
+        var logits = new float[n * c.VocabSize];                          // [tokens, vocab] = xn · headᵀ
+        for (int t = 0; t < n; t++)
+            for (int v = 0; v < c.VocabSize; v++)
+                logits[t * c.VocabSize + v] = TensorPrimitives.Dot(xn.AsSpan(t * hidden, hidden), head.AsSpan(v * hidden, hidden));
+        return logits;
     }
 
     public static double MaxAbsDiff(float[] a, float[] b)
