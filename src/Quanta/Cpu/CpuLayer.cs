@@ -28,14 +28,14 @@ internal sealed unsafe class CpuLayer
     public static CpuLayer Create(LayerWeights l, int hidden, ScratchBuffer gather) => new()
     {
         AttnNorm = Floats(l.AttnNorm, hidden),
-        Wq = CpuLinear.Create(l.Q, gather),
-        Wk = CpuLinear.Create(l.K, gather),
-        Wv = CpuLinear.Create(l.V, gather),
-        Wo = CpuLinear.Create(l.O, gather),
+        Wq = CpuLinear.Create(l.Wq, gather),
+        Wk = CpuLinear.Create(l.Wk, gather),
+        Wv = CpuLinear.Create(l.Wv, gather),
+        Wo = CpuLinear.Create(l.Wo, gather),
         FfnNorm = Floats(l.FfnNorm, hidden),
-        WGate = CpuLinear.Create(l.Gate, gather),
-        WUp = CpuLinear.Create(l.Up, gather),
-        WDown = CpuLinear.Create(l.Down, gather),
+        WGate = CpuLinear.Create(l.WGate, gather),
+        WUp = CpuLinear.Create(l.WUp, gather),
+        WDown = CpuLinear.Create(l.WDown, gather),
     };
 
     /// <summary>

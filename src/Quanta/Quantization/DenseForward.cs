@@ -70,7 +70,7 @@ internal sealed unsafe class DenseForward(LlamaConfig config) : IDisposable
     /// <summary>A <see cref="CpuLayer"/> over the arrays of <paramref name="w"/>, rebuilt when one of them was replaced.</summary>
     CpuLayer Bind(DenseLayer w, LayerContext c)
     {
-        float[][] arrays = [w.AttnNorm, w.Q, w.K, w.V, w.O, w.FfnNorm, w.Gate, w.Up, w.Down];
+        float[][] arrays = [w.AttnNorm, w.Wq, w.Wk, w.Wv, w.Wo, w.FfnNorm, w.WGate, w.WUp, w.WDown];
         if (_layer is not null && arrays.AsSpan().SequenceEqual(_bound)) return _layer;
         Unpin();
         _pins = [.. arrays.Select(a => GCHandle.Alloc(a, GCHandleType.Pinned))];
@@ -79,9 +79,9 @@ internal sealed unsafe class DenseForward(LlamaConfig config) : IDisposable
         return _layer = new CpuLayer
         {
             AttnNorm = w.AttnNorm, FfnNorm = w.FfnNorm,
-            Wq = Linear(w.Q, "q_proj", c.QDim, h, c), Wk = Linear(w.K, "k_proj", c.KvDim, h, c), Wv = Linear(w.V, "v_proj", c.KvDim, h, c),
-            Wo = Linear(w.O, "o_proj", h, c.QDim, c),
-            WGate = Linear(w.Gate, "gate_proj", c.Ffn, h, c), WUp = Linear(w.Up, "up_proj", c.Ffn, h, c), WDown = Linear(w.Down, "down_proj", h, c.Ffn, c),
+            Wq = Linear(w.Wq, "q_proj", c.QDim, h, c), Wk = Linear(w.Wk, "k_proj", c.KvDim, h, c), Wv = Linear(w.Wv, "v_proj", c.KvDim, h, c),
+            Wo = Linear(w.Wo, "o_proj", h, c.QDim, c),
+            WGate = Linear(w.WGate, "gate_proj", c.Ffn, h, c), WUp = Linear(w.WUp, "up_proj", c.Ffn, h, c), WDown = Linear(w.WDown, "down_proj", h, c.Ffn, c),
         };
     }
 

@@ -38,7 +38,7 @@ public class Llama2cQuantizeTests
             Assert.Equal(RopeStyle.RotateHalf, back.Config.RopeStyle);
             Assert.Equal(192, back.Config.IntermediateSize);
             Assert.True(back.Config.TieWordEmbeddings);
-            Assert.Equal(192, back.Weights.Layers[0].Down.InFeatures);
+            Assert.Equal(192, back.Weights.Layers[0].WDown.InFeatures);
             using var runner = QuantTestModels.Runner(back);
             var want = QuantTestModels.DenseLogits(m, Prompt, q, halfNorms: true);
             var got = QuantTestModels.RunnerLogits(runner, Prompt);

@@ -56,10 +56,10 @@ internal static class QuantTestModels
             if (q is not null)
             {
                 string p = $"model.layers.{i}.";
-                l.Q = q.Linears[p + "self_attn.q_proj"].Dequantize(); l.K = q.Linears[p + "self_attn.k_proj"].Dequantize();
-                l.V = q.Linears[p + "self_attn.v_proj"].Dequantize(); l.O = q.Linears[p + "self_attn.o_proj"].Dequantize();
-                l.Gate = q.Linears[p + "mlp.gate_proj"].Dequantize(); l.Up = q.Linears[p + "mlp.up_proj"].Dequantize();
-                l.Down = q.Linears[p + "mlp.down_proj"].Dequantize();
+                l.Wq = q.Linears[p + "self_attn.q_proj"].Dequantize(); l.Wk = q.Linears[p + "self_attn.k_proj"].Dequantize();
+                l.Wv = q.Linears[p + "self_attn.v_proj"].Dequantize(); l.Wo = q.Linears[p + "self_attn.o_proj"].Dequantize();
+                l.WGate = q.Linears[p + "mlp.gate_proj"].Dequantize(); l.WUp = q.Linears[p + "mlp.up_proj"].Dequantize();
+                l.WDown = q.Linears[p + "mlp.down_proj"].Dequantize();
             }
             fwd.Layer(l, x, n, ffn, null);
         }
