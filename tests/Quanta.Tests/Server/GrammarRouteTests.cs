@@ -97,14 +97,16 @@ public class GrammarRouteTests(StoriesServerFixture fx) : IClassFixture<StoriesS
     }
 
     [Fact]
-    public async Task Bad_response_format_is_422()
+    public async Task Bad_response_format_is_an_openai_400()
     {
         using var res = await S.PostAsync("/v1/chat/completions", new
         {
             messages = new[] { new { role = "user", content = "hi" } }, max_tokens = 5,
             response_format = new { type = "json_schema", json_schema = new { name = "x", schema = new { type = "string", format = "date", minLength = 3 } } },
         });
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
-        Assert.Contains("minLength/maxLength with format", await res.Content.ReadAsStringAsync(Ct));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var error = (await res.JsonAsync()).GetProperty("error");
+        Assert.Contains("minLength/maxLength with format", error.GetProperty("message").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
     }
 }
