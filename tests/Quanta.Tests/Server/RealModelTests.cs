@@ -56,6 +56,17 @@ public class RealModelTests
     }
 
     [Fact]
+    public async Task Stories260K_request_without_max_new_tokens_ends_its_story_with_eos_token()
+    {
+        await using var s = await Serve(null, 4096);
+        var g = await s.PostJsonAsync("/generate", new { inputs = "Once upon a time", parameters = new { details = true } });
+        var details = g.GetProperty("details");
+        Assert.Equal("eos_token", details.GetProperty("finish_reason").GetString());
+        Assert.InRange(details.GetProperty("generated_tokens").GetInt32(), 1, 512 - 6);   // ends before the 512-token context
+        Assert.Equal(1, Ids(g)[^1]);                                                      // at BOS, where llama2.c stops
+    }
+
+    [Fact]
     public async Task Llama2_fixture_tokenizes_and_generates_the_reference_greedy_tokens()
     {
         var dir = TestPaths.Fixture("tiny-llama-f16");
