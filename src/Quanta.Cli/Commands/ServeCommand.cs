@@ -105,6 +105,16 @@ internal sealed record ServeArgs
 /// <summary>Loads the model, builds backend and engine, and starts the HTTP server (also used in-process by tests).</summary>
 internal static class ServeSetup
 {
+    /// <summary>
+    /// The most KV the engine can fill: every sequence it may run (--max-batch-size, and no more than the requests
+    /// admitted times their best_of) at the longest a request may grow (--max-total-tokens, else the model's context).
+    /// </summary>
+    internal static KvDemand KvDemand(ServeArgs a, int context)
+    {
+        long sequences = Math.Min(a.MaxBatchSize, (long)a.Server.MaxConcurrentRequests * Math.Max(1, a.Server.MaxBestOf));
+        return new KvDemand((int)Math.Max(1, sequences), Math.Max(context, a.Server.MaxTotalTokens ?? context));
+    }
+
     public static async Task<QuantaServer> StartAsync(ServeArgs a, TextWriter log, CancellationToken ct)
     {
         if (a.Quantize is not (null or "gptq"))
@@ -121,7 +131,7 @@ internal static class ServeSetup
             if (a.Quantize == "gptq" && model.Config.Quantization is null)
                 log.WriteLine($"warning: --quantize gptq but {model.Path} is not a GPTQ checkpoint; serving its weights as stored");
             runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log,
-                                          a.MaxBatchPrefillTokens, a.CudaMemoryFraction);
+                                          a.MaxBatchPrefillTokens, a.CudaMemoryFraction, KvDemand(a, model.Config.MaxPositionEmbeddings));
             var (_, input) = a.Server.ResolveTokens(model.Config.MaxPositionEmbeddings, runner.NumBlocks * runner.BlockSize);
             int prefill = a.MaxBatchPrefillTokens ?? Math.Max(4096, input + 50);
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
