@@ -24,10 +24,9 @@ internal static class OpenAiEndpoints
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             var req = await Json.ReadBodyAsync<ChatRequest>(ctx.Request, ctx.RequestAborted);
-            var messages = req.Messages.Select(m => new ChatMessage(m.Role, ContentText(m.Content))).ToList();
-            var ids = s.Chat.Encode(messages, s.Model.Tokenizer);
-            var p = ToParameters(req, s.Chat.Stops);
-            await Run(ctx, s, req, string.Concat(messages.Select(m => m.Content)), p, ids, chat: true);
+            var chat = Chat.ChatRoute.Prepare(req, s);
+            var p = ToParameters(req, chat.Stops);
+            await Run(ctx, s, req, chat.Text, p, chat.Ids, chat: true);
         });
     }
 
@@ -112,16 +111,6 @@ internal static class OpenAiEndpoints
             IgnoreEos = ignoreEos,
             Details = false,
         };
-    }
-
-    static string ContentText(JsonElement content)
-    {
-        if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
-        if (content.ValueKind != JsonValueKind.Array) throw ApiException.Validation("`messages[].content` must be a string or an array of parts");
-        return string.Concat(content.EnumerateArray().Select(part =>
-            part.ValueKind == JsonValueKind.Object && part.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String
-                ? t.GetString()
-                : throw ApiException.Validation("`messages[].content` parts must be {\"type\": \"text\", \"text\": \"...\"}")));
     }
 
     static string Reason(FinishReason r) => r == FinishReason.Length ? "length" : "stop";
