@@ -51,15 +51,17 @@ public class ChatTemplateServingTests
     }
 
     [Fact]
-    public async Task Template_that_raises_gives_422_with_its_message()
+    public async Task Template_that_raises_gives_400_with_its_message()
     {
         using var model = ModelWithTemplate(CorpusTemplate("gemma-2-it"));
         await using var s = await Serve(model.Dir);
         using var res = await s.Client.PostAsync("/v1/chat/completions", new StringContent(
             """{"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}], "max_tokens": 2}""",
             System.Text.Encoding.UTF8, "application/json"), Ct);
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
-        Assert.Contains("System role not supported", (await res.Content.ReadAsStringAsync(Ct)));
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var error = (await res.JsonAsync()).GetProperty("error");
+        Assert.Equal("Chat template error: System role not supported", error.GetProperty("message").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
         // The server still serves other requests.
         var ok = await s.PostJsonAsync("/v1/chat/completions", new { messages = new object[] { new { role = "user", content = "y" } }, max_tokens = 2 });
         Assert.Equal("chat.completion", ok.GetProperty("object").GetString());
@@ -87,7 +89,7 @@ public class ChatTemplateServingTests
                 await PromptTokens(new { messages, max_tokens = 1, continue_final_message = true }));
             using var both = await s.Client.PostAsync("/v1/chat/completions", new StringContent(JsonSerializer.Serialize(
                 new { messages, continue_final_message = true, add_generation_prompt = true }), System.Text.Encoding.UTF8, "application/json"), Ct);
-            Assert.Equal(HttpStatusCode.UnprocessableEntity, both.StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, both.StatusCode);
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -15,8 +15,10 @@ internal static class ChatRoute
         if (s.Chat is JinjaChatTemplate jinja)
         {
             string text = jinja.Render(prompt, tok);
+            s.Validator.CheckLength(text);
             return new PreparedChat(JinjaChatTemplate.EncodeRendered(text, tok), text, jinja.Stops);
         }
+        s.Validator.CheckLength(string.Concat(prompt.PlainMessages().Select(m => m.Content)));
         var ids = s.Chat.Encode(prompt, tok);
         return new PreparedChat(ids, tok.Decode(ids, skipSpecial: false), s.Chat.Stops);
     }
