@@ -10,6 +10,10 @@ internal static class ChatRoute
 {
     public static PreparedChat Prepare(ChatRequest req, ServerState s)
     {
+        // A huge message is refused from its length before it is copied, rendered or tokenized.
+        foreach (var m in req.Messages)
+            if (m.ValueKind == JsonValueKind.Object && m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
+                s.Validator.CheckLength(c.GetString()!);
         var prompt = ChatPrompt.From(req, ToolsForTemplate(req));
         var tok = s.Model.Tokenizer;
         if (s.Chat is JinjaChatTemplate jinja)
