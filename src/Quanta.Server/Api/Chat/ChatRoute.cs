@@ -10,6 +10,14 @@ internal static class ChatRoute
 {
     public static PreparedChat Prepare(ChatRequest req, ServerState s)
     {
+        // System.Text.Json checks a string's UTF-8 only when it is read: invalid text is the client's error.
+        try { return PrepareValid(req, s); }
+        catch (InvalidOperationException e) when (e.Message.Contains("UTF-8", StringComparison.OrdinalIgnoreCase) || e.InnerException is System.Text.DecoderFallbackException)
+        { throw ApiException.Validation("`messages` must be valid UTF-8 text"); }
+    }
+
+    static PreparedChat PrepareValid(ChatRequest req, ServerState s)
+    {
         // A huge message is refused from its length before it is copied, rendered or tokenized.
         foreach (var m in req.Messages)
             if (m.ValueKind == JsonValueKind.Object && m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
