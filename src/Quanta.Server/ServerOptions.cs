@@ -89,6 +89,7 @@ internal sealed record Limits(int MaxInputTokens, int MaxTotalTokens, int MaxBes
         if (prefill < input)
             throw new ArgumentException($"--max-batch-prefill-tokens ({prefill}) must be >= --max-input-tokens ({input})");
         if (o.PayloadLimit < 1) throw new ArgumentException("--payload-limit must be at least 1 byte");
+        if (o.MaxClientBatchSize < 1) throw new ArgumentException("--max-client-batch-size must be at least 1");
         if (o.MaxConcurrentRequests < 1) throw new ArgumentException("--max-concurrent-requests must be at least 1");
         if (o.MaxBestOf < 1) throw new ArgumentException("--max-best-of must be at least 1");
         return new Limits(input, total, o.MaxBestOf, o.MaxStopSequences, o.MaxTopNTokens);

@@ -41,9 +41,10 @@ internal static partial class CliCommands
         var payloadLimit = new Option<long>("--payload-limit") { Description = "Largest request body in bytes (larger: 413)", DefaultValueFactory = _ => 2_000_000 }.AtLeast(1L);
         var logFormat = new Option<string>("--log-format") { Description = "Request log: text | json", DefaultValueFactory = _ => "text" };
         var logLevel = new Option<string>("--log-level") { Description = "trace | debug | info | warn | error | off", DefaultValueFactory = _ => "info" };
+        var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Most prompts in one /v1/completions request", DefaultValueFactory = _ => 4 }.AtLeast(1);
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
             maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
-            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel];
+            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel, maxClientBatch];
         foreach (var o in all) cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -77,6 +78,7 @@ internal static partial class CliCommands
                     ChatTemplate = pr.GetValue(chatTemplate)!,
                     Dtype = pr.GetValue(dtype) ?? "",
                     PayloadLimit = pr.GetValue(payloadLimit),
+                    MaxClientBatchSize = pr.GetValue(maxClientBatch),
                     LogFormat = ServeFlags.LogFormat(pr.GetValue(logFormat)!),
                     LogLevel = ServeFlags.LogLevel(pr.GetValue(logLevel)!),
                 },

@@ -172,8 +172,22 @@ public class EngineTests
             Assert.Equal(2, tokens[^1].Token.Id);
             Assert.True(tokens[^1].Token.Special);
             Assert.Equal("", tokens[^1].TextDelta);
+            Assert.Equal(FinishReason.EosToken, tokens[^1].FinishReason);
+            Assert.All(tokens[..^1], t => Assert.False(t.IsLast));
         }
         Assert.Equal(1, eos);
+    }
+
+    [Fact]
+    public async Task The_last_token_says_it_is_the_last()
+    {
+        await using var e = new LlmEngine(new FakeRunner(64), Tok, new EngineOptions());
+        var (tokens, last) = await Collect(e, Req(Prompt(5, 6), 9));
+        Assert.Equal(9, tokens.Count);
+        Assert.Equal(FinishReason.Length, tokens[^1].FinishReason);
+        Assert.Equal(FinishReason.Length, Assert.IsType<GenerationFinished>(last).Reason);
+        Assert.All(tokens[..^1], t => Assert.Null(t.FinishReason));
+        Assert.Equal(Assert.IsType<GenerationFinished>(last).Text.Length, tokens[^1].SafeTextLength);
     }
 
     [Fact]

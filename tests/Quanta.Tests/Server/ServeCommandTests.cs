@@ -21,7 +21,8 @@ public class ServeCommandTests
         Assert.Empty(pr.Errors);
         var more = root.Parse("serve --max-input-tokens 100 --max-total-tokens 200 --max-batch-prefill-tokens 300 --max-stop-sequences 2 " +
                               "--max-best-of 1 --waiting-served-ratio 1.2 --max-waiting-tokens 10 --dtype float16 --device cpu " +
-                              "--api-key k --block-size 32 --chat-template chatml --cuda-memory-fraction 0.5 --disable-prefix-caching --max-batch-size 8");
+                              "--api-key k --block-size 32 --chat-template chatml --cuda-memory-fraction 0.5 --disable-prefix-caching --max-batch-size 8 " +
+                              "--payload-limit 1000 --log-format json --log-level warn --max-client-batch-size 2");
         Assert.Empty(more.Errors);
     }
 
