@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Quanta.Server.Api;
+using Quanta.Server.Web;
 
 namespace Quanta.Server;
 
@@ -92,12 +93,14 @@ public sealed class QuantaServer : IAsyncDisposable
         });
         TgiEndpoints.Map(app, s);
         OpenAiEndpoints.Map(app, s);
+        WebRoutes.Map(app, s);
     }
 
     /// <summary>API key check, then TGI-shaped errors for whatever a handler throws; one request never harms another.</summary>
     static async Task Guard(HttpContext ctx, Func<Task> next, ServerState s)
     {
-        if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !Authorized(ctx.Request, key))
+        if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !WebRoutes.IsPublic(s.Options, ctx.Request)
+            && !Authorized(ctx.Request, key))
         {
             await Write(ctx, 401, new ErrorResponse("Unauthorized", "authentication"));
             return;

@@ -36,10 +36,11 @@ internal static partial class CliCommands
         var blockSize = new Option<int>("--block-size") { Description = "KV cache block size in tokens", DefaultValueFactory = _ => 16 };
         var chatTemplate = new Option<string>("--chat-template") { Description = "auto | llama2 | chatml", DefaultValueFactory = _ => "auto" };
         var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
+        var noWeb = new Option<bool>("--no-web") { Description = "Do not serve the playground (/) and dashboard (/dashboard) pages" };
         var cudaFraction = new Option<double>("--cuda-memory-fraction") { Description = "CUDA: share of the GPU memory left after warm-up that becomes KV cache", DefaultValueFactory = _ => 0.9 };
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
             maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
-            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction];
+            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, noWeb];
         foreach (var o in all) cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -72,6 +73,7 @@ internal static partial class CliCommands
                     ApiKey = pr.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("QUANTA_API_KEY")),
                     ChatTemplate = pr.GetValue(chatTemplate)!,
                     Dtype = pr.GetValue(dtype) ?? "",
+                    Web = !pr.GetValue(noWeb),
                 },
             };
             var server = await ServeSetup.StartAsync(args, Console.Error, ct);

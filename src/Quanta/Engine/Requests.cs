@@ -58,6 +58,9 @@ public sealed record TokenGenerated(TokenInfo Token, IReadOnlyList<TokenInfo> To
     /// print as final: up to a matched stop, less the last longest-stop-minus-one characters.
     /// </summary>
     public int SafeTextLength { get; init; }
+
+    /// <summary>When the engine emitted the token (<see cref="System.Diagnostics.Stopwatch"/> ticks), for latency stats read later.</summary>
+    public long Timestamp { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp();
 }
 
 public sealed record GenerationFinished(
