@@ -1,5 +1,4 @@
 using Quanta.Engine;
-using Quanta.IO;
 using Quanta.Model;
 
 namespace Quanta.Server;

@@ -2,6 +2,7 @@ using Quanta.Cpu;
 using Quanta.Cuda;
 using Quanta.Engine;
 using Quanta.IO;
+using Quanta.Model;
 using Quanta.Tests;
 using Quanta.Tests.Cpu;
 

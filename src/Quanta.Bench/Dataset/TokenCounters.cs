@@ -2,7 +2,8 @@ using System.Net;
 using System.Text.Json;
 using Quanta.Bench.Client;
 using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Model;
+using Quanta.Tokenization;
 
 namespace Quanta.Bench.Dataset;
 

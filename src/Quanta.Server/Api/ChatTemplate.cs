@@ -1,5 +1,5 @@
 using System.Text;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Server.Api;
 

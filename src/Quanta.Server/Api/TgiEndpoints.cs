@@ -2,8 +2,8 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Quanta.Engine;
-using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Model;
+using Quanta.Tokenization;
 
 namespace Quanta.Server.Api;
 

@@ -1,5 +1,5 @@
 using Quanta.Engine;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Server.Api;
 

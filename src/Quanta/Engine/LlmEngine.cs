@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Engine;
 
@@ -90,6 +90,7 @@ public sealed partial class LlmEngine : IEngine
         if (r.PromptIds.Length == 0) return "the prompt is empty: at least one input token is required";
         foreach (int id in r.PromptIds)
             if ((uint)id >= (uint)_vocab) return $"input token id {id} is outside the vocabulary (size {_vocab})";
+        if (p.Grammar is not null) return "constrained decoding (grammar) is not supported by this engine";
         if (p.MaxNewTokens < 1) return $"max_new_tokens must be strictly positive, got {p.MaxNewTokens}";
         long total = (long)r.PromptIds.Length + p.MaxNewTokens;
         if (total > MaxBatchTotalTokens)

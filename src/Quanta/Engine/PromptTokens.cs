@@ -1,5 +1,5 @@
 using System.Collections;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Engine;
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Quanta.Grammar;
 
 namespace Quanta.Engine;
 
@@ -18,6 +19,8 @@ public sealed record SamplingParams
     public IReadOnlyList<string> Stop { get; init; } = [];
     public bool IgnoreEos { get; init; }
     public int TopNTokens { get; init; }             // alternatives reported per token
+    /// <summary>A JSON Schema or regex the output must follow; null = free text.</summary>
+    public GrammarSpec? Grammar { get; init; }
 }
 
 public enum FinishReason { Length, EosToken, StopSequence, Cancelled }

@@ -1,6 +1,6 @@
 using System.Text;
-using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Model;
+using Quanta.Tokenization;
 
 namespace Quanta.Engine;
 

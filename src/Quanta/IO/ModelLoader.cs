@@ -1,7 +1,7 @@
 using Quanta.IO.Hf;
 using Quanta.IO.Llama2c;
 using Quanta.IO.Safetensors;
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 
 namespace Quanta.IO;

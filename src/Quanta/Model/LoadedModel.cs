@@ -1,5 +1,3 @@
-using Quanta.IO;
-
 namespace Quanta.Model;
 
 /// <summary>Sampling defaults from generation_config.json.</summary>

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Quanta.IO;
+using Quanta.Model;
 
 namespace Quanta.Quantization;
 

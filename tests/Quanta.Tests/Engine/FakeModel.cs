@@ -1,6 +1,5 @@
 using System.Text;
 using Quanta.Engine;
-using Quanta.IO;
 using Quanta.Model;
 
 namespace Quanta.Tests.Engine;

@@ -1,5 +1,5 @@
 using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 using Quanta.Quantization;
 

@@ -1,6 +1,6 @@
-using Quanta.IO;
+using Quanta.Model;
 using Quanta.Server.Api;
-using Quanta.Tests.Tokenizers;
+using Quanta.Tests.Tokenization;
 
 namespace Quanta.Tests.Server;
 

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 
 namespace Quanta.IO.Llama2c;

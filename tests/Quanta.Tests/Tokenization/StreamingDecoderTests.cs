@@ -1,7 +1,7 @@
-using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Model;
+using Quanta.Tokenization;
 
-namespace Quanta.Tests.Tokenizers;
+namespace Quanta.Tests.Tokenization;
 
 public class StreamingDecoderTests
 {

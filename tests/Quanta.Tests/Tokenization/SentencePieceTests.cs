@@ -1,7 +1,7 @@
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 
-namespace Quanta.Tests.Tokenizers;
+namespace Quanta.Tests.Tokenization;
 
 public class SentencePieceTests
 {

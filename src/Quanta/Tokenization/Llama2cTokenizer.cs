@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>
 /// llama2.c tokenizer .bin (int32 max_token_length, then per token f32 score, int32 length, bytes), encoded

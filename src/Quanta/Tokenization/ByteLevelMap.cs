@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>GPT-2's byte-to-unicode table used by byte-level BPE vocabularies (a space is 'Ġ', a newline 'Ċ').</summary>
 internal static class ByteLevelMap

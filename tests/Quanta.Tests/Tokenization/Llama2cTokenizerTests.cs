@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 
-namespace Quanta.Tests.Tokenizers;
+namespace Quanta.Tests.Tokenization;
 
 public class Llama2cTokenizerTests
 {

@@ -1,4 +1,4 @@
-namespace Quanta.IO;
+namespace Quanta.Model;
 
 /// <summary>Text to token ids and back, for every tokenizer format Quanta reads.</summary>
 public interface ITokenizer

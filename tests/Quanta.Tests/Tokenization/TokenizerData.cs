@@ -1,9 +1,9 @@
 using System.Text;
 using System.Text.Json;
-using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Model;
+using Quanta.Tokenization;
 
-namespace Quanta.Tests.Tokenizers;
+namespace Quanta.Tests.Tokenization;
 
 /// <summary>Shared inputs: llama.cpp's SentencePiece test vectors and the Llama-2 tokenizer files.</summary>
 internal static class TokenizerData

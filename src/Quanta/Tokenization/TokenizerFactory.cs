@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>Opens the tokenizer that belongs to a checkpoint.</summary>
 public static class TokenizerFactory

@@ -1,6 +1,7 @@
 using System.Text;
+using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>How a token decodes.</summary>
 internal enum TokenKind : byte { Normal, Byte, Special }

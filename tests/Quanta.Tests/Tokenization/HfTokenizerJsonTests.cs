@@ -1,10 +1,9 @@
 using System.Text;
 using System.Text.Json;
-using Quanta.IO;
-using Quanta.IO.Tokenizers;
+using Quanta.Tokenization;
 using Quanta.Model;
 
-namespace Quanta.Tests.Tokenizers;
+namespace Quanta.Tests.Tokenization;
 
 /// <summary>The tests' generated tokenizer folders, removed after the class has run.</summary>
 public sealed class HfJsonFolders : IDisposable

@@ -1,6 +1,7 @@
 using System.Text;
+using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>
 /// Turns a stream of token ids into text as it grows, the same text <see cref="ITokenizer.Decode"/> gives for

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>Thread-safe, bounded cache of encoded words (short keys only; stops growing when full).</summary>
 internal sealed class WordCache

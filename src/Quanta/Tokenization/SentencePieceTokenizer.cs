@@ -1,7 +1,7 @@
 using System.Text;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>
 /// SentencePiece BPE (<c>tokenizer.model</c>) encoded exactly as sentencepiece does: identity normalisation

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>What a Hugging Face <c>tokenizer.json</c> (model BPE) asks of the encoder.</summary>
 internal sealed class HfBpeSpec

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Text;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>
 /// Hugging Face <c>tokenizer.json</c> BPE as the tokenizers library runs it: added tokens split out first (they

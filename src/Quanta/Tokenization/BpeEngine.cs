@@ -1,4 +1,4 @@
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>One symbol of a word being merged: a slice of the normalised text and its token id (-1 = not in vocab).</summary>
 internal struct BpeSymbol

@@ -1,7 +1,7 @@
 using System.Text;
 using Quanta.Model;
 
-namespace Quanta.IO.Tokenizers;
+namespace Quanta.Tokenization;
 
 /// <summary>SentencePiece piece types (sentencepiece_model.proto).</summary>
 internal enum PieceType { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 }
