@@ -12,6 +12,7 @@ internal static partial class CliCommands
         AddBench(root);        // Commands/BenchCommand.cs (bench serve, bench compare, bench decode)
         AddQuantize(root);     // Commands/QuantizeCommand.cs (quantize, perplexity)
         AddModel(root);        // Commands/ModelCommand.cs (model synth)
+        AddTemplate(root);     // Commands/TemplateCommand.cs (template render)
     }
 
     static partial void AddGenerate(RootCommand root);
@@ -19,4 +20,5 @@ internal static partial class CliCommands
     static partial void AddBench(RootCommand root);
     static partial void AddQuantize(RootCommand root);
     static partial void AddModel(RootCommand root);
+    static partial void AddTemplate(RootCommand root);
 }

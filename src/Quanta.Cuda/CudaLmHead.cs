@@ -3,19 +3,12 @@ namespace Quanta.Cuda;
 /// <summary>
 /// The f16 lm_head of a one-row step (Kernels/lm_head.cu) in place of cuBLAS, with a greedy row's choice fused in: no
 /// second sweep of the logits. The decode graph runs it after the final norm, so its first weight loads overlap the
-/// norm. QUANTA_LMHEAD_GEMV=0: cuBLAS, then the sampling kernels.
+/// norm. Steps of more rows take cuBLAS: the kernel would repeat each weight's conversion per row on the CUDA cores.
 /// </summary>
-/// <remarks>
-/// Rows of 2 and 4 (a loop over x rows in the same kernel) were slower than cuBLAS (H200, 32000 x 4096: 66.1 and 99.8 us
-/// against 63.6 and 63.3): each weight's conversion is repeated per row on the CUDA cores.
-/// </remarks>
 internal sealed unsafe class CudaLmHead(CudaContext ctx, CudaLinear head)
 {
-    /// <summary>Whether one-row steps take this kernel (QUANTA_LMHEAD_GEMV=0: never).</summary>
-    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("QUANTA_LMHEAD_GEMV") != "0";
-
-    /// <summary>Blocks per SM, 1 or 2 (QUANTA_LMHEAD_BLOCKS; the kernel's launch bounds let two fit).</summary>
-    internal static int BlocksPerSm { get; set; } = Environment.GetEnvironmentVariable("QUANTA_LMHEAD_BLOCKS") == "1" ? 1 : 2;
+    /// <summary>Blocks per SM (the kernel's launch bounds let two fit).</summary>
+    const int BlocksPerSm = 2;
 
     /// <summary>Where the fused greedy choice goes (see lm_head.cu): all 0 for logits only.</summary>
     public readonly record struct Greedy(ulong Ids, ulong Logprobs, ulong Parts, ulong Counter, ulong HostIds, ulong HostLogprobs);
@@ -39,7 +32,8 @@ internal sealed unsafe class CudaLmHead(CudaContext ctx, CudaLinear head)
     public static CudaLmHead? For(CudaContext ctx, CudaLinear head) =>
         !head.IsQuantized && head.In % 8 == 0 && head.In * 2 <= 96 * 1024 ? new CudaLmHead(ctx, head) : null;
 
-    public bool Takes(int rows) => Enabled && rows == 1;
+    /// <summary>Whether a step of this many logits rows takes the kernel: one row.</summary>
+    public bool Takes(int rows) => rows == 1;
 
     /// <summary>logits [vocab] f32 = W · x, x [hidden] f16; with <paramref name="g"/> the greedy choice too.</summary>
     public void Forward(ulong x, ulong logits, Greedy g = default)

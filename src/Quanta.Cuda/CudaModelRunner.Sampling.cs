@@ -24,7 +24,7 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         Collect(ids[..n], logprobs[..n]);
     }
 
-    /// <summary>Not while profiling (QUANTA_CUDA_PROFILE=1 books each step's events after it).</summary>
+    /// <summary>Not while profiling (<see cref="CudaRunnerOptions.Profile"/> books each step's events after it).</summary>
     public bool CanQueue => _prof is null;
 
     public void Queue(ForwardBatch b, ReadOnlySpan<RowSampling> rows, ReadOnlySpan<int> feed)

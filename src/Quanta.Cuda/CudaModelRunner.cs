@@ -3,11 +3,6 @@ using Quanta.Model;
 
 namespace Quanta.Cuda;
 
-/// <summary>How the CUDA runner sizes its activations and its KV cache.</summary>
-/// <param name="MaxPrefillTokens">tokens of the warm-up prefill that sizes the activations.</param>
-/// <param name="MemoryFraction">share of the memory free after warm-up that becomes KV blocks.</param>
-public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double MemoryFraction = 0.9, TextWriter? Log = null);
-
 /// <summary>
 /// The CUDA backend: fp16 activations into every matmul, fp32 residual stream and accumulation,
 /// paged fp16 KV cache [layers, slots, kv_heads, head_dim] for K and for V.
@@ -28,7 +23,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     long _layerStride;                // elements per layer in each cache
     readonly DecodeGraphs _graphs;
     readonly BlasAttention _blas;
-    readonly Dictionary<string, double>? _prof = Environment.GetEnvironmentVariable("QUANTA_CUDA_PROFILE") == "1" ? [] : null;
+    readonly bool _useGraphs;
+    readonly Dictionary<string, double>? _prof;       // GPU ms per phase (CudaRunnerOptions.Profile), else null
     readonly List<(string Phase, nint Event)> _profEvents = [];
     int _profUsed;
 
@@ -39,6 +35,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     public CudaModelRunner(LlamaConfig config, LlamaWeights weights, KvCacheOptions kv, CudaRunnerOptions? options = null)
     {
         var o = options ?? new CudaRunnerOptions();
+        _useGraphs = o.Graphs;
+        _prof = o.Profile ? [] : null;
         _c = config;
         _hidden = _c.HiddenSize;
         _headDim = _c.EffectiveHeadDim;
@@ -147,11 +145,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         int maxQuery = 0;
         for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
         bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;   // one query per sequence, its newest position
-        bool graph = DecodeGraphs.Enabled && _prof is null && decode && b.NumTokens <= CudaScratch.LogitRows
-            && b.NumTokens <= CudaLinear.GemvMaxRows && _w.AllQuantized;
+        bool graph = _useGraphs && _prof is null && decode && b.NumTokens <= CudaScratch.LogitRows
+            && b.NumTokens <= GptqPlanner.MaxRows && _w.AllQuantized;
         // A decode step runs as its graph's bucket: rows past the batch are padding (see CudaScratch.WriteMeta).
         int T = b.NumTokens;
-        if (graph && DecodeGraphs.Bucket(T) <= Math.Min(CudaLinear.GemvMaxRows, CudaScratch.LogitRows)) T = DecodeGraphs.Bucket(T);
+        if (graph && DecodeGraphs.Bucket(T) <= Math.Min(GptqPlanner.MaxRows, CudaScratch.LogitRows)) T = DecodeGraphs.Bucket(T);
         _s.Ensure(T);
         int maxCtx = 0;
         for (int t = 0; t < b.NumTokens; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
@@ -176,18 +174,16 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         CudaLmHead.Greedy? head = inXn && _lmHead is { } h && h.Takes(n) ? sampler?.FusedGreedy(0, n, h.Blocks) ?? default : null;
         Mark("start");
         var plan = new AttentionPlan(splits, (tiles?.Length ?? 0) / 2, fresh ? b.QueryStart[..(b.NumSeqs + 1)] : null,
-            FusedRope && decode && !fresh && tiles is null && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
-        bool stageInGraph = graph && StageInGraph;
-        if (!stageInGraph) Stage();
+            decode && !fresh && tiles is null && (long)_c.NumHeads * T * splits <= 2L * _ctx.Multiprocessors);
         if (graph)
-            _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => { if (stageInGraph) Stage(); Layers(m, T, maxb, plan, first, head); },
-                stageInGraph ? Stage : null);
-        else Layers(m, T, maxb, plan, first, head);
+            _graphs.Run(new DecodeGraphs.Key(T, maxb, splits, first, head), _s.Generation, () => { Stage(); Layers(m, T, maxb, plan, first, head); }, Stage);
+        else
+        {
+            Stage();
+            Layers(m, T, maxb, plan, first, head);
+        }
         return new Step(m, inXn, head);
     }
-
-    /// <summary>Decode graphs hold the step's stage_embed as their first node (QUANTA_GRAPH_STAGE=0: launched before the graph).</summary>
-    internal static bool StageInGraph { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GRAPH_STAGE") != "0";
 
     static bool IsIdentity(ReadOnlySpan<int> idx)
     {
@@ -208,21 +204,14 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         return rows;
     }
 
-    /// <summary>Warps per paged-attention block, 4 or 8 (QUANTA_ATTN_WARPS; 0, the default: <see cref="AttentionWarpsFor"/>).</summary>
-    internal static int AttentionWarps { get; set; } = Environment.GetEnvironmentVariable("QUANTA_ATTN_WARPS") switch { "4" => 4, "8" => 8, _ => 0 };
-
-    /// <summary>
-    /// 8 warps per block below 32 tokens, 4 from 32 (more blocks per SM). H200, 7B, tok/s with 8 / 4 warps: batch 1 568-571 / 561,
-    /// batch 16 4,725 / 4,699, batch 32 7,344 / 7,477, batch 64 7,708-7,721 / 7,870.
-    /// </summary>
-    internal static int AttentionWarpsFor(int tokens) => AttentionWarps > 0 ? AttentionWarps : tokens >= 32 ? 4 : 8;
+    /// <summary>Warps per paged-attention block: 8 below 32 tokens (more keys in flight per block), 4 from 32 (more blocks per SM).</summary>
+    internal static int AttentionWarpsFor(int tokens) => tokens >= 32 ? 4 : 8;
 
     int Splits(int tokens, int maxCtx) => AttentionSplits(_ctx.Multiprocessors, tokens, _c.NumHeads, maxCtx);
 
     /// <summary>
-    /// Split-K for paged attention: none below 256 keys (merging the splits costs more than it saves: H100, 80 keys,
-    /// 5.0 us unsplit against 7.4 with 5 splits), else splits of at least 128 keys, up to enough blocks to cover the
-    /// GPU twice, at most MaxSplits (2048 keys: 21 us with 8 splits, 106 unsplit).
+    /// Split-K for paged attention: none below 256 keys (merging the splits costs more than it saves), else splits of at
+    /// least 128 keys, up to enough blocks to cover the GPU twice, at most MaxSplits.
     /// </summary>
     internal static int AttentionSplits(int sms, int tokens, int heads, int maxCtx)
     {
@@ -233,17 +222,11 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
 
     /// <summary>
     /// How a step's attention runs: GEMMs per fresh prompt (PromptStarts), tiled prefill tiles, or paged with splits;
-    /// RopeInAttention (paged decode steps, see <see cref="FusedRope"/>): the attention kernel rotates q and the step's
-    /// K/V and writes the cache itself, in place of rope_kv.
+    /// RopeInAttention (paged decode steps whose attention grid fits about one wave, heads x tokens x splits &lt;= 2 blocks
+    /// per SM): the attention kernel rotates q and the step's K/V and writes the cache itself, in place of rope_kv (with
+    /// more waves, each would repeat the rotation's latency).
     /// </summary>
     readonly record struct AttentionPlan(int Splits, int NumTiles, int[]? PromptStarts, bool RopeInAttention);
-
-    /// <summary>
-    /// Decode steps whose attention grid fits about one wave (heads x tokens x splits &lt;= 2 blocks per SM) rotate and cache
-    /// K/V inside paged attention instead of rope_kv (QUANTA_FUSED_ROPE=0: always rope_kv). H200, 7B: batch 8 4,100 -> 4,190
-    /// tok/s; at batch 32 (4 waves of attention blocks, each repeating the rotation's latency) fused was 2% slower.
-    /// </summary>
-    internal static bool FusedRope { get; set; } = Environment.GetEnvironmentVariable("QUANTA_FUSED_ROPE") != "0";
 
     /// <summary>
     /// Every layer (x holds the embedded tokens), the final norm, and the first <paramref name="logitRows"/> logit rows gathered;
@@ -311,10 +294,10 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     }
 
     /// <summary>Layer l's attention norm done by its q/k/v kernel: with f16 weights where they are exact (16 KiB less shared memory).</summary>
-    CudaLinear.InputNorm AttnNormIn(int l) => CudaLinear.NormHalf && _w.AttnNormHalf[l] != 0
+    CudaLinear.InputNorm AttnNormIn(int l) => _w.AttnNormHalf[l] != 0
         ? new(_s.X, _w.AttnNormHalf[l], _c.RmsNormEps, Half: true) : new(_s.X, _w.AttnNorm[l], _c.RmsNormEps);
 
-    /// <summary>With QUANTA_CUDA_PROFILE=1: records an event; the GPU time since the previous one is booked to <paramref name="phase"/>.</summary>
+    /// <summary>With <see cref="CudaRunnerOptions.Profile"/>: records an event; the GPU time since the previous one is booked to <paramref name="phase"/>.</summary>
     void Mark(string phase)
     {
         if (_prof is null) return;
@@ -341,7 +324,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         _profUsed = 0;
     }
 
-    /// <summary>GPU milliseconds per phase since the last call (QUANTA_CUDA_PROFILE=1 only, graphs off; null otherwise), then resets.</summary>
+    /// <summary>GPU milliseconds per phase since the last call (with <see cref="CudaRunnerOptions.Profile"/>; null otherwise), then resets.</summary>
     public string? TakeProfile()
     {
         if (_prof is null) return null;

@@ -102,7 +102,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         ulong p = _params + (ulong)(sizeof(RowParams) * first);
         var (ids, lps, hids, hlps) = Outputs(first);
         var r = _ctx.Kernels;
-        int splits = _sampled || !GreedySplit ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
+        int splits = _sampled ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
         if (splits >= 2)
         {
             ulong parts = Parts((long)rows * splits), counters = _counters;
@@ -118,11 +118,11 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 
     /// <summary>
     /// Where the lm_head kernel (<see cref="CudaLmHead"/>) writes the greedy choice of rows first.. of the last upload, with
-    /// <paramref name="blocks"/> parts per row; null when some row samples (or QUANTA_GREEDY_SPLIT=0): then <see cref="Launch"/>.
+    /// <paramref name="blocks"/> parts per row; null when some row samples: then <see cref="Launch"/>.
     /// </summary>
     public CudaLmHead.Greedy? FusedGreedy(int first, int rows, int blocks)
     {
-        if (_sampled || !GreedySplit) return null;
+        if (_sampled) return null;
         var (ids, lps, hids, hlps) = Outputs(first);
         return new CudaLmHead.Greedy(ids, lps, Parts((long)rows * blocks), _counters + 4UL * (ulong)first, hids, hlps);
     }
@@ -145,10 +145,9 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     }
 
     /// <summary>
-    /// Batches of greedy rows spread each row over up to MaxSplits blocks (greedy.cu) where one block per row would leave
-    /// the GPU idle (QUANTA_GREEDY_SPLIT=0: sample_rows, one block per row).
+    /// Most blocks a greedy row spreads over (greedy.cu) in batches of greedy rows where one block per row would leave the
+    /// GPU idle; with fewer than two, sample_rows takes one block per row.
     /// </summary>
-    internal static bool GreedySplit { get; set; } = Environment.GetEnvironmentVariable("QUANTA_GREEDY_SPLIT") != "0";
     const int MaxSplits = 32;
 
     /// <summary>Largest row (bytes) sampled rows keep in shared memory; above it (e.g. a 128K vocabulary) they read global memory at every step of the threshold searches.</summary>

@@ -25,9 +25,6 @@ internal sealed unsafe class DecodeGraphs(CudaContext ctx) : IDisposable
     readonly HashSet<Key> _seen = [];
     int _generation = -1;
 
-    /// <summary>Off with QUANTA_CUDA_GRAPHS=0 or while profiling.</summary>
-    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("QUANTA_CUDA_GRAPHS") != "0";
-
     /// <summary>
     /// Runs <paramref name="body"/> through a graph for <paramref name="key"/> (captured on its second use). The body's
     /// first kernel is the graph's root: before each replay, <paramref name="first"/> (where given) gives that node the

@@ -24,12 +24,11 @@ public static unsafe partial class KernelBench
         return (regs, local);
     }
 
-    /// <summary>
-    /// Times <paramref name="calls"/> calls per shape and row count; bytes are weights + scales + x + y. With
-    /// <paramref name="baseline"/>, each is also timed with the other <see cref="CudaLinear.Load"/> modes, named by the
-    /// mode, right before the default.
-    /// </summary>
-    public static IEnumerable<KernelTiming> Gptq((string Name, int In, int Out)[] shapes, int[] rows, int groupSize, int calls = 50, bool baseline = false)
+    /// <summary>The fused GPTQ kernels (module gptq), for <see cref="Resources"/>.</summary>
+    public static IEnumerable<string> GptqKernels => GptqKernelName.All;
+
+    /// <summary>Times <paramref name="calls"/> calls per shape and row count; bytes are weights + scales + x + y.</summary>
+    public static IEnumerable<KernelTiming> Gptq((string Name, int In, int Out)[] shapes, int[] rows, int groupSize, int calls = 50)
     {
         var ctx = CudaContext.Shared;
         ctx.MakeCurrent();
@@ -53,20 +52,8 @@ public static unsafe partial class KernelBench
             for (int i = 0; i < x.Length; i++) x[i] = (Half)(rng.NextDouble() * 2 - 1);
             ulong xd = mem.Upload<Half>(x, "x"), yd = mem.Alloc(4L * maxRows * outF, "y");
             ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(maxRows)), "scratch");
-            var chosen = CudaLinear.Load;
-            try
-            {
-                foreach (int m in rows)
-                    foreach (var variant in baseline ? [.. Enum.GetValues<GemvLoad>().Where(v => v != chosen), chosen] : new[] { chosen })
-                    {
-                        CudaLinear.Load = variant;
-                        yield return Measure(ctx, copies, x, q, scales, xd, yd, scratch, m, groupSize, calls, rng) with
-                        {
-                            Name = variant == chosen ? name : $"{name} ({variant.ToString().ToLowerInvariant()})",
-                        };
-                    }
-            }
-            finally { CudaLinear.Load = chosen; }
+            foreach (int m in rows)
+                yield return Measure(ctx, copies, x, q, scales, xd, yd, scratch, m, groupSize, calls, rng) with { Name = name };
         }
     }
 

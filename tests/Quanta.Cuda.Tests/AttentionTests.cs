@@ -10,7 +10,7 @@ public class AttentionTests
 
     /// <summary>
     /// splits 0 = the tiled prefill kernel (tiles of 64 queries; the last sequence needs two); paged attention with 4 or 8 warps,
-    /// a key per 4 lanes where head_dim &lt;= 128 unless <paramref name="eightLanes"/>.
+    /// a key per 4 lanes where head_dim &lt;= 128, per 8 above.
     /// </summary>
     [Theory]
     [InlineData(16, 4, 2, 1, 4)]
@@ -24,13 +24,12 @@ public class AttentionTests
     [InlineData(256, 2, 1, 4, 4)]
     [InlineData(256, 2, 1, 4, 8)]
     [InlineData(64, 8, 8, 2, 4)]
-    [InlineData(128, 8, 2, 1, 8, true)]
-    [InlineData(96, 2, 1, 5, 4, true)]
+    [InlineData(256, 4, 2, 1, 8)]
     [InlineData(128, 8, 2, 0, 0)]
     [InlineData(8, 4, 4, 0, 0)]
     [InlineData(96, 4, 1, 0, 0)]
     [InlineData(32, 4, 2, 0, 0)]
-    public void MatchesReference(int d, int heads, int kvHeads, int splits, int warps, bool eightLanes = false)
+    public void MatchesReference(int d, int heads, int kvHeads, int splits, int warps)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
@@ -62,7 +61,7 @@ public class AttentionTests
             ulong done = mem.Alloc(4L * T * heads, "split counters");
             ctx.ZeroAsync(done, 4L * T * heads);
             for (int rep = 0; rep < 2; rep++)   // the counters must be left zero for the next launch
-                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps, groupsOf4: !eightLanes);
+                k.PagedAttention(qd, kd, vd, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps);
             Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
         }
         var got = Gpu.Float(ctx.Download<ushort>(o, T * heads * d));
@@ -104,8 +103,9 @@ public class AttentionTests
     /// <summary>
     /// Decode attention that rotates q and the step's K/V and writes the cache itself gives the same output and cache as
     /// rope_kv, then paged attention: GQA, rotate-half and interleaved, splits whose last one is empty (context 5 in 4),
-    /// and a padding row (slot -1, position 0 of sequence 0) that must write nothing; with and without the second and third
-    /// keys preloaded (contexts 133 and 150 in one split: three rounds, the token's own key in the third).
+    /// and a padding row (slot -1, position 0 of sequence 0) that must write nothing; 8-warp blocks of 4-lane groups with the
+    /// second and third keys preloaded where the blocks fit the SMs (contexts 133 and 150 in one split: three rounds, the token's
+    /// own key in the third) and without where they do not (32 heads x 6 tokens x 5 splits).
     /// </summary>
     [Theory]
     [InlineData(128, 8, 2, 1, 8, 0)]
@@ -113,9 +113,10 @@ public class AttentionTests
     [InlineData(64, 8, 8, 3, 4, 0)]
     [InlineData(96, 2, 1, 5, 8, 1)]
     [InlineData(256, 2, 1, 2, 4, 0)]
-    [InlineData(128, 8, 2, 1, 8, 0, true)]
-    [InlineData(64, 8, 8, 3, 4, 1, true)]
-    public void FusedRopeMatchesRopeKvThenAttention(int d, int heads, int kvHeads, int splits, int warps, int style, bool eightLanes = false)
+    [InlineData(256, 2, 1, 3, 8, 1)]
+    [InlineData(128, 32, 8, 5, 8, 0)]
+    [InlineData(64, 32, 8, 5, 8, 1)]
+    public void FusedRopeMatchesRopeKvThenAttention(int d, int heads, int kvHeads, int splits, int warps, int style)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
@@ -148,25 +149,16 @@ public class AttentionTests
             if (!fused)
                 k.RopeKv(qkvd, qkvd + 4UL * (ulong)qd, qkvd + 4UL * (ulong)(qd + kvd), qh, kc, vc, pd, sl, invd, heads, kvHeads, d, style, T, ld);
             k.PagedAttention(qh, kc, vc, sd, pd, td, o, part, done, heads, kvHeads, d, bs, maxb, scale, splits, T, warps,
-                fused ? new Kernels.DecodeRope(qkvd, ld, sl, invd, style) : null, groupsOf4: !eightLanes);
+                fused ? new Kernels.DecodeRope(qkvd, ld, sl, invd, style) : null);
             return (ctx.Download<ushort>(o, T * qd), ctx.Download<ushort>(kc, cache.Length), ctx.Download<ushort>(vc, cache.Length));
         }
         var (wo, wk, wv) = Run(fused: false);
-        var was = Kernels.PreloadKeys;
-        try
-        {
-            foreach (bool preload in new[] { false, true })   // with 8 warps, d 128 and splits 1 or 4 the blocks fit the SMs: _rope_pre
-            {
-                Kernels.PreloadKeys = preload;
-                var (go, gk, gv) = Run(fused: true);
-                Assert.Equal(wk, gk);
-                Assert.Equal(wv, gv);
-                Assert.Equal(wo.AsSpan(0, S * qd).ToArray(), go.AsSpan(0, S * qd).ToArray());
-                Assert.All(Gpu.Float(go), x => Assert.True(float.IsFinite(x)));
-                Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
-            }
-        }
-        finally { Kernels.PreloadKeys = was; }
+        var (go, gk, gv) = Run(fused: true);
+        Assert.Equal(wk, gk);
+        Assert.Equal(wv, gv);
+        Assert.Equal(wo.AsSpan(0, S * qd).ToArray(), go.AsSpan(0, S * qd).ToArray());
+        Assert.All(Gpu.Float(go), x => Assert.True(float.IsFinite(x)));
+        Assert.All(ctx.Download<int>(done, T * heads), c => Assert.Equal(0, c));
     }
 
     /// <summary>A prompt from position 0 through cuBLAS (scores, causal softmax, P·V), GQA included, rows offset in the batch.</summary>

@@ -43,41 +43,34 @@ public class LinearTests
         Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
     }
 
-    /// <summary>Every way the fused kernel splits K (warps per tile, blocks along K with atomics), by how many warps it aims for.</summary>
+    /// <summary>
+    /// The fused kernel's plans at 7B-like shapes, where K is split over the warps of a block and over blocks (atomics): q/k/v
+    /// and gate/up at one row (pairs of tiles; gate/up in 4-warp blocks where one wave of 8-warp blocks would cut its split),
+    /// down_proj's 11008 inputs (one tile per warp), staged rows with blocks along K, act-order.
+    /// </summary>
     [Theory]
-    [InlineData(1, 1000, 1024, 128, true, 1)]
-    [InlineData(1, 384, 2816, 128, false, 24)]
-    [InlineData(64, 40, 64, 32, true, 1)]
-    [InlineData(64, 264, 320, 64, false, 8)]
-    [InlineData(64, 4096, 4096, 128, false, 1)]
-    [InlineData(256, 384, 2816, 128, false, 1)]
-    [InlineData(256, 384, 2816, 128, false, 17)]
-    [InlineData(256, 1000, 1024, 128, true, 3)]
-    [InlineData(256, 8200, 512, 128, false, 1)]
-    [InlineData(1, 8200, 512, 128, false, 2)]
-    public void GptqSplitsMatchDequantisedReference(int warpsPerSm, int outF, int inF, int gs, bool actOrder, int rows)
+    [InlineData(12288, 4096, 128, false, 1)]
+    [InlineData(22016, 4096, 128, false, 1)]
+    [InlineData(4096, 11008, 128, false, 1)]
+    [InlineData(4096, 11008, 128, false, 24)]
+    [InlineData(12288, 4096, 128, false, 8)]
+    [InlineData(1000, 1024, 128, true, 3)]
+    [InlineData(384, 2816, 128, false, 17)]
+    [InlineData(8200, 512, 128, false, 2)]
+    public void GptqPlansMatchDequantisedReference(int outF, int inF, int gs, bool actOrder, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, true, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        var (was, warps) = (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps);
-        try
-        {
-            foreach (int bw in new[] { 0, 8, 4 })
-            {
-                (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps) = (warpsPerSm, bw);
-                var (ks, splits, per, _) = lin.Plan(rows);
-                Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
-                Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
-            }
-        }
-        finally { (CudaLinear.WarpsPerSm, CudaLinear.BlockWarps) = (was, warps); }
+        var (ks, splits, per, v) = lin.Plan(rows);
+        Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} ({v}) covers K");
+        Check(ctx, mem, lin, w, inF, outF, rows, 3e-3);
     }
 
     /// <summary>
-    /// The fused kernel with each way of loading the weights on the same layers: long per-channel rows, groups of 3 k-steps, groups
-    /// of 64, asymmetric zero points, 1-4 row tiles; integer weights with fp32 group sums keep 1e-3 of the reference.
+    /// The fused kernel on layers that load their weights each way: long per-channel rows, groups of 3 k-steps, groups of 64,
+    /// asymmetric zero points, 1-4 row tiles; integer weights with fp32 group sums keep 1e-3 of the reference.
     /// </summary>
     [Theory]
     [InlineData(64, 11008, -1, true, 1)]
@@ -86,28 +79,18 @@ public class LinearTests
     [InlineData(520, 4096, 64, false, 1)]
     [InlineData(520, 4096, 128, true, 12)]
     [InlineData(136, 1024, 128, false, 33)]
-    public void EveryLoadModeMatchesReference(int outF, int inF, int gs, bool sym, int rows)
+    public void FusedKernelMatchesReference(int outF, int inF, int gs, bool sym, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, false, sym, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        var (was, warps) = (CudaLinear.Load, CudaLinear.BlockWarps);
-        try
-        {
-            foreach (var load in Enum.GetValues<GemvLoad>())
-                foreach (int bw in new[] { 0, 8, 4 })
-                {
-                    (CudaLinear.Load, CudaLinear.BlockWarps) = (load, bw);
-                    Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
-                }
-        }
-        finally { (CudaLinear.Load, CudaLinear.BlockWarps) = (was, warps); }
+        Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
     }
 
     /// <summary>
-    /// The whole-slice kernels (one tile with 4 k-steps, two tiles with 2 per warp) where the plan takes them: a last slice
-    /// shorter than a round (in = 320, 11008), a half-empty last pair (513 tiles), act-order, 1-8 rows, plain and accumulating.
+    /// The whole-slice kernel (two tiles with 2 k-steps per warp) where the plan takes it: a last slice shorter than a round
+    /// (in = 320, 11008), a half-empty last pair (513 tiles), act-order, 1-8 rows, plain and accumulating.
     /// </summary>
     [Theory]
     [InlineData(4096, 4096, 128, false, 1)]
@@ -115,28 +98,17 @@ public class LinearTests
     [InlineData(264, 320, 64, false, 8)]
     [InlineData(8200, 512, 128, false, 1)]
     [InlineData(520, 11008, 128, false, 2)]
-    public void WholeSliceKernelsMatchReference(int outF, int inF, int gs, bool actOrder, int rows)
+    public void WholeSliceKernelMatchesReference(int outF, int inF, int gs, bool actOrder, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var layer = TestTensors.Gptq(_rng, "l", outF, inF, gs, actOrder, false, out var w);
         var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
-        var was = CudaLinear.Whole;
-        try
-        {
-            foreach (var whole in new[] { GemvWhole.Tiles, GemvWhole.Pairs })
-            {
-                CudaLinear.Whole = whole;
-                var (ks, splits, per, v) = lin.Plan(rows);
-                Assert.True(v.Whole && v.Pairs == (whole == GemvWhole.Pairs), $"{whole}: the whole-slice plan takes {outF}x{inF} at {rows} rows ({v})");
-                Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
-                Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
-                CheckAccumulate(ctx, mem, lin, w, inF, outF, rows);
-            }
-            CudaLinear.Whole = GemvWhole.Off;
-            Assert.False(lin.Plan(rows).V.Whole);
-        }
-        finally { CudaLinear.Whole = was; }
+        var (ks, splits, per, v) = lin.Plan(rows);
+        Assert.True(v.Whole && v.Pairs, $"the whole-slice plan takes {outF}x{inF} at {rows} rows ({v})");
+        Assert.True(ks * splits * per >= (inF + 63) / 64, $"plan {ks}x{splits}x{per} covers K");
+        Check(ctx, mem, lin, w, inF, outF, rows, 1e-3);
+        CheckAccumulate(ctx, mem, lin, w, inF, outF, rows);
     }
 
     /// <summary>accumulate: y += x · Wᵀ on every path (fused kernel with one and several K splits, dequantise + GEMM, dense).</summary>
@@ -222,11 +194,12 @@ public class LinearTests
     [InlineData(true, 64, false, 70)]    // dequantise + GEMM, then silu_mul over the runs
     [InlineData(true, 32, false, 3)]     // groups of 32: product, then silu_mul
     [InlineData(false, 0, false, 5)]     // dense
-    public void GateUpSiluMatchesReference(bool gptq, int gs, bool actOrder, int rows)
+    [InlineData(true, 128, false, 1, 4096, 11008)]    // 7B's gate/up at one row: two tiles per warp in 4-warp blocks
+    [InlineData(true, 128, false, 24, 4096, 11008)]   // staged rows with the epilogue
+    public void GateUpSiluMatchesReference(bool gptq, int gs, bool actOrder, int rows, int inF = 256, int ffn = 136)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
-        int inF = 256, ffn = 136;
         var w = new float[2][];
         LinearWeights[] parts = gptq
             ? [.. Enumerable.Range(0, 2).Select(i => (LinearWeights)TestTensors.Gptq(_rng, "p" + i, ffn, inF, gs, actOrder, true, out w[i]))]
@@ -255,20 +228,10 @@ public class LinearTests
                 for (int i = 0; i < inF; i++) { g += (double)x[r * inF + i] * w[0][j * inF + i]; u += (double)x[r * inF + i] * w[1][j * inF + i]; }
                 want[r * ffn + j] = g / (1 + Math.Exp(-g)) * u;
             }
-        var (was, warps) = (CudaLinear.Load, CudaLinear.BlockWarps);
-        try
-        {
-            foreach (var load in Enum.GetValues<GemvLoad>())
-                foreach (int bw in new[] { 0, 8, 4 })
-                {
-                    (CudaLinear.Load, CudaLinear.BlockWarps) = (load, bw);
-                    ctx.ZeroAsync(act, 2L * rows * ffn);
-                    fused.ForwardSilu(xd, act, rows, scratch, y);
-                    var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
-                    Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}, {load}, blocks of {bw} warps");
-                }
-        }
-        finally { (CudaLinear.Load, CudaLinear.BlockWarps) = (was, warps); }
+        ctx.ZeroAsync(act, 2L * rows * ffn);
+        fused.ForwardSilu(xd, act, rows, scratch, y);
+        var got = Gpu.Float(ctx.Download<ushort>(act, rows * ffn));
+        Gpu.Close(got, want, 3e-3, $"gate/up silu rows {rows}");
     }
 
     [Fact]

@@ -83,11 +83,11 @@ public class LmHeadTests
         }
     }
 
-    /// <summary>Steps of 1 and 2 logits rows (2: cuBLAS either way): logits with the kernel equal cuBLAS's, and ForwardSample's greedy ids are their argmax.</summary>
+    /// <summary>Steps of 1 (the kernel) and 2 logits rows (cuBLAS): logits track the CPU's, and ForwardSample's greedy ids are their argmax.</summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void ModelHeadMatchesCublas(int n)
+    public void ModelHeadMatchesCpu(int n)
     {
         Gpu.Context();
         using var cpu = new CpuTestModel(TestPaths.DefaultModel);
@@ -95,28 +95,20 @@ public class LmHeadTests
         var rng = new Random();
         int v = cpu.Vocab;
         var batch = Batches.Build(16, new SeqStep([.. Enumerable.Range(0, 20)], 0, [.. Enumerable.Range(0, n).Select(_ => rng.Next(v))], AllLogits: true));
-        var was = CudaLmHead.Enabled;
-        float[] blas, logits;
-        try
-        {
-            CudaLmHead.Enabled = false;
-            blas = Batches.Run(r, batch);
-            CudaLmHead.Enabled = true;
-            logits = Batches.Run(r, batch);
-        }
-        finally { CudaLmHead.Enabled = was; }
-        Gpu.Close(logits, [.. blas.Select(f => (double)f)], 1e-5, "logits with the kernel against cuBLAS");
+        var logits = Batches.Run(r, batch);
+        Gpu.Close(logits, [.. Batches.Run(cpu.Runner, batch).Select(f => (double)f)], 2e-2, "logits against the CPU's");
         SamplingTests.GreedySampleMatchesLogits(r, batch, logits, v);
     }
 
     /// <summary>
     /// One sequence decoding through its graph (lm_head inside, with the greedy choice, or logits then sample_rows for a
-    /// sampled row), steps queued two deep with fed tokens: the same ids as cuBLAS's head, logprobs within 1e-4.
+    /// sampled row), steps queued two deep with fed tokens: each id is the CPU sampler's choice on the logits of the same
+    /// step run alone with the ids passed in (a sampled row may land across a boundary once), its logprob within 1e-3.
     /// </summary>
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public void DecodeGraphWithTheHeadMatchesCublas(bool greedy)
+    public void DecodeGraphWithTheHeadMatchesItsLogits(bool greedy)
     {
         Gpu.Context();
         using var cpu = new CpuTestModel(TestPaths.Fixture("tiny-llama-gptq-g128"));
@@ -126,33 +118,31 @@ public class LmHeadTests
         var uniforms = Enumerable.Range(0, steps).Select(_ => rng.NextDouble()).ToArray();
         RowSampling Row(int i) => greedy ? new RowSampling(true, 1f, 0, 1f, 0) : new RowSampling(false, 0.8f, 20, 0.95f, uniforms[i]);
         ForwardBatch Step(int i, int token) => Batches.Build(16, new SeqStep([0, 1], prompt.Length - 1 + i, [token]));
-        (int[] Ids, float[] Lps) Decode(bool kernel)
+        var prefill = Batches.Build(16, new SeqStep([0, 1], 0, prompt[..^1]));
+        var ids = new int[steps];
+        var lps = new float[steps];
+        using (var r = Gpu.RunnerOver(cpu, 16))
         {
-            var was = CudaLmHead.Enabled;
-            CudaLmHead.Enabled = kernel;
-            try
+            Batches.Run(r, prefill);
+            r.Queue(Step(0, prompt[^1]), [Row(0)], []);
+            for (int i = 0; i < steps; i++)
             {
-                using var r = Gpu.RunnerOver(cpu, 16);
-                Batches.Run(r, Batches.Build(16, new SeqStep([0, 1], 0, prompt[..^1])));
-                var ids = new int[steps];
-                var lps = new float[steps];
-                r.Queue(Step(0, prompt[^1]), [Row(0)], []);
-                for (int i = 0; i < steps; i++)
-                {
-                    if (i + 1 < steps) r.Queue(Step(i + 1, v - 1), [Row(i + 1)], [0]);   // placeholder id, replaced on the GPU
-                    r.Collect(ids.AsSpan(i, 1), lps.AsSpan(i, 1));
-                }
-                return (ids, lps);
+                if (i + 1 < steps) r.Queue(Step(i + 1, v - 1), [Row(i + 1)], [0]);   // placeholder id, replaced on the GPU
+                r.Collect(ids.AsSpan(i, 1), lps.AsSpan(i, 1));
             }
-            finally { CudaLmHead.Enabled = was; }
         }
-        var want = Decode(false);
-        var got = Decode(true);
+        using var alone = Gpu.RunnerOver(cpu, 16);
+        Batches.Run(alone, prefill);
+        var sampler = new Sampler(v);
+        int mismatches = 0;
         for (int i = 0; i < steps; i++)
         {
-            Assert.True(want.Ids[i] == got.Ids[i], $"step {i}: id {got.Ids[i]} with the kernel, {want.Ids[i]} with cuBLAS");
-            Assert.True(Math.Abs(want.Lps[i] - got.Lps[i]) <= 1e-4, $"step {i}: logprob {got.Lps[i]} with the kernel, {want.Lps[i]} with cuBLAS");
+            var logits = Batches.Run(alone, Step(i, i == 0 ? prompt[^1] : ids[i - 1]));
+            int want = sampler.Sample(logits.AsSpan(0, v), Row(i), out float lp);
+            if (want != ids[i]) { mismatches++; continue; }
+            Assert.True(Math.Abs(lp - lps[i]) <= 1e-3, $"step {i}: logprob {lps[i]} from the graph, {lp} from its logits");
         }
+        Assert.True(mismatches <= (greedy ? 0 : 1), $"{mismatches} of {steps} ids differ from the CPU sampler's choice on the step's logits");
     }
 
     static CudaLmHead Head(DeviceArena mem, float[] w, int vocab, int hidden)

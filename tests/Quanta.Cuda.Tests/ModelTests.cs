@@ -147,33 +147,6 @@ public class ModelTests
         }
     }
 
-    /// <summary>
-    /// A prompt and decode steps where every layer's q/k/v norms its own input (no whole-slice kernel, so the tiny model's q/k/v
-    /// takes the prefetching pair kernel), with f32 and with f16 norm weights, instead of an rmsnorm launch: logits track the CPU's.
-    /// </summary>
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void SelfNormingQkvMatchesCpu(bool half)
-    {
-        Gpu.Context();
-        using var cpu = new CpuTestModel(TestPaths.Fixture("tiny-llama-gptq-g128"));
-        var (whole, was) = (CudaLinear.Whole, CudaLinear.NormHalf);
-        (CudaLinear.Whole, CudaLinear.NormHalf) = (GemvWhole.Off, half);
-        try
-        {
-            using var r = Gpu.RunnerOver(cpu, 64);
-            Assert.True(r.Weights.Layers.All(l => l.Qkv is [var qkv] && qkv.TakesNorm(1)), "q/k/v norms its input");
-            Assert.True(r.Weights.AttnNormHalf.All(p => p != 0), "the f16 checkpoint's norm weights are exact in f16");
-            var rng = new Random();
-            int v = cpu.Vocab, pos = 6;
-            var step = Batches.Build(16, new SeqStep([0], 0, [.. Enumerable.Range(0, pos).Select(_ => rng.Next(v))]));
-            for (int k = 0; k < 5; k++, step = Batches.Build(16, new SeqStep([0], pos++, [rng.Next(v)])))
-                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"w {(half ? "f16" : "f32")}, step {k}");
-        }
-        finally { (CudaLinear.Whole, CudaLinear.NormHalf) = (whole, was); }
-    }
-
     [Fact]
     public void DecodeBucketsArePowersOfTwoThenMultiplesOfEight()
     {

@@ -36,23 +36,17 @@ public class NormedLinearTests
     }
 
     [Theory]
-    [InlineData(4096, 4096, 128, 1)]
-    [InlineData(1000, 1024, 128, 3)]
-    [InlineData(264, 320, 64, 8)]
-    [InlineData(8200, 512, 128, 2)]
-    [InlineData(520, 2048, 128, 2)]
+    [InlineData(12288, 4096, 128, 1)]   // 7B's q/k/v
+    [InlineData(24576, 1024, 128, 3)]
+    [InlineData(49152, 512, 64, 8)]
+    [InlineData(32768, 2048, 128, 2)]
     public void NormedKernelMatchesRmsNormThenProduct(int outF, int inF, int gs, int rows)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
         var k = new Kernels(ctx);
         var lin = CudaLinear.Upload(mem, k, TestTensors.Gptq(_rng, "l", outF, inF, gs, false, false, out var wq));
-        var was = CudaLinear.Whole;
-        CudaLinear.Whole = GemvWhole.Off;   // small layers would take the whole-slice kernel, which does not norm
-        try { Run(); }
-        finally { CudaLinear.Whole = was; }
-
-        void Run()
+        // Layers too large for one wave of the whole-slice kernel (which does not norm) take the normed pair kernel.
         {
             Assert.True(lin.TakesNorm(rows), $"{outF}x{inF} at {rows} rows takes the normed kernel");
             var (x, nw) = Inputs(rows, inF);

@@ -24,7 +24,8 @@ internal static partial class CliCommands
         var temperature = new Option<float>("--temperature") { Description = "Sample with this temperature instead of greedily (with --top-k/--top-p: 1)", DefaultValueFactory = _ => 0f };
         var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f };
-        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP }) cmd.Options.Add(o);
+        var profile = new Option<bool>("--profile") { Description = "CUDA: print GPU milliseconds per phase of the steps (runs them without graphs, one at a time)" };
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -36,7 +37,8 @@ internal static partial class CliCommands
             if (t < 0 || k < 0 || !(p > 0 && p <= 1)) throw new ArgumentException("--temperature and --top-k must not be negative, --top-p must be in (0, 1]");
             var sampling = new SamplingParams { DoSample = t > 0 || k > 0 || p < 1, Temperature = t > 0 ? t : 1f, TopK = k, TopP = p };
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
-            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling, ct);
+            DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling, ct,
+                pr.GetValue(profile));
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
@@ -50,12 +52,13 @@ internal static class DecodeBench
 
     /// <summary>Times the steps with every row chosen as the engine would for <paramref name="sampling"/> (a fresh uniform per row and step).</summary>
     public static void Run(LlamaConfig c, LlamaWeights w, string device, int[] batches, int steps, int promptTokens, int ctx0, bool hostLogits,
-                           bool queue, SamplingParams sampling, CancellationToken ct)
+                           bool queue, SamplingParams sampling, CancellationToken ct, bool profile = false)
     {
         var choice = RowSampling.For(sampling, c.VocabSize, 0);
         int perSeq = (ctx0 + steps + BlockSize - 1) / BlockSize;
         int blocks = Math.Max(batches.Max() * perSeq, (promptTokens + BlockSize - 1) / BlockSize);
-        using var runner = RunnerFactory.Create(c, w, device, BlockSize, blocks * BlockSize, Console.Out, Math.Max(Math.Max(promptTokens, batches.Max()), 1));
+        using var runner = RunnerFactory.Create(c, w, device, BlockSize, blocks * BlockSize, Console.Out, Math.Max(Math.Max(promptTokens, batches.Max()), 1),
+            cudaProfile: profile);
         var cuda = runner as CudaModelRunner;
         double bandwidth = cuda is not null ? CudaBench.CopyBandwidth() : HostBandwidth();
         long weightBytes = cuda?.DecodeWeightBytes ?? WeightBytes(w);

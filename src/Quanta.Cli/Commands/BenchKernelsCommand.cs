@@ -12,9 +12,8 @@ internal static partial class CliCommands
         var preset = new Option<string>("--preset") { Description = "Layer shapes of llama-2-7b | llama-2-13b | llama-3-8b", DefaultValueFactory = _ => "llama-2-7b" };
         var rows = new Option<string>("--rows") { Description = "Comma list of row counts (tokens per call)", DefaultValueFactory = _ => "1,8,32,64" };
         var group = new Option<int>("--group-size") { Description = "GPTQ group size (-1 = per channel)", DefaultValueFactory = _ => 128 };
-        var baseline = new Option<bool>("--baseline") { Description = "Also time each layer with the other QUANTA_GEMV_LOAD mode (registers, prefetch), next to each result" };
         var lmHead = new Option<bool>("--lm-head-only") { Description = "Only the f16 lm_head of one row: cuBLAS against the lm_head kernel, with and without the greedy choice" };
-        foreach (var o in new Option[] { preset, rows, group, baseline, lmHead }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { preset, rows, group, lmHead }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var ms = pr.GetValue(rows)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -27,15 +26,13 @@ internal static partial class CliCommands
             Console.WriteLine($"device: {CudaContext.Shared.Name}; copy bandwidth {bw / 1e9:F0} GB/s; group size {pr.GetValue(group)}");
             if (!pr.GetValue(lmHead))
             {
-                var kernels = new[] { "gptq_mma_1", "gptq_mma_pair_1", "gptq_mma_2", "gptq_mma_3", "gptq_mma_4", "gptq_mma_db_1", "gptq_mma_pair_db_1", "gptq_mma_pair_silu_db_1" }
-                    .Select(n => ("gptq", n));
-                Console.WriteLine("registers per thread (local bytes): " + string.Join(", ", kernels.Select(k =>
+                Console.WriteLine("registers per thread (local bytes): " + string.Join(", ", KernelBench.GptqKernels.Select(k =>
                 {
-                    var (regs, local) = KernelBench.Resources(k.Item1, k.Item2);
-                    return $"{k.Item2} {regs} ({local})";
+                    var (regs, local) = KernelBench.Resources("gptq", k);
+                    return $"{k} {regs} ({local})";
                 })));
                 Console.WriteLine("layer | in x out | rows | us/call | GB/s | of copy BW | max abs err");
-                foreach (var t in KernelBench.Gptq(shapes, ms, pr.GetValue(group), baseline: pr.GetValue(baseline)))
+                foreach (var t in KernelBench.Gptq(shapes, ms, pr.GetValue(group)))
                 {
                     ct.ThrowIfCancellationRequested();
                     Console.WriteLine($"{t.Name,-23} | {t.In} x {t.Out} | {t.Rows,3} | {t.Microseconds,8:F1} | {t.GBps,6:F0} | {t.GBps * 1e9 / bw,6:P0} | {t.MaxError:E1}");

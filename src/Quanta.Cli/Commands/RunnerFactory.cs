@@ -11,13 +11,15 @@ internal static class RunnerFactory
     /// <param name="maxBatchTotalTokens">KV tokens to allocate; null = computed from memory.</param>
     /// <param name="maxPrefillTokens">CUDA: tokens of the warm-up prefill that sizes activations (null = 4096).</param>
     /// <param name="cudaMemoryFraction">CUDA: share of the memory left after warm-up that becomes KV blocks.</param>
+    /// <param name="cudaProfile">CUDA: book GPU time per phase of each step (bench decode --profile).</param>
+    /// <remarks>QUANTA_CUDA_GRAPHS=0 turns the CUDA runner's decode graphs off.</remarks>
     public static IModelRunner Create(LoadedModel model, string device, int blockSize, int? maxBatchTotalTokens, TextWriter log,
-        int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9)
-        => Create(model.Config, model.Weights, device, blockSize, maxBatchTotalTokens, log, maxPrefillTokens, cudaMemoryFraction);
+        int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false)
+        => Create(model.Config, model.Weights, device, blockSize, maxBatchTotalTokens, log, maxPrefillTokens, cudaMemoryFraction, cudaProfile);
 
     /// <summary>The same over config and weights alone (no tokenizer), for benchmarks.</summary>
     public static IModelRunner Create(LlamaConfig config, LlamaWeights weights, string device, int blockSize, int? maxBatchTotalTokens,
-        TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9)
+        TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false)
     {
         if (blockSize <= 0) throw new ArgumentException($"block size must be positive, not {blockSize}");
         if (cudaMemoryFraction is <= 0 or > 1) throw new ArgumentException($"--cuda-memory-fraction must be in (0, 1], not {cudaMemoryFraction}");
@@ -25,7 +27,9 @@ internal static class RunnerFactory
         {
             int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
             int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
-            return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks), new CudaRunnerOptions(prefill, cudaMemoryFraction, log));
+            var options = new CudaRunnerOptions(prefill, cudaMemoryFraction, log,
+                Graphs: Environment.GetEnvironmentVariable("QUANTA_CUDA_GRAPHS") != "0", Profile: cudaProfile);
+            return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks), options);
         }
         int tokens = maxBatchTotalTokens ?? DefaultCpuTokens(config);
         int cpuBlocks = (tokens + blockSize - 1) / blockSize;

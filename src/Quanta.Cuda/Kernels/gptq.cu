@@ -2,14 +2,14 @@
 // (for 9-32 rows with groups of a multiple of 64, x staged per block: gptq_staged.cuh).
 #include "gptq_staged.cuh"
 
-// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8*MT rows, on tensor cores (A = weights,
-// B = x, 8 rows per n8 tile). Block of NW warps (8; 4 for the _w4 kernels): warp w takes tile blockIdx.x * (NW/ks) + w/ks and K slice
-// blockIdx.y * ks + w%ks of `per` k-steps (TPW > 1: TPW tiles from TPW times that index, sharing x).
-// Each lane loads WU 16-byte words per tile per round into registers (few registers, so many warps keep loads in
-// flight; deeper rounds measured slower); DB: the next round is requested before the current one is computed.
+// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · Wᵀ for m <= 8 * row_tiles rows, on tensor cores (A = weights,
+// B = x, 8 rows per n8 tile). Block of `warps` warps: warp w takes tile blockIdx.x * (warps/ks) + w/ks and K slice
+// blockIdx.y * ks + w%ks of `per` k-steps (tiles_per_warp > 1: that many tiles from that many times the index, sharing x).
+// Each lane loads `round` 16-byte words per tile per round into registers (few registers, so many warps keep loads in
+// flight); prefetch: the next round is requested before the current one is computed.
 // The ks slices of a tile are summed in shared memory; with gridDim.y > 1 the block adds into y atomically (y
-// zeroed before) or when atomic is set (y += the product, e.g. straight into the residual stream). SILU: see the
-// gptq_mma_silu kernels. Every kernel of this file has the signature W4_PARAMS.
+// zeroed before) or when atomic is set (y += the product, e.g. straight into the residual stream). silu: see the
+// SiLU kernels below. Every kernel of this file has the signature W4_PARAMS.
 #define W4_PARAMS const half_t* x, const uint4* qt, const u32* sz, float* y, int m, int in, int out, int gs, int ldy, int ks, int per, int atomic
 #define W4_ARGS x, qt, sz, y, m, in, out, gs, ldy, ks, per, atomic
 
@@ -116,9 +116,25 @@ __device__ __forceinline__ void norm_rows_inplace(float* xf, const half_t* wh, N
 // (NORM_F16: x f16 lands in place over its f32 copy, the reduction in the upper half, 24 KiB).
 #define NORM_F32 1
 #define NORM_F16 2
-template <int MT, int WU, bool POST, int TPW = 1, bool SILU = false, bool DB = false, int NW = 8, int NORM = 0>
+
+// The traits of a fused kernel, by name; each kernel below derives its own from these defaults.
+struct W4Kernel
+{
+    static constexpr int row_tiles = 1;        // m <= 8 * row_tiles rows of x
+    static constexpr int round = 4;            // k-steps per round of words a lane loads into registers
+    static constexpr int tiles_per_warp = 1;   // 16-column tiles per warp, sharing the x fragments and the loop
+    static constexpr int warps = 8;            // per block
+    static constexpr bool group_sums = true;   // groups of a multiple of 64: integer weights summed per group, scaled once
+    static constexpr bool silu = false;        // act = silu(gate) * up epilogue (see the SiLU kernels)
+    static constexpr bool prefetch = false;    // the next round is requested before the current one is computed
+    static constexpr int norm = 0;             // NORM_F32 | NORM_F16: the block norms its input itself
+};
+
+template <class K>
 __device__ __forceinline__ void w4_mma(W4_PARAMS, NormIn nr = {})
 {
+    constexpr int MT = K::row_tiles, WU = K::round, TPW = K::tiles_per_warp, NW = K::warps, NORM = K::norm;
+    constexpr bool POST = K::group_sums, SILU = K::silu, DB = K::prefetch;
     // The K-slice reduction's buffer; NORM: first x [m, in] f32 staged for the norm (dead before the reduction).
     constexpr int RED = NW * TPW * MT * 4 * 32;
     constexpr bool CMP = NORM == NORM_F16;
@@ -176,12 +192,13 @@ __device__ __forceinline__ void w4_mma(W4_PARAMS, NormIn nr = {})
     w4_finish<MT, TPW, SILU, NW>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
 }
 
-// A warp's whole slice (per <= WU k-steps of TPW tiles, one row tile, groups of a multiple of 64) requested before
-// waiting for the kernel before: with programmatic dependent launch every weight is in flight while that kernel runs
-// (o_proj behind decode attention, which leaves most of the GPU idle). No loop: 58-62 registers, 4 blocks per SM.
-template <int WU, int TPW, int NW = 8>
+// A warp's whole slice (per <= round k-steps of tiles_per_warp tiles, one row tile, groups of a multiple of 64)
+// requested before waiting for the kernel before: with programmatic dependent launch every weight is in flight while
+// that kernel runs (o_proj behind decode attention, which leaves most of the GPU idle). No loop, so few registers.
+template <class K>
 __device__ __forceinline__ void w4_mma_whole(W4_PARAMS)
 {
+    constexpr int WU = K::round, TPW = K::tiles_per_warp, NW = K::warps;
     __shared__ float red[NW][TPW * 4][32];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int ntiles = (out + 15) >> 4, ksteps = (in + 63) >> 6;
@@ -202,65 +219,64 @@ __device__ __forceinline__ void w4_mma_whole(W4_PARAMS)
     PDL_TRIGGER();
     w4_finish<1, TPW, false, NW>(w4.acc, red, y, m, out, ldy, ks, tile0, atomic);
 }
-// gptq_mma_whole_1: one tile, 4 k-steps per warp; gptq_mma_pair_whole_1: two tiles sharing x, 2 k-steps per warp.
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_whole_1(W4_PARAMS) { w4_mma_whole<4, 1>(W4_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_whole_1(W4_PARAMS) { w4_mma_whole<2, 2>(W4_ARGS); }
 
-// gptq_mma_<MT> (group size a multiple of 64) and gptq_mma_s<MT> (any multiple of 16): m <= 8*MT rows, MT <= 4
-// (8 row tiles measured slower than two passes of 4).
-#define W4_MMA(MT, WU) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_##MT(W4_PARAMS) \
-{ w4_mma<MT, WU, true>(W4_ARGS); } \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_s##MT(W4_PARAMS) \
-{ w4_mma<MT, WU, false>(W4_ARGS); }
-W4_MMA(1, 4) W4_MMA(2, 4) W4_MMA(3, 4) W4_MMA(4, 4)
+#define W4_KERNEL(NAME, K) extern "C" __global__ void __launch_bounds__(32 * K::warps) NAME(W4_PARAMS) { w4_mma<K>(W4_ARGS); }
 
-// gptq_mma_pair_1: two tiles per warp sharing the x fragments and the loop (rounds of 2 k-steps, so the same
-// registers as one tile with rounds of 4); on an H100 at one row qkv 16.4 -> 13.2 us, gate_up 26.6 -> 23.2 us,
-// o 8.2 -> 7.7 us, but down_proj (11008 inputs) 14.2 -> 16.5 us.
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_1(W4_PARAMS)
-{ w4_mma<1, 2, true, 2>(W4_ARGS); }
+// gptq_mma_s<MT>: groups of any multiple of 16 (each weight scaled in fp16), m <= 8 * MT rows, MT <= 4.
+template <int MT> struct ScaledRows : W4Kernel
+{
+    static constexpr int row_tiles = MT;
+    static constexpr bool group_sums = false;
+};
+W4_KERNEL(gptq_mma_s1, ScaledRows<1>) W4_KERNEL(gptq_mma_s2, ScaledRows<2>)
+W4_KERNEL(gptq_mma_s3, ScaledRows<3>) W4_KERNEL(gptq_mma_s4, ScaledRows<4>)
 
-// SiLU variants (group size a multiple of 64, one block per column range: gridDim.y == 1): y is act [m, ldy] f16 =
-// silu(gate) * up of a gate/up matrix whose columns alternate 8 gate, 8 up.
-#define W4_SILU(MT) \
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_##MT(W4_PARAMS) \
-{ w4_mma<MT, 4, true, 1, true>(W4_ARGS); }
-W4_SILU(1) W4_SILU(3) W4_SILU(4)   // 9-16 rows take the product + silu_mul path (CudaLinear.ForwardSilu)
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_1(W4_PARAMS)
-{ w4_mma<1, 2, true, 2, true>(W4_ARGS); }
+// Prefetching kernels of one row tile, for groups of a multiple of 64. gptq_mma_db_1: one tile per warp, rounds of
+// 2 k-steps. gptq_mma_pair_db_1: two tiles per warp sharing the x fragments, rounds of 1 k-step (the registers of one
+// tile), for layers of at most 8192 inputs. The _silu kernels write act [m, ldy] f16 = silu(gate) * up of a gate/up
+// matrix whose columns alternate 8 gate, 8 up (one block per column range: gridDim.y == 1).
+struct OneTile : W4Kernel
+{
+    static constexpr int round = 2;
+    static constexpr bool prefetch = true;
+};
+struct OneTileSilu : OneTile { static constexpr bool silu = true; };
+struct TwoTiles : W4Kernel
+{
+    static constexpr int round = 1, tiles_per_warp = 2;
+    static constexpr bool prefetch = true;
+};
+struct TwoTilesSilu : TwoTiles { static constexpr bool silu = true; };
+W4_KERNEL(gptq_mma_db_1, OneTile) W4_KERNEL(gptq_mma_silu_db_1, OneTileSilu)
+W4_KERNEL(gptq_mma_pair_db_1, TwoTiles) W4_KERNEL(gptq_mma_pair_silu_db_1, TwoTilesSilu)
 
-// Prefetching variants (one row tile): the next round's words load while the current round computes.
-// _db_1: one tile, rounds of 2 k-steps; _pair_db_1: two tiles, rounds of 1 k-step (the registers of the plain pair kernel).
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_db_1(W4_PARAMS)
-{ w4_mma<1, 2, true, 1, false, true>(W4_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_silu_db_1(W4_PARAMS)
-{ w4_mma<1, 2, true, 1, true, true>(W4_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1(W4_PARAMS)
-{ w4_mma<1, 1, true, 2, false, true>(W4_ARGS); }
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_silu_db_1(W4_PARAMS)
-{ w4_mma<1, 1, true, 2, true, true>(W4_ARGS); }
-
-// The pair kernels in blocks of 4 warps (ks <= 4): at 72 registers an SM holds 7 such blocks (28 warps) against 3 of 8 (24).
-extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_db_1_w4(W4_PARAMS)
-{ w4_mma<1, 1, true, 2, false, true, 4>(W4_ARGS); }
-extern "C" __global__ void __launch_bounds__(128) gptq_mma_pair_silu_db_1_w4(W4_PARAMS)
-{ w4_mma<1, 1, true, 2, true, true, 4>(W4_ARGS); }
+// The pair kernels in blocks of 4 warps (ks <= 4): at 72 registers an SM holds 7 such blocks (28 warps) against 3 of 8
+// (24), for layers whose one wave of 8-warp blocks would need fewer warps per tile.
+struct TwoTiles4Warps : TwoTiles { static constexpr int warps = 4; };
+struct TwoTilesSilu4Warps : TwoTilesSilu { static constexpr int warps = 4; };
+W4_KERNEL(gptq_mma_pair_db_1_w4, TwoTiles4Warps) W4_KERNEL(gptq_mma_pair_silu_db_1_w4, TwoTilesSilu4Warps)
 
 // The prefetching pair kernel with the RMSNorm of its input done per block (see NormIn; x is unused), for decode
-// q/k/v; _normh takes the norm weights as f16 (nwh [in]) and needs 16 KiB less shared memory.
-// Not for gate/up: at one row its plan takes 4-warp blocks; in those (w f16, 24 KiB) the 7B step went 1.645 -> 1.85 ms
-// on an H200, 8-warp blocks (w f32) 1.68 -> 1.91 ms (see PERF.md, ninth session).
-#define W4_NORM_PARAMS W4_PARAMS, const float* xres, const float* nw, float eps
-extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_norm(W4_NORM_PARAMS)
-{ w4_mma<1, 1, true, 2, false, true, 8, NORM_F32>(W4_ARGS, NormIn{xres, nw, eps}); }
+// q/k/v, which saves the rmsnorm launch; _normh takes the norm weights as f16 (nwh [in]) and needs 16 KiB less shared
+// memory. Not for gate/up, whose one-row plan takes 4-warp blocks, where the extra shared memory costs more than the
+// launch it saves.
+struct TwoTilesNorm : TwoTiles { static constexpr int norm = NORM_F32; };
+struct TwoTilesNormHalf : TwoTiles { static constexpr int norm = NORM_F16; };
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_norm(W4_PARAMS, const float* xres, const float* nw, float eps)
+{ w4_mma<TwoTilesNorm>(W4_ARGS, NormIn{xres, nw, eps}); }
 extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_db_1_normh(W4_PARAMS, const float* xres, const half_t* nwh, float eps)
-{ w4_mma<1, 1, true, 2, false, true, 8, NORM_F16>(W4_ARGS, NormIn{xres, nwh, eps}); }
+{ w4_mma<TwoTilesNormHalf>(W4_ARGS, NormIn{xres, nwh, eps}); }
 
-// Staged variants (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh.
-#define W4_STAGED(MT, SILU, NAME) \
+// gptq_mma_pair_whole_1: the whole-slice kernel, two tiles sharing x, 2 k-steps per warp.
+struct WholeTwoTiles : W4Kernel { static constexpr int round = 2, tiles_per_warp = 2; };
+extern "C" __global__ void __launch_bounds__(256) gptq_mma_pair_whole_1(W4_PARAMS) { w4_mma_whole<WholeTwoTiles>(W4_ARGS); }
+
+// Staged kernels (2-4 row tiles, ks == 1, groups of a multiple of 64): see gptq_staged.cuh. The SiLU epilogue takes
+// 3 and 4 row tiles; 9-16 rows run the product, then silu_mul.
+template <int MT> struct StagedRows : W4Kernel { static constexpr int row_tiles = MT; };
+template <int MT> struct StagedRowsSilu : StagedRows<MT> { static constexpr bool silu = true; };
+#define W4_STAGED(NAME, K) \
 extern "C" __global__ void __launch_bounds__(256) NAME(W4_PARAMS) \
-{ w4_mma_staged<MT, SILU>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
-W4_STAGED(2, false, gptq_mma_xs_2) W4_STAGED(3, false, gptq_mma_xs_3) W4_STAGED(4, false, gptq_mma_xs_4)
-W4_STAGED(3, true, gptq_mma_silu_xs_3) W4_STAGED(4, true, gptq_mma_silu_xs_4)   // 9-16 rows: product + silu_mul
-
+{ w4_mma_staged<K>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
+W4_STAGED(gptq_mma_xs_2, StagedRows<2>) W4_STAGED(gptq_mma_xs_3, StagedRows<3>) W4_STAGED(gptq_mma_xs_4, StagedRows<4>)
+W4_STAGED(gptq_mma_silu_xs_3, StagedRowsSilu<3>) W4_STAGED(gptq_mma_silu_xs_4, StagedRowsSilu<4>)

@@ -6,10 +6,13 @@
 #include "gptq_step.cuh"
 
 // y as w4_mma's (ks = 1, one tile per warp): tile blockIdx.x * 8 + warp, K slice blockIdx.y of per k-steps.
-template <int MT, bool SILU>
+// K: the kernel's traits (row_tiles, silu; see W4Kernel in gptq.cu).
+template <class K>
 __device__ __forceinline__ void w4_mma_staged(const half_t* __restrict__ x, const uint4* __restrict__ qt, const u32* __restrict__ sz,
                                               float* __restrict__ y, int m, int in, int out, int gs, int ldy, int per, int atomic)
 {
+    constexpr int MT = K::row_tiles;
+    constexpr bool SILU = K::silu;
     // R k-steps per round; a staged row is R*64 halves + 8 of padding, so the 8 lanes of a 16-byte load phase
     // (two rows, four 32-byte runs each) fall in distinct banks.
     constexpr int R = 4, LDS = R * 64 + 8, CHUNKS = MT * 8 * R * 8;

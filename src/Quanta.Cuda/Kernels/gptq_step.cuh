@@ -1,5 +1,4 @@
-// The per-k-step work of the fused GPTQ kernels (gptq.cu loads the weights into registers, gptq_bulk.cu copies
-// them into shared memory): group scale/zero bookkeeping, the x fragments, dequantisation and the mma.
+// The per-k-step work of the fused GPTQ kernels (gptq.cu, gptq_staged.cuh): group scale/zero bookkeeping, the x fragments, dequantisation and the mma.
 #pragma once
 #include "gptq.cuh"
 

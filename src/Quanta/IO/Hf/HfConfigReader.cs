@@ -96,18 +96,10 @@ public static class HfConfigReader
     /// <summary>chat_template from tokenizer_config.json (a string, or a list of named templates: "default" or the first), else chat_template.jinja.</summary>
     static string? ReadChatTemplate(string dir)
     {
-        if (JsonFile.TryRead(Path.Combine(dir, "tokenizer_config.json")) is { } t && t.Get("chat_template") is { } e)
+        if (JsonFile.TryRead(Path.Combine(dir, "tokenizer_config.json")) is { } t && t.Get("chat_template") is not null)
         {
-            if (e.ValueKind == JsonValueKind.String) return e.GetString();
-            if (e.ValueKind == JsonValueKind.Array)
-            {
-                var named = e.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.Object).ToList();
-                var pick = named.FirstOrDefault(x => x.TryGetProperty("name", out var n) && n.ValueEquals("default"));
-                if (pick.ValueKind == JsonValueKind.Undefined && named.Count > 0) pick = named[0];
-                if (pick.ValueKind == JsonValueKind.Object && pick.TryGetProperty("template", out var tpl) && tpl.ValueKind == JsonValueKind.String)
-                    return tpl.GetString();
-            }
-            throw t.Error("chat_template", "must be a string or a list of {name, template}");
+            try { return Templates.ChatTemplateSource.FromTokenizerConfig(t.Root, null); }
+            catch (InvalidDataException) { throw t.Error("chat_template", "must be a string or a list of {name, template}"); }
         }
         var jinja = Path.Combine(dir, "chat_template.jinja");
         return File.Exists(jinja) ? File.ReadAllText(jinja) : null;
