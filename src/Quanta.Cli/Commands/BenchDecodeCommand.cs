@@ -161,7 +161,7 @@ internal static class DecodeBench
             DenseLinear d => d.Weight.ByteLength,
             _ => 0,
         };
-        return w.Layers.Sum(l => L(l.Q) + L(l.K) + L(l.V) + L(l.O) + L(l.Gate) + L(l.Up) + L(l.Down)) + L(w.LmHead);
+        return w.Layers.Sum(l => L(l.Wq) + L(l.Wk) + L(l.Wv) + L(l.Wo) + L(l.WGate) + L(l.WUp) + L(l.WDown)) + L(w.LmHead);
     }
 
     /// <summary>Host memory copy bandwidth (read + write) of one 256 MiB copy, best of 5.</summary>

@@ -10,7 +10,7 @@ public static class QuantLayout
     public static int Check(LoadedModel model, QuantSpec spec, Action<string> log)
     {
         var c = model.Config;
-        if (c.Quantization is not null || model.Weights.Layers.Any(l => l.Q is not DenseLinear))
+        if (c.Quantization is not null || model.Weights.Layers.Any(l => l.Wq is not DenseLinear))
             throw new ArgumentException($"{model.Path}: the model is already quantized ({c.Quantization?.Method ?? "gptq"}); quantize an fp16/bf16/fp32 checkpoint");
         if (spec.Bits != 4) throw new ArgumentException($"--bits {spec.Bits}: only 4-bit GPTQ is supported");
         if (spec.GroupSize == 0 || spec.GroupSize < -1)
