@@ -2,6 +2,7 @@ using System.CommandLine;
 using Quanta.Cli.Commands;
 using Quanta.Engine;
 using Quanta.IO;
+using Microsoft.Extensions.Logging;
 using Quanta.Server;
 
 namespace Quanta.Cli;
@@ -38,9 +39,12 @@ internal static partial class CliCommands
         var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
         var noWeb = new Option<bool>("--no-web") { Description = "Do not serve the playground (/) and dashboard (/dashboard) pages" };
         var cudaFraction = new Option<double>("--cuda-memory-fraction") { Description = "CUDA: share of the GPU memory left after warm-up that becomes KV cache", DefaultValueFactory = _ => 0.9 };
+        var payloadLimit = new Option<long>("--payload-limit") { Description = "Largest request body in bytes (larger: 413)", DefaultValueFactory = _ => 2_000_000 };
+        var logFormat = new Option<string>("--log-format") { Description = "Request log: text | json", DefaultValueFactory = _ => "text" };
+        var logLevel = new Option<string>("--log-level") { Description = "trace | debug | info | warn | error | off", DefaultValueFactory = _ => "info" };
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
             maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
-            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, noWeb];
+            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel, noWeb];
         foreach (var o in all) cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -55,6 +59,8 @@ internal static partial class CliCommands
                 MaxBatchTotalTokens = pr.GetValue(maxBatchTotal),
                 MaxBatchPrefillTokens = pr.GetValue(maxPrefill),
                 MaxBatchSize = pr.GetValue(maxBatchSize),
+                WaitingServedRatio = pr.GetValue(ratio),
+                MaxWaitingTokens = pr.GetValue(maxWaiting),
                 PrefixCaching = !pr.GetValue(noPrefixCache),
                 CudaMemoryFraction = pr.GetValue(cudaFraction),
                 Server = new ServerOptions
@@ -67,12 +73,13 @@ internal static partial class CliCommands
                     MaxStopSequences = pr.GetValue(maxStop),
                     MaxBestOf = pr.GetValue(maxBestOf),
                     MaxTopNTokens = pr.GetValue(maxTopN),
-                    WaitingServedRatio = pr.GetValue(ratio),
-                    MaxWaitingTokens = pr.GetValue(maxWaiting),
                     ValidationWorkers = pr.GetValue(workers),
                     ApiKey = pr.GetValue(apiKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("QUANTA_API_KEY")),
                     ChatTemplate = pr.GetValue(chatTemplate)!,
                     Dtype = pr.GetValue(dtype) ?? "",
+                    PayloadLimit = pr.GetValue(payloadLimit),
+                    LogFormat = ServeFlags.LogFormat(pr.GetValue(logFormat)!),
+                    LogLevel = ServeFlags.LogLevel(pr.GetValue(logLevel)!),
                     Web = !pr.GetValue(noWeb),
                 },
             };
@@ -99,9 +106,33 @@ internal sealed record ServeArgs
     public int? MaxBatchTotalTokens { get; init; }
     public int? MaxBatchPrefillTokens { get; init; }
     public int MaxBatchSize { get; init; } = 256;
+    public double WaitingServedRatio { get; init; } = 0.3;
+    public int MaxWaitingTokens { get; init; } = 20;
     public bool PrefixCaching { get; init; } = true;
     public double CudaMemoryFraction { get; init; } = 0.9;
     public ServerOptions Server { get; init; } = new();
+}
+
+/// <summary>The parsing of serve's logging flags (a bad value is one line naming the flag).</summary>
+internal static class ServeFlags
+{
+    public static LogFormat LogFormat(string value) => value.ToLowerInvariant() switch
+    {
+        "text" => Server.LogFormat.Text,
+        "json" => Server.LogFormat.Json,
+        _ => throw new ArgumentException($"--log-format must be text or json, not '{value}'"),
+    };
+
+    public static LogLevel LogLevel(string value) => value.ToLowerInvariant() switch
+    {
+        "trace" => Microsoft.Extensions.Logging.LogLevel.Trace,
+        "debug" => Microsoft.Extensions.Logging.LogLevel.Debug,
+        "info" or "information" => Microsoft.Extensions.Logging.LogLevel.Information,
+        "warn" or "warning" => Microsoft.Extensions.Logging.LogLevel.Warning,
+        "error" => Microsoft.Extensions.Logging.LogLevel.Error,
+        "off" or "none" => Microsoft.Extensions.Logging.LogLevel.None,
+        _ => throw new ArgumentException($"--log-level must be trace, debug, info, warn, error or off, not '{value}'"),
+    };
 }
 
 /// <summary>Loads the model, builds backend and engine, and starts the HTTP server (also used in-process by tests).</summary>
@@ -128,15 +159,14 @@ internal static class ServeSetup
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
             {
                 MaxBatchPrefillTokens = prefill,
-                WaitingServedRatio = a.Server.WaitingServedRatio,
-                MaxWaitingTokens = a.Server.MaxWaitingTokens,
+                WaitingServedRatio = a.WaitingServedRatio,
+                MaxWaitingTokens = a.MaxWaitingTokens,
                 MaxRunningSequences = a.MaxBatchSize,
                 PrefixCaching = a.PrefixCaching,
             });
             var served = ServedModel.Over(model, runner, engine);
             var options = a.Server with
             {
-                MaxBatchPrefillTokens = prefill,
                 Dtype = a.Server.Dtype is "" ? (runner.DeviceName.StartsWith("cuda") ? "float16" : "float32") : a.Server.Dtype,
             };
             var server = await QuantaServer.StartAsync(options, served, ct);
