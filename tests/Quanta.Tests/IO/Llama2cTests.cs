@@ -14,7 +14,7 @@ public class Llama2cTests
         Assert.True(c.TieWordEmbeddings);
         Assert.Equal(RopeStyle.Interleaved, c.RopeStyle);
         Assert.Equal((1, 10000f, 1e-5f), (c.BosTokenId, c.RopeTheta, c.RmsNormEps));
-        Assert.Equal([2], c.EosTokenIds);
+        Assert.Equal([2, 1], c.EosTokenIds);   // run.c stops at BOS too
         Assert.Null(c.Quantization);
         var w = ck.Weights;
         Assert.Equal([512L, 64], w.Embedding.Shape);
