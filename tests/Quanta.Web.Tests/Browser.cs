@@ -23,6 +23,8 @@ public sealed class Browser : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         if (!File.Exists(ChromiumPath)) return;
+        // Expect() waits 5 s by default: too short for a first answer on a loaded 2-core machine.
+        Assertions.SetDefaultExpectTimeout(20_000);
         _server = await StartServerAsync(new ServerOptions());
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new() { ExecutablePath = ChromiumPath, Headless = true });
