@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Quanta.Server.Api;
+using Quanta.Server.Web;
 
 namespace Quanta.Server;
 
@@ -118,6 +119,7 @@ public sealed class QuantaServer : IAsyncDisposable
         });
         TgiEndpoints.Map(app, s);
         OpenAiEndpoints.Map(app, s);
+        WebRoutes.Map(app, s);
     }
 
     static string HostForUrl(string host) => host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;

@@ -37,7 +37,8 @@ internal sealed partial class RequestGuard(ServerState s, ILogger log)
                 await ErrorReply.WriteAsync(ctx, status, type, message);
                 return;
             }
-            if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !Authorized(ctx.Request, key))
+            if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !Web.WebRoutes.IsPublic(s.Options, ctx.Request)
+                && !Authorized(ctx.Request, key))
             {
                 record.Fail("authentication", "Unauthorized");
                 await ErrorReply.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "authentication", "Unauthorized");

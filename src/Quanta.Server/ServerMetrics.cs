@@ -7,6 +7,8 @@ namespace Quanta.Server;
 internal sealed class ServerMetrics
 {
     public CollectorRegistry Registry { get; } = Metrics.NewCustomRegistry();
+    /// <summary>The last minute's TTFT, inter-token latency and token rate (for /stats).</summary>
+    public Web.LatencyWindow Window { get; } = new(TimeProvider.System);
 
     public readonly Counter RequestCount, RequestSuccess, RequestFailure;
     public readonly Histogram Duration, ValidationDuration, QueueDuration, InferenceDuration, TimePerToken;

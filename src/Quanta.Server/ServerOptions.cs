@@ -37,6 +37,8 @@ public sealed record ServerOptions
     /// <summary>The request log and errors: one line of text, or one JSON object, per entry.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
+    /// <summary>Serve the playground and dashboard pages (false: --no-web, their routes 404).</summary>
+    public bool Web { get; init; } = true;
 
     /// <summary>max_total_tokens and max_input_tokens with the defaults above applied.</summary>
     public (int Total, int Input) ResolveTokens(int maxPositionEmbeddings, int maxBatchTotalTokens)
@@ -57,6 +59,8 @@ public sealed class ServedModel
     public required LlamaConfig Config { get; init; }
     public required string ModelId { get; init; }
     public string DeviceName { get; init; } = "cpu";
+    /// <summary>GPU memory for the dashboard, or null where the backend cannot tell cheaply (CPU).</summary>
+    public Func<Web.DeviceMemory?>? DeviceMemory { get; init; }
     /// <summary>Disposed after the engine when the server stops (runner, loaded model).</summary>
     public List<IDisposable> Owned { get; } = [];
 

@@ -37,6 +37,7 @@ internal static partial class CliCommands
         var blockSize = new Option<int>("--block-size") { Description = "KV cache block size in tokens", DefaultValueFactory = _ => 16 }.InRange(1, 1024);
         var chatTemplate = new Option<string>("--chat-template") { Description = "auto (the model's Jinja template) | FILE | llama2 | chatml", DefaultValueFactory = _ => "auto" };
         var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
+        var noWeb = new Option<bool>("--no-web") { Description = "Do not serve the playground (/) and dashboard (/dashboard) pages" };
         var cudaFraction = new Option<double>("--cuda-memory-fraction") { Description = "CUDA: share of the GPU memory left after warm-up that becomes KV cache", DefaultValueFactory = _ => 0.9 }.Must(v => v is > 0 and <= 1, "in (0, 1]");
         var payloadLimit = new Option<long>("--payload-limit") { Description = "Largest request body in bytes (larger: 413)", DefaultValueFactory = _ => 2_000_000 }.AtLeast(1L);
         var logFormat = new Option<string>("--log-format") { Description = "Request log: text | json", DefaultValueFactory = _ => "text" };
@@ -44,7 +45,7 @@ internal static partial class CliCommands
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Most prompts in one /v1/completions request", DefaultValueFactory = _ => 4 }.AtLeast(1);
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
             maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
-            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel, maxClientBatch];
+            apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel, maxClientBatch, noWeb];
         foreach (var o in all) cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -81,6 +82,7 @@ internal static partial class CliCommands
                     MaxClientBatchSize = pr.GetValue(maxClientBatch),
                     LogFormat = ServeFlags.LogFormat(pr.GetValue(logFormat)!),
                     LogLevel = ServeFlags.LogLevel(pr.GetValue(logLevel)!),
+                    Web = !pr.GetValue(noWeb),
                 },
             };
             var server = await ServeSetup.StartAsync(args, Console.Error, ct);

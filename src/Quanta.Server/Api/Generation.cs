@@ -23,13 +23,13 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics)
     {
         metrics.InputLength.Observe(r.InputLength);
         metrics.MaxNewTokens.Observe(r.Params.MaxNewTokens);
-        return engine.Submit(new GenerationRequest
+        return metrics.Window.Track(engine.Submit(new GenerationRequest
         {
             PromptIds = r.PromptIds,
             Params = r.Params,
             PromptLogprobs = r.DecoderInputDetails,
             Cancellation = ct,
-        });
+        }));
     }
 
     /// <summary>Generates to the end; with best_of &gt; 1 runs that many samples and returns the most likely first.</summary>

@@ -79,6 +79,9 @@ public sealed record TokenGenerated(TokenInfo Token, IReadOnlyList<TokenInfo> To
 
     /// <summary>This token ends the generation (see <see cref="FinishReason"/>).</summary>
     public bool IsLast => FinishReason is not null;
+
+    /// <summary>When the engine emitted the token (<see cref="System.Diagnostics.Stopwatch"/> ticks), for latency stats read later.</summary>
+    public long Timestamp { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp();
 }
 
 public sealed record GenerationFinished(
