@@ -3,8 +3,11 @@ using Quanta.Model;
 
 namespace Quanta.Quantization;
 
-/// <summary>The input of each linear layer, where a calibration hook can observe it.</summary>
-internal enum LinearInput { Attn, O, Mlp, Down }
+/// <summary>
+/// The input of each linear layer, where a calibration hook can observe it: Attn (q/k/v), O (o_proj), Mlp (gate/up),
+/// Down (down_proj).
+/// </summary>
+public enum LinearInput { Attn, O, Mlp, Down }
 
 /// <summary>
 /// Full-sequence fp32 forward of one decoder layer (causal attention over the whole sample, rotate-half RoPE).
