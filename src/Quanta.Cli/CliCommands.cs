@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace Quanta.Cli;
 
@@ -13,6 +14,22 @@ internal static partial class CliCommands
         AddQuantize(root);     // Commands/QuantizeCommand.cs (quantize, perplexity)
         AddModel(root);        // Commands/ModelCommand.cs (model synth)
         AddTemplate(root);     // Commands/TemplateCommand.cs (template render)
+        Commands.OptionChecks.ParseAllNumbers(root);
+    }
+
+    /// <summary>
+    /// Parses and runs a command line. Parse errors (a bad number, a value out of range, an unknown option) are
+    /// printed as one <c>error:</c> line each, without the help text, and exit with 1 before the command starts.
+    /// </summary>
+    public static Task<int> InvokeAsync(string[] args, InvocationConfiguration? config = null, CancellationToken ct = default)
+    {
+        var root = new RootCommand("Quanta: text-generation inference for quantized Llama-family models");
+        AddAll(root);
+        var parsed = root.Parse(args);
+        if (parsed.Action is not ParseErrorAction) return parsed.InvokeAsync(config, ct);
+        var error = config?.Error ?? Console.Error;
+        foreach (var e in parsed.Errors) error.WriteLine("error: " + e.Message.ReplaceLineEndings(" "));
+        return Task.FromResult(1);
     }
 
     static partial void AddGenerate(RootCommand root);

@@ -1,6 +1,3 @@
-using System.CommandLine;
 using Quanta.Cli;
 
-var root = new RootCommand("Quanta: text-generation inference for quantized Llama-family models");
-CliCommands.AddAll(root);
-return await root.Parse(args).InvokeAsync();
+return await CliCommands.InvokeAsync(args);

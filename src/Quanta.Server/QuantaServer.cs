@@ -1,10 +1,9 @@
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -39,21 +38,46 @@ public sealed class QuantaServer : IAsyncDisposable
     public (int MaxInputTokens, int MaxTotalTokens) TokenLimits => (_state.Limits.MaxInputTokens, _state.Limits.MaxTotalTokens);
 
     /// <summary>Binds Kestrel (options.Port 0 = ephemeral) and starts serving <paramref name="model"/>.</summary>
+    /// <param name="logs">Where the request log goes instead of the console (tests).</param>
     /// <exception cref="ArgumentException">a limit contradicts another one or the model.</exception>
-    public static async Task<QuantaServer> StartAsync(ServerOptions options, ServedModel model, CancellationToken ct = default)
+    public static async Task<QuantaServer> StartAsync(ServerOptions options, ServedModel model, CancellationToken ct = default,
+                                                      ILoggerProvider? logs = null)
     {
         var state = new ServerState(options, model);
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        ConfigureLogging(builder.Logging, options, logs);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = DrainTimeout);
         builder.WebHost.UseUrls($"http://{HostForUrl(options.Hostname)}:{options.Port}");
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.PayloadLimit;
+            k.Limits.MinRequestBodyDataRate = new MinDataRate(options.MinRequestBodyRate, options.RequestBodyGracePeriod);
+        });
         var app = builder.Build();
-        app.Use((ctx, next) => Guard(ctx, next, state));
+        var guard = new RequestGuard(state, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Quanta.Server.Requests"));
+        app.Use((ctx, next) => guard.InvokeAsync(ctx, next));
         Map(app, state);
         app.Lifetime.ApplicationStopping.Register(state.StartDraining);
         await app.StartAsync(ct);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new QuantaServer(app, state, address.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "127.0.0.1"));
+    }
+
+    /// <summary>
+    /// The request log at --log-level as text lines or JSON objects on stdout; ASP.NET's own categories only from
+    /// warnings up (the request log says what its per-request lines would).
+    /// </summary>
+    static void ConfigureLogging(ILoggingBuilder logging, ServerOptions o, ILoggerProvider? logs)
+    {
+        logging.ClearProviders();
+        logging.SetMinimumLevel(o.LogLevel);
+        logging.AddFilter("Microsoft", (LogLevel)Math.Max((int)o.LogLevel, (int)LogLevel.Warning));
+        if (logs is not null) logging.AddProvider(logs);
+        else if (o.LogFormat == LogFormat.Json)
+            logging.AddJsonConsole(c => { c.UseUtcTimestamp = true; c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; });
+        else
+            logging.AddSimpleConsole(c => { c.SingleLine = true; c.UseUtcTimestamp = true; c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; });
     }
 
     /// <summary>Completes when the host is asked to stop (SIGTERM, Ctrl+C).</summary>
@@ -81,9 +105,9 @@ public sealed class QuantaServer : IAsyncDisposable
 
     static void Map(WebApplication app, ServerState s)
     {
-        app.MapGet("/health", () => s.Model.Engine.Healthy && !s.Draining
+        app.MapMethods("/health", [HttpMethods.Get, HttpMethods.Head], () => s.Model.Engine.Healthy && !s.Draining
             ? Results.Ok()
-            : Results.Json(new ErrorResponse("unhealthy", "healthcheck"), Json.Options, statusCode: 503));
+            : throw new ApiException(StatusCodes.Status503ServiceUnavailable, "healthcheck", "unhealthy"));
         app.MapGet("/info", () => Results.Json(InfoResponse.From(s), Json.Options));
         app.MapGet("/metrics", async (HttpContext ctx) =>
         {
@@ -92,44 +116,6 @@ public sealed class QuantaServer : IAsyncDisposable
         });
         TgiEndpoints.Map(app, s);
         OpenAiEndpoints.Map(app, s);
-    }
-
-    /// <summary>API key check, then TGI-shaped errors for whatever a handler throws; one request never harms another.</summary>
-    static async Task Guard(HttpContext ctx, Func<Task> next, ServerState s)
-    {
-        if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !Authorized(ctx.Request, key))
-        {
-            await Write(ctx, 401, new ErrorResponse("Unauthorized", "authentication"));
-            return;
-        }
-        try { await next(); }
-        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
-        {
-            s.Metrics.Failure("cancelled");
-        }
-        catch (ApiException e)
-        {
-            s.Metrics.Failure(e.ErrorType);
-            if (!ctx.Response.HasStarted) await Write(ctx, e.Status, new ErrorResponse(e.Message, e.ErrorType));
-        }
-        catch (Exception e) when (!ctx.Response.HasStarted)
-        {
-            s.Metrics.Failure("generation");
-            await Write(ctx, 500, new ErrorResponse($"{e.GetType().Name}: {e.Message}", "generation"));
-        }
-    }
-
-    static bool Authorized(HttpRequest req, string key)
-    {
-        var header = req.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[7..].Trim()), Encoding.UTF8.GetBytes(key));
-    }
-
-    static Task Write(HttpContext ctx, int status, ErrorResponse error)
-    {
-        ctx.Response.Clear();
-        return Results.Json(error, Json.Options, statusCode: status).ExecuteAsync(ctx);
     }
 
     static string HostForUrl(string host) => host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;

@@ -1,9 +1,13 @@
+using Microsoft.Extensions.Logging;
 using Quanta.Engine;
 using Quanta.Model;
 
 namespace Quanta.Server;
 
-/// <summary>HTTP-side limits and settings of <c>quanta serve</c> (TGI's router flags).</summary>
+/// <summary>
+/// The HTTP side of <c>quanta serve</c> (TGI's router flags): address, request limits, authentication, logging.
+/// The engine's knobs live in <see cref="EngineOptions"/>, which the server reads back through <see cref="IEngine.Options"/>.
+/// </summary>
 public sealed record ServerOptions
 {
     public string Hostname { get; init; } = "127.0.0.1";
@@ -17,16 +21,22 @@ public sealed record ServerOptions
     public int? MaxInputTokens { get; init; }
     /// <summary>null = min(max_position_embeddings, max_batch_total_tokens).</summary>
     public int? MaxTotalTokens { get; init; }
-    public int MaxBatchPrefillTokens { get; init; } = 4096;
-    public double WaitingServedRatio { get; init; } = 0.3;
-    public int MaxWaitingTokens { get; init; } = 20;
     public int ValidationWorkers { get; init; } = 2;
     public int MaxClientBatchSize { get; init; } = 4;
     /// <summary>null = no authentication.</summary>
     public string? ApiKey { get; init; }
     /// <summary>"auto" (from the model), "llama2" or "chatml".</summary>
     public string ChatTemplate { get; init; } = "auto";
+    /// <summary>The weights' dtype as /info reports it.</summary>
     public string Dtype { get; init; } = "float32";
+    /// <summary>Largest request body in bytes (TGI's --payload-limit); a larger one gets 413 before it is read.</summary>
+    public long PayloadLimit { get; init; } = 2_000_000;
+    /// <summary>A body slower than this (bytes/s) after <see cref="RequestBodyGracePeriod"/> gets 408.</summary>
+    public double MinRequestBodyRate { get; init; } = 240;
+    public TimeSpan RequestBodyGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>The request log and errors: one line of text, or one JSON object, per entry.</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
     /// <summary>max_total_tokens and max_input_tokens with the defaults above applied.</summary>
     public (int Total, int Input) ResolveTokens(int maxPositionEmbeddings, int maxBatchTotalTokens)
@@ -35,6 +45,9 @@ public sealed record ServerOptions
         return (total, MaxInputTokens ?? total - 1);
     }
 }
+
+/// <summary>How log entries are written: <c>text</c> (one line each) or <c>json</c> (one object per line).</summary>
+public enum LogFormat { Text, Json }
 
 /// <summary>What the server serves: the engine plus the model facts the API reports.</summary>
 public sealed class ServedModel
@@ -72,8 +85,10 @@ internal sealed record Limits(int MaxInputTokens, int MaxTotalTokens, int MaxBes
             throw new ArgumentException($"--max-input-tokens ({input}) must be < --max-total-tokens ({total})");
         if (total > batchTotal)
             throw new ArgumentException($"--max-total-tokens ({total}) must be <= --max-batch-total-tokens ({batchTotal})");
-        if (o.MaxBatchPrefillTokens < input)
-            throw new ArgumentException($"--max-batch-prefill-tokens ({o.MaxBatchPrefillTokens}) must be >= --max-input-tokens ({input})");
+        int prefill = m.Engine.Options.MaxBatchPrefillTokens;
+        if (prefill < input)
+            throw new ArgumentException($"--max-batch-prefill-tokens ({prefill}) must be >= --max-input-tokens ({input})");
+        if (o.PayloadLimit < 1) throw new ArgumentException("--payload-limit must be at least 1 byte");
         if (o.MaxConcurrentRequests < 1) throw new ArgumentException("--max-concurrent-requests must be at least 1");
         if (o.MaxBestOf < 1) throw new ArgumentException("--max-best-of must be at least 1");
         return new Limits(input, total, o.MaxBestOf, o.MaxStopSequences, o.MaxTopNTokens);

@@ -13,6 +13,8 @@ internal sealed class ServerState
     public ServerMetrics Metrics { get; }
     public ChatTemplate Chat { get; }
     public string ComputeType { get; }
+    /// <summary>Unix seconds when the server started (the model card's <c>created</c>).</summary>
+    public long Started { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     int _inFlight;
     volatile bool _draining;
 

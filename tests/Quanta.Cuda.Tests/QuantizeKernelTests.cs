@@ -24,8 +24,8 @@ public class QuantizeKernelTests
         return new DenseLayer
         {
             AttnNorm = [.. Gpu.Random(rng, h).Select(v => 1 + 0.2f * v)], FfnNorm = [.. Gpu.Random(rng, h).Select(v => 1 + 0.2f * v)],
-            Q = Gpu.Random(rng, q * h, s), K = Gpu.Random(rng, kv * h, s), V = Gpu.Random(rng, kv * h, s), O = Gpu.Random(rng, h * q, s),
-            Gate = Gpu.Random(rng, f * h, s), Up = Gpu.Random(rng, f * h, s), Down = Gpu.Random(rng, h * f, 1f / MathF.Sqrt(f)),
+            Wq = Gpu.Random(rng, q * h, s), Wk = Gpu.Random(rng, kv * h, s), Wv = Gpu.Random(rng, kv * h, s), Wo = Gpu.Random(rng, h * q, s),
+            WGate = Gpu.Random(rng, f * h, s), WUp = Gpu.Random(rng, f * h, s), WDown = Gpu.Random(rng, h * f, 1f / MathF.Sqrt(f)),
         };
     }
 
@@ -61,7 +61,7 @@ public class QuantizeKernelTests
         var layer = RandomLayer(c, rng);
         int[] lens = [37, 50, 5, 23];
         var states = lens.Select(l => Gpu.Random(rng, l * c.HiddenSize)).ToArray();
-        var fwd = new DenseForward(c);
+        using var fwd = new DenseForward(c);
         var want = new Dictionary<LinearInput, Hessian>
         {
             [LinearInput.Attn] = new(c.HiddenSize), [LinearInput.O] = new(c.HiddenSize), [LinearInput.Mlp] = new(c.HiddenSize), [LinearInput.Down] = new(c.IntermediateSize),

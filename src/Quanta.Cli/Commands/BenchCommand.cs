@@ -35,15 +35,15 @@ internal static class BenchServeCommand
         var backend = new Option<string>("--backend") { Description = "API: tgi (/generate_stream), openai (/v1/completions), openai-chat (/v1/chat/completions)", DefaultValueFactory = _ => "tgi" };
         var model = new Option<string?>("--model") { Description = "Model name for OpenAI backends (default: the server's first in /v1/models)" };
         var dataset = new Option<string>("--dataset") { Description = "ShareGPT JSON file, or 'random'", Required = true };
-        var numPrompts = new Option<int>("--num-prompts") { Description = "Requests per run", DefaultValueFactory = _ => 100 };
+        var numPrompts = new Option<int>("--num-prompts") { Description = "Requests per run", DefaultValueFactory = _ => 100 }.AtLeast(1);
         var seed = new Option<int>("--seed") { Description = "Sampling and Poisson seed", DefaultValueFactory = _ => 0 };
-        var inputLen = new Option<int>("--input-len") { Description = "Prompt tokens for --dataset random", DefaultValueFactory = _ => 1024 };
-        var outputLen = new Option<int?>("--output-len") { Description = "Tokens to generate per request (default: the ShareGPT reply's length; 128 for random)" };
+        var inputLen = new Option<int>("--input-len") { Description = "Prompt tokens for --dataset random", DefaultValueFactory = _ => 1024 }.AtLeast(1);
+        var outputLen = new Option<int?>("--output-len") { Description = "Tokens to generate per request (default: the ShareGPT reply's length; 128 for random)" }.AtLeast(1);
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Model folder or tokenizer file for token counts (default: the server's POST /tokenize)" };
         var interval = new Option<string?>("--request-interval") { Description = "Seconds between sends; a comma list runs a sweep (e.g. 1,0.5,0.25,0.05,0.02)" };
         var rate = new Option<string?>("--request-rate") { Description = "Poisson arrivals at this many requests/s (seeded); a comma list runs a sweep; default: all at once" };
-        var maxConc = new Option<int?>("--max-concurrency") { Description = "Most requests in flight at once" };
-        var timeout = new Option<double>("--timeout") { Description = "Seconds before a request counts as timed out", DefaultValueFactory = _ => 600 };
+        var maxConc = new Option<int?>("--max-concurrency") { Description = "Most requests in flight at once" }.AtLeast(1);
+        var timeout = new Option<double>("--timeout") { Description = "Seconds before a request counts as timed out", DefaultValueFactory = _ => 600 }.Must(v => v > 0, "> 0 seconds");
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Ask the server to ignore EOS so every request generates --output-len tokens (TGI itself has no such parameter)", DefaultValueFactory = _ => true };
         var output = new Option<string?>("--output") { Description = "Folder for results.json, results.md and chart.png" };
         foreach (var o in new Option[] { baseUrl, backend, model, dataset, numPrompts, seed, inputLen, outputLen, tokenizer, interval, rate, maxConc, timeout, ignoreEos, output })
@@ -60,11 +60,11 @@ internal static class BenchServeCommand
                 NumPrompts = pr.GetValue(numPrompts),
                 Seed = pr.GetValue(seed),
                 InputLen = pr.GetValue(inputLen),
-                OutputLen = pr.GetValue(outputLen) is { } ol && ol < 1 ? throw new ArgumentException($"--output-len must be at least 1, not {ol}") : pr.GetValue(outputLen),
+                OutputLen = pr.GetValue(outputLen),
                 Tokenizer = pr.GetValue(tokenizer),
                 Arrivals = ParseArrivals(pr.GetValue(interval), pr.GetValue(rate), pr.GetValue(seed)),
                 MaxConcurrency = pr.GetValue(maxConc),
-                Timeout = pr.GetValue(timeout) is > 0 and var t ? TimeSpan.FromSeconds(t) : throw new ArgumentException("--timeout must be positive"),
+                Timeout = TimeSpan.FromSeconds(pr.GetValue(timeout)),
                 IgnoreEos = pr.GetValue(ignoreEos),
             };
             if (opts.Dataset != "random" && !File.Exists(opts.Dataset))

@@ -15,15 +15,15 @@ internal static partial class CliCommands
         var cmd = new Command("decode", "Decode and prefill speed of a backend on a model, with the memory-bandwidth roofline");
         var modelId = new Option<string>("--model-id") { Description = "Model folder or .bin (no tokenizer needed)", Required = true };
         var batches = new Option<string>("--batch") { Description = "Comma list of decode batch sizes", DefaultValueFactory = _ => "1,8,32,128" };
-        var tokens = new Option<int>("--tokens") { Description = "Decode steps per batch size", DefaultValueFactory = _ => 256 };
-        var prompt = new Option<int>("--prompt-tokens") { Description = "Tokens of the timed single-sequence prefill", DefaultValueFactory = _ => 2048 };
-        var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 };
+        var tokens = new Option<int>("--tokens") { Description = "Decode steps per batch size", DefaultValueFactory = _ => 256 }.AtLeast(1);
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Tokens of the timed single-sequence prefill", DefaultValueFactory = _ => 2048 }.AtLeast(0);
+        var context = new Option<int>("--context") { Description = "Tokens each sequence holds before decode starts", DefaultValueFactory = _ => 16 }.AtLeast(1);
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var hostLogits = new Option<bool>("--host-logits") { Description = "Copy every logits row to the host each step instead of choosing tokens on the device" };
         var noQueue = new Option<bool>("--no-queue") { Description = "Wait for each step before preparing the next (serve queues each decode step while the one before runs)" };
-        var temperature = new Option<float>("--temperature") { Description = "Sample with this temperature instead of greedily (with --top-k/--top-p: 1)", DefaultValueFactory = _ => 0f };
-        var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
-        var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f };
+        var temperature = new Option<float>("--temperature") { Description = "Sample with this temperature instead of greedily (with --top-k/--top-p: 1)", DefaultValueFactory = _ => 0f }.AtLeast(0f);
+        var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 }.AtLeast(0);
+        var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f }.Must(v => v is > 0 and <= 1, "in (0, 1]");
         var profile = new Option<bool>("--profile") { Description = "CUDA: print GPU milliseconds per phase of the steps (runs them without graphs, one at a time)" };
         foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
@@ -31,10 +31,8 @@ internal static partial class CliCommands
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(s => int.TryParse(s, out var b) && b > 0 ? b : throw new ArgumentException($"--batch: '{s}' is not a positive integer")).ToArray();
             int steps = pr.GetValue(tokens), promptTokens = pr.GetValue(prompt), ctx0 = pr.GetValue(context);
-            if (steps <= 0 || promptTokens < 0 || ctx0 <= 0) throw new ArgumentException("--tokens and --context must be positive, --prompt-tokens not negative");
             float t = pr.GetValue(temperature), p = pr.GetValue(topP);
             int k = pr.GetValue(topK);
-            if (t < 0 || k < 0 || !(p > 0 && p <= 1)) throw new ArgumentException("--temperature and --top-k must not be negative, --top-p must be in (0, 1]");
             var sampling = new SamplingParams { DoSample = t > 0 || k > 0 || p < 1, Temperature = t > 0 ? t : 1f, TopK = k, TopP = p };
             using var ck = ModelLoader.Open(pr.GetValue(modelId));
             DecodeBench.Run(ck.Config, ck.Weights, pr.GetValue(device)!, bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling, ct,
@@ -161,7 +159,7 @@ internal static class DecodeBench
             DenseLinear d => d.Weight.ByteLength,
             _ => 0,
         };
-        return w.Layers.Sum(l => L(l.Q) + L(l.K) + L(l.V) + L(l.O) + L(l.Gate) + L(l.Up) + L(l.Down)) + L(w.LmHead);
+        return w.Layers.Sum(l => L(l.Wq) + L(l.Wk) + L(l.Wv) + L(l.Wo) + L(l.WGate) + L(l.WUp) + L(l.WDown)) + L(w.LmHead);
     }
 
     /// <summary>Host memory copy bandwidth (read + write) of one 256 MiB copy, best of 5.</summary>

@@ -8,12 +8,18 @@ internal static class DeviceChoice
     /// <param name="what">the log line's subject, e.g. "backend".</param>
     public static bool UseCuda(string device, Action<string> log, string what)
     {
-        if (device is not ("auto" or "cpu" or "cuda"))
-            throw new ArgumentException($"--device must be auto, cpu or cuda, not '{device}'");
+        Check(device);
         if (device == "cpu") return false;
         if (CudaContext.Unavailable() is not { } why) return true;
         if (device == "cuda") throw new NotSupportedException($"--device cuda: {why}");
         log($"{what}: cpu (no CUDA: {why})");
         return false;
+    }
+
+    /// <exception cref="ArgumentException">not auto, cpu or cuda.</exception>
+    public static void Check(string device)
+    {
+        if (device is not ("auto" or "cpu" or "cuda"))
+            throw new ArgumentException($"--device must be auto, cpu or cuda, not '{device}'");
     }
 }

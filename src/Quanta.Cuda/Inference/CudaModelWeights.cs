@@ -36,8 +36,8 @@ internal sealed unsafe class CudaModelWeights
         for (int i = 0; i < w.Layers.Length; i++)
         {
             var l = w.Layers[i];
-            Layers[i] = new LayerLinears(Group(ctx, k, [l.Q, l.K, l.V]), CudaLinear.Upload(ctx, k, l.O),
-                Group(ctx, k, [l.Gate, l.Up], siluPairs: true), CudaLinear.Upload(ctx, k, l.Down));
+            Layers[i] = new LayerLinears(Group(ctx, k, [l.Wq, l.Wk, l.Wv]), CudaLinear.Upload(ctx, k, l.Wo),
+                Group(ctx, k, [l.WGate, l.WUp], siluPairs: true), CudaLinear.Upload(ctx, k, l.WDown));
             Bytes += Layers[i].All.Sum(x => x.DeviceBytes);
         }
         if (w.LmHead is DenseLinear d && d.Weight.Data == w.Embedding.Data)

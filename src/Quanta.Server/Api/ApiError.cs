@@ -5,7 +5,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace Quanta.Server.Api;
 
-/// <summary>A request that fails with TGI's error shape {"error", "error_type"}.</summary>
+/// <summary>
+/// A request that fails with a status and an error type (TGI's error_type: validation, overloaded, ...); written in
+/// the route family's shape by <see cref="ErrorReply"/>.
+/// </summary>
 internal sealed class ApiException(int status, string errorType, string message) : Exception(message)
 {
     public int Status { get; } = status;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
@@ -16,15 +15,6 @@ internal sealed record Completed(List<TokenGenerated> Tokens, GenerationFinished
 /// One streamed token; <see cref="Finished"/> is set on the last one only.
 /// </summary>
 internal sealed record StreamItem(int Index, TokenGenerated Token, GenerationFinished? Finished);
-
-/// <summary>Per-request clock for TGI's timing headers and histograms.</summary>
-internal sealed class RequestClock
-{
-    readonly Stopwatch _sw = Stopwatch.StartNew();
-    public TimeSpan Validation { get; private set; }
-    public void Validated() => Validation = _sw.Elapsed;
-    public TimeSpan Total => _sw.Elapsed;
-}
 
 /// <summary>Runs validated requests through the engine; the only place that reads engine events.</summary>
 internal sealed class Generator(IEngine engine, ServerMetrics metrics)
@@ -66,33 +56,29 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics)
     }
 
     /// <summary>
-    /// Streams tokens as they come. A token that may be the last one (EOS, the length limit, or any token when
-    /// stop sequences are set) is held until the next event so the final event carries it, as TGI's does.
+    /// Streams tokens as they come. The engine marks the last token (<see cref="TokenGenerated.IsLast"/>); it goes out
+    /// with the <see cref="GenerationFinished"/> that follows it in the same step, so the final event carries it, as TGI's does.
     /// </summary>
     public async IAsyncEnumerable<StreamItem> StreamAsync(ValidRequest r, [EnumeratorCancellation] CancellationToken ct)
     {
-        var events = Submit(r, ct);
-        TokenGenerated? held = null;
+        TokenGenerated? last = null;
         int index = 0;
-        await foreach (var ev in events.ReadAllAsync(ct))
+        await foreach (var ev in Submit(r, ct).ReadAllAsync(ct))
         {
             switch (ev)
             {
-                case TokenGenerated t:
-                    if (held is not null) yield return new StreamItem(index, held, null);
-                    held = null;
-                    index++;
-                    bool mayBeLast = index >= r.Params.MaxNewTokens || r.Params.Stop.Count > 0
-                                     || (!r.Params.IgnoreEos && engine.EosIds.Contains(t.Token.Id));
-                    if (mayBeLast) held = t;
-                    else yield return new StreamItem(index, t, null);
+                case TokenGenerated { IsLast: true } t:
+                    last = t;
                     break;
-                case GenerationFinished f:
-                    if (held is not null) { yield return new StreamItem(index, held, f); yield break; }
-                    // The engine finished after a token already sent: close with an empty special token.
-                    var closing = new TokenGenerated(new TokenInfo(engine.EosIds.FirstOrDefault(), "", 0f, true), [], "");
-                    yield return new StreamItem(index + 1, closing, f);
+                case TokenGenerated t:
+                    yield return new StreamItem(++index, t, null);
+                    break;
+                case GenerationFinished f when last is not null:
+                    yield return new StreamItem(++index, last, f);
                     yield break;
+                case GenerationFinished:
+                    ct.ThrowIfCancellationRequested();   // cancelled: the client is gone
+                    throw Incomplete();
                 case GenerationFailed e:
                     throw Failed(e);
             }
@@ -100,11 +86,13 @@ internal sealed class Generator(IEngine engine, ServerMetrics metrics)
         throw Incomplete();
     }
 
-    public void Succeeded(RequestClock clock, GenerationFinished f)
+    /// <summary>Records a finished generation in the request's record and the histograms (the guard counts the success).</summary>
+    public void Succeeded(RequestRecord record, GenerationFinished f)
     {
-        metrics.RequestSuccess.Inc();
-        metrics.Duration.Observe(clock.Total.TotalSeconds);
-        metrics.ValidationDuration.Observe(clock.Validation.TotalSeconds);
+        record.Succeeded = true;
+        record.QueueTime = f.QueueTime;
+        metrics.Duration.Observe(record.Total.TotalSeconds);
+        metrics.ValidationDuration.Observe(record.Validation.TotalSeconds);
         metrics.QueueDuration.Observe(f.QueueTime.TotalSeconds);
         metrics.InferenceDuration.Observe(f.InferenceTime.TotalSeconds);
         if (f.GeneratedTokens > 0) metrics.TimePerToken.Observe(f.InferenceTime.TotalSeconds / f.GeneratedTokens);

@@ -1,6 +1,6 @@
 namespace Quanta.Server.Api;
 
-/// <summary>GET /info: TGI's Info fields (current and older router versions) plus Quanta's engine settings.</summary>
+/// <summary>GET /info: TGI's Info fields (current and older router versions) plus Quanta's engine settings, read from the engine.</summary>
 internal sealed record InfoResponse(
     string ModelId,
     string? ModelSha,
@@ -31,12 +31,13 @@ internal sealed record InfoResponse(
     public static InfoResponse From(ServerState s)
     {
         var o = s.Options;
+        var e = s.Model.Engine.Options;
         return new InfoResponse(
             s.Model.ModelId, null, o.Dtype, s.ComputeType.StartsWith("gpu") ? "cuda" : "cpu", s.Model.DeviceName, "text-generation",
             o.MaxConcurrentRequests, s.Limits.MaxBestOf, s.Limits.MaxStopSequences,
             s.Limits.MaxInputTokens, s.Limits.MaxInputTokens, s.Limits.MaxTotalTokens,
-            s.Model.Engine.MaxBatchTotalTokens, o.MaxBatchPrefillTokens, o.WaitingServedRatio, o.MaxWaitingTokens,
-            null, o.ValidationWorkers, o.MaxClientBatchSize, s.Model.Engine.Stats.BlockSize, s.Chat.Name,
+            s.Model.Engine.MaxBatchTotalTokens, e.MaxBatchPrefillTokens, e.WaitingServedRatio, e.MaxWaitingTokens,
+            e.MaxRunningSequences, o.ValidationWorkers, o.MaxClientBatchSize, s.Model.Engine.Stats.BlockSize, s.Chat.Name,
             "quanta", QuantaServer.Version, null, null);
     }
 }

@@ -1,91 +1,65 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Quanta.Engine;
 
 namespace Quanta.Server.Api;
 
-/// <summary>OpenAI-compatible routes: /v1/models, /v1/completions, /v1/chat/completions.</summary>
+/// <summary>
+/// OpenAI-compatible routes: /v1/models, /v1/models/{id}, /v1/completions, /v1/chat/completions. Requests become an
+/// <see cref="OpenAiJob"/> (prompts, TGI parameters, n) that <see cref="OpenAiReply"/> runs; errors take OpenAI's shape.
+/// </summary>
 internal static class OpenAiEndpoints
 {
     public static void Map(WebApplication app, ServerState s)
     {
-        app.MapGet("/v1/models", () => Results.Json(
-            new ModelList("list", [new ModelCard(s.Model.ModelId, "model", Created(), "quanta")]), Json.Options));
+        app.MapGet("/v1/models", () => Results.Json(new ModelList("list", [Card(s)]), Json.Options));
+        app.MapGet("/v1/models/{id}", (string id) => id == s.Model.ModelId
+            ? Results.Json(Card(s), Json.Options)
+            : throw new ApiException(StatusCodes.Status404NotFound, "model_not_found", $"The model '{id}' does not exist"));
 
         app.MapPost("/v1/completions", async (HttpContext ctx) =>
         {
             var req = await Json.ReadBodyAsync<CompletionRequest>(ctx.Request, ctx.RequestAborted);
-            if (req.Prompt.Count != 1) throw ApiException.Validation($"`prompt` must be one string. Given: {req.Prompt.Count}");
-            var p = ToParameters(req, []) with { ReturnFullText = req.Echo };
-            await Run(ctx, s, req, req.Prompt[0], p, promptIds: null, chat: false);
-        });
+            if (req.Prompt.Count == 0) throw ApiException.Validation("`prompt` cannot be empty");
+            int maxPrompts = s.Options.MaxClientBatchSize;
+            if (req.Prompt.Count > maxPrompts)
+                throw ApiException.Validation($"`prompt` must hold at most {maxPrompts} prompts (--max-client-batch-size). Given: {req.Prompt.Count}");
+            int top = req.Logprobs ?? 0;
+            CheckTop("logprobs", top, s);
+            var prompts = req.Prompt.Select(x => x.Ids is { } ids
+                ? new JobPrompt(s.Model.Tokenizer.Decode(ids), ids)
+                : new JobPrompt(x.Text!, null)).ToList();
+            var p = ToParameters(req, []) with { ReturnFullText = req.Echo, TopNTokens = top };
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: false, prompts, p, req, req.Logprobs is not null));
+        }).WithMetadata(GenerationRoute.Marker);
 
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             var req = await Json.ReadBodyAsync<ChatRequest>(ctx.Request, ctx.RequestAborted);
             var messages = req.Messages.Select(m => new ChatMessage(m.Role, ContentText(m.Content))).ToList();
+            string text = string.Concat(messages.Select(m => m.Content));
+            s.Validator.CheckLength(text);
+            int top = req.TopLogprobs ?? 0;
+            CheckTop("top_logprobs", top, s);
+            if (top > 0 && !req.Logprobs) throw ApiException.Validation("`top_logprobs` needs `logprobs` set to true");
             var ids = s.Chat.Encode(messages, s.Model.Tokenizer);
-            var p = ToParameters(req, s.Chat.Stops);
-            await Run(ctx, s, req, string.Concat(messages.Select(m => m.Content)), p, ids, chat: true);
-        });
+            var p = ToParameters(req, s.Chat.Stops) with { TopNTokens = top };
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: true, [new JobPrompt(text, ids)], p, req, req.Logprobs));
+        }).WithMetadata(GenerationRoute.Marker);
     }
 
-    static async Task Run(HttpContext ctx, ServerState s, OpenAiSampling req, string inputs, GenerateParameters p, int[]? promptIds, bool chat)
+    static ModelCard Card(ServerState s) => new(s.Model.ModelId, "model", s.Started, "quanta");
+
+    static void CheckTop(string name, int top, ServerState s)
     {
-        var clock = new RequestClock();
-        s.Metrics.RequestCount.Inc();
-        using var slot = s.Acquire();
-        if (req.N is { } n && n != 1) throw ApiException.Validation($"`n` must be 1. Given: {n}");
-        var r = s.Validator.Validate(inputs, p, req.Stream, promptIds);
-        clock.Validated();
-        string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
-        long created = Created();
-        string model = s.Model.ModelId, fingerprint = "quanta-" + QuantaServer.Version;
-        if (!req.Stream)
-        {
-            var f = (await s.Generator.CompleteAsync(r, ctx.RequestAborted))[0].Finished;
-            s.Generator.Succeeded(clock, f);
-            TgiEndpoints.SetTimingHeaders(ctx.Response, s, clock, r, f);
-            var usage = new Usage(r.InputLength, f.GeneratedTokens, r.InputLength + f.GeneratedTokens);
-            string text = r.ReturnFullText ? r.Inputs + f.GeneratedText : f.GeneratedText;
-            object body = chat
-                ? new ChatResponse(id, "chat.completion", created, model, fingerprint,
-                    [new ChatChoice(0, new AssistantMessage("assistant", text), null, Reason(f.Reason))], usage)
-                : new CompletionResponse(id, "text_completion", created, model, fingerprint,
-                    [new CompletionChoice(0, text, null, Reason(f.Reason))], usage);
-            await Results.Json(body, Json.Options).ExecuteAsync(ctx);
-            return;
-        }
-
-        ctx.Response.Headers["x-compute-type"] = s.ComputeType;
-        var sse = Sse.Start(ctx.Response, "data: ");
-        try
-        {
-            if (r.ReturnFullText) await WriteChunk(r.Inputs, null, null);
-            await foreach (var item in s.Generator.StreamAsync(r, ctx.RequestAborted))
-            {
-                var f = item.Finished;
-                Usage? usage = f is null ? null : new Usage(r.InputLength, f.GeneratedTokens, r.InputLength + f.GeneratedTokens);
-                await WriteChunk(item.Token.TextDelta, f is null ? null : Reason(f.Reason), usage);
-                if (f is not null) s.Generator.Succeeded(clock, f);
-            }
-        }
-        catch (ApiException e)
-        {
-            s.Metrics.Failure(e.ErrorType);
-            await sse.WriteAsync(new ErrorResponse(e.Message, e.ErrorType), ctx.RequestAborted);
-        }
-        await sse.WriteRawAsync("[DONE]", ctx.RequestAborted);
-
-        Task WriteChunk(string delta, string? finish, Usage? usage) => chat
-            ? sse.WriteAsync(new ChatChunk(id, "chat.completion.chunk", created, model, fingerprint,
-                [new ChatChunkChoice(0, new ChatDelta("assistant", delta), null, finish)], usage), ctx.RequestAborted)
-            : sse.WriteAsync(new CompletionResponse(id, "text_completion", created, model, fingerprint,
-                [new CompletionChoice(0, delta, null, finish)], usage), ctx.RequestAborted);
+        if (top < 0 || top > s.Limits.MaxTopNTokens)
+            throw ApiException.Validation($"`{name}` must be >= 0 and <= {s.Limits.MaxTopNTokens}. Given: {top}");
     }
 
-    /// <summary>OpenAI semantics on TGI parameters: temperature 0 is greedy, no temperature samples at 1, top_p 1 is off.</summary>
+    /// <summary>
+    /// OpenAI semantics on TGI parameters, checked by the same validator: temperature 0 is greedy, no temperature
+    /// samples at 1, top_p 1 is off.
+    /// </summary>
     static GenerateParameters ToParameters(OpenAiSampling q, IReadOnlyList<string> extraStops)
     {
         int? maxTokens = q.MaxTokens ?? q.MaxCompletionTokens;
@@ -101,13 +75,14 @@ internal static class OpenAiEndpoints
         {
             DoSample = !greedy,
             Temperature = greedy ? null : q.Temperature,
-            TopP = q.TopP is >= 1f ? null : q.TopP,
+            TopP = q.TopP == 1f ? null : q.TopP,
             TopK = q.TopK,
             Seed = q.Seed,
             MaxNewTokens = maxTokens,
             Stop = q.Stop ?? [],
             TemplateStops = extraStops,
             FrequencyPenalty = q.FrequencyPenalty,
+            PresencePenalty = q.PresencePenalty,
             RepetitionPenalty = q.RepetitionPenalty,
             IgnoreEos = ignoreEos,
             Details = false,
@@ -123,8 +98,4 @@ internal static class OpenAiEndpoints
                 ? t.GetString()
                 : throw ApiException.Validation("`messages[].content` parts must be {\"type\": \"text\", \"text\": \"...\"}")));
     }
-
-    static string Reason(FinishReason r) => r == FinishReason.Length ? "length" : "stop";
-
-    static long Created() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }

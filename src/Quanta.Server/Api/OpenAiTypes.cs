@@ -21,15 +21,23 @@ internal record OpenAiSampling
     public StreamOptions? StreamOptions { get; init; }
     public int? N { get; init; }
     public float? FrequencyPenalty { get; init; }
+    public float? PresencePenalty { get; init; }
     public float? RepetitionPenalty { get; init; }
     public bool IgnoreEos { get; init; }
     public int? MinTokens { get; init; }
 }
 
+/// <summary>One prompt of /v1/completions: text, or token ids used as they are.</summary>
+internal sealed record PromptInput(string? Text, int[]? Ids);
+
 internal sealed record CompletionRequest : OpenAiSampling
 {
-    public required List<string> Prompt { get; init; }
+    /// <summary>A string, a list of strings, a list of token ids, or a list of lists of token ids.</summary>
+    [JsonConverter(typeof(PromptListConverter))]
+    public required List<PromptInput> Prompt { get; init; }
     public bool Echo { get; init; }
+    /// <summary>Alternatives reported per token (0-5); null = no logprobs.</summary>
+    public int? Logprobs { get; init; }
 }
 
 internal sealed record ChatMessageDto(string Role, JsonElement Content);
@@ -37,27 +45,43 @@ internal sealed record ChatMessageDto(string Role, JsonElement Content);
 internal sealed record ChatRequest : OpenAiSampling
 {
     public required List<ChatMessageDto> Messages { get; init; }
+    public bool Logprobs { get; init; }
+    public int? TopLogprobs { get; init; }
 }
 
 internal sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
-internal sealed record CompletionChoice(int Index, string Text, object? Logprobs, string? FinishReason);
+/// <summary>Completions' logprobs: per token its text, logprob, alternatives (text -> logprob) and character offset.</summary>
+internal sealed record CompletionLogprobs(
+    List<string> Tokens, List<float?> TokenLogprobs, List<Dictionary<string, float?>>? TopLogprobs, List<int> TextOffset);
+
+internal sealed record CompletionChoice(int Index, string Text, CompletionLogprobs? Logprobs, string? FinishReason);
 
 internal sealed record CompletionResponse(
     string Id, string Object, long Created, string Model, string SystemFingerprint,
     List<CompletionChoice> Choices,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage);
 
+/// <summary>Chat's logprobs: one entry per token of the content.</summary>
+internal sealed record ChatLogprobs(List<ChatTokenLogprob> Content);
+
+internal sealed record ChatTokenLogprob(string Token, float? Logprob, int[] Bytes, List<ChatTopLogprob> TopLogprobs);
+
+internal sealed record ChatTopLogprob(string Token, float? Logprob, int[] Bytes);
+
 internal sealed record AssistantMessage(string Role, string Content);
 
-internal sealed record ChatChoice(int Index, AssistantMessage Message, object? Logprobs, string FinishReason);
+internal sealed record ChatChoice(int Index, AssistantMessage Message, ChatLogprobs? Logprobs, string FinishReason);
 
 internal sealed record ChatResponse(
     string Id, string Object, long Created, string Model, string SystemFingerprint, List<ChatChoice> Choices, Usage Usage);
 
-internal sealed record ChatDelta(string Role, string Content);
+/// <summary>A streamed delta: the role in a choice's first chunk only, the content in the others.</summary>
+internal sealed record ChatDelta(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
 
-internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, object? Logprobs, string? FinishReason);
+internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
 
 internal sealed record ChatChunk(
     string Id, string Object, long Created, string Model, string SystemFingerprint,
@@ -67,3 +91,45 @@ internal sealed record ChatChunk(
 internal sealed record ModelCard(string Id, string Object, long Created, string OwnedBy);
 
 internal sealed record ModelList(string Object, List<ModelCard> Data);
+
+/// <summary>Reads OpenAI's four prompt forms: "x", ["x", "y"], [1, 2], [[1, 2], [3]].</summary>
+internal sealed class PromptListConverter : JsonConverter<List<PromptInput>>
+{
+    public override List<PromptInput> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String) return [new PromptInput(reader.GetString()!, null)];
+        if (reader.TokenType != JsonTokenType.StartArray) throw new JsonException(Expected);
+        var prompts = new List<PromptInput>();
+        List<int>? ids = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.String when ids is null: prompts.Add(new PromptInput(reader.GetString()!, null)); break;
+                case JsonTokenType.Number when prompts.Count == 0: (ids ??= []).Add(Id(ref reader)); break;
+                case JsonTokenType.StartArray when ids is null: prompts.Add(new PromptInput(null, ReadIds(ref reader))); break;
+                default: throw new JsonException(Expected);
+            }
+        }
+        if (ids is not null) prompts.Add(new PromptInput(null, [.. ids]));
+        return prompts;
+    }
+
+    const string Expected = "expected a string, an array of strings, an array of token ids or an array of arrays of token ids";
+
+    static int[] ReadIds(ref Utf8JsonReader reader)
+    {
+        var ids = new List<int>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number) throw new JsonException(Expected);
+            ids.Add(Id(ref reader));
+        }
+        return [.. ids];
+    }
+
+    static int Id(ref Utf8JsonReader reader) => reader.TryGetInt32(out int id) && id >= 0 ? id : throw new JsonException("token ids must be integers >= 0");
+
+    public override void Write(Utf8JsonWriter writer, List<PromptInput> value, JsonSerializerOptions options)
+        => throw new NotSupportedException("prompts are only read");
+}

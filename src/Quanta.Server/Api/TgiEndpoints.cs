@@ -12,18 +12,18 @@ internal static class TgiEndpoints
 {
     public static void Map(WebApplication app, ServerState s)
     {
-        app.MapPost("/generate", (HttpContext ctx) => Generate(ctx, s, wrapInArray: false));
+        app.MapPost("/generate", (HttpContext ctx) => Generate(ctx, s, wrapInArray: false)).WithMetadata(GenerationRoute.Marker);
         app.MapPost("/generate_stream", async (HttpContext ctx) =>
         {
             var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
             await Stream(ctx, s, body);
-        });
+        }).WithMetadata(GenerationRoute.Marker);
         app.MapPost("/", async (HttpContext ctx) =>
         {
             var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
             if (body.Stream) await Stream(ctx, s, body);
             else await Generate(ctx, s, wrapInArray: true, body);
-        });
+        }).WithMetadata(GenerationRoute.Marker);
         app.MapPost("/tokenize", async (HttpContext ctx) =>
         {
             var body = await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
@@ -33,16 +33,16 @@ internal static class TgiEndpoints
 
     static async Task Generate(HttpContext ctx, ServerState s, bool wrapInArray, GenerateRequest? body = null)
     {
-        var clock = new RequestClock();
-        s.Metrics.RequestCount.Inc();
+        var record = RequestRecord.Of(ctx);
         using var slot = s.Acquire();
         body ??= await Json.ReadBodyAsync<GenerateRequest>(ctx.Request, ctx.RequestAborted);
         var r = s.Validator.Validate(body.Inputs, body.Parameters, stream: false);
-        clock.Validated();
+        record.Validated(r.InputLength);
         var results = await s.Generator.CompleteAsync(r, ctx.RequestAborted);
         var best = results[0];
         var f = best.Finished;
-        s.Generator.Succeeded(clock, f);
+        s.Generator.Succeeded(record, f);
+        record.GeneratedTokens = f.GeneratedTokens;
 
         var text = r.ReturnFullText ? r.Inputs + f.Text : f.Text;
         DetailsDto? details = null;
@@ -54,7 +54,7 @@ internal static class TgiEndpoints
             details = new DetailsDto(f.Reason.TgiName(), f.GeneratedTokens, Seed(r, f),
                 Prefill(r, f), Tokens(best), r.BestOf > 1 ? others : null, TopTokens(r, best));
         }
-        SetTimingHeaders(ctx.Response, s, clock, r, f);
+        SetTimingHeaders(ctx.Response, s, record, r, f);
         var response = new GenerateResponse(text, details);
         await Results.Json(wrapInArray ? new[] { response } : (object)response, Json.Options).ExecuteAsync(ctx);
     }
@@ -65,8 +65,7 @@ internal static class TgiEndpoints
     /// </summary>
     static async Task Stream(HttpContext ctx, ServerState s, GenerateRequest body)
     {
-        var clock = new RequestClock();
-        s.Metrics.RequestCount.Inc();
+        var record = RequestRecord.Of(ctx);
         ctx.Response.Headers["x-compute-type"] = s.ComputeType;
         ServerState.Slot? slot = null;
         ValidRequest r;
@@ -78,12 +77,12 @@ internal static class TgiEndpoints
         catch (ApiException e) when (e.ErrorType is "validation" or "overloaded")
         {
             slot?.Dispose();
-            s.Metrics.Failure(e.ErrorType);
+            record.Fail(e.ErrorType, e.Message);
             await Sse.Start(ctx.Response, "data:").WriteAsync(new ErrorResponse(e.Message, e.ErrorType), ctx.RequestAborted);
             return;
         }
         using var _ = slot;
-        clock.Validated();
+        record.Validated(r.InputLength);
         var sse = Sse.Start(ctx.Response, "data:");
         try
         {
@@ -97,26 +96,27 @@ internal static class TgiEndpoints
                     : new StreamResponse(item.Index, ToDto(t.Token), tops,
                         r.ReturnFullText ? r.Inputs + f.Text : f.Text,
                         r.Details ? new StreamDetailsDto(f.Reason.TgiName(), f.GeneratedTokens, Seed(r, f), r.InputLength) : null);
+                if (f is not null) s.Generator.Succeeded(record, f);
+                record.GeneratedTokens = item.Index;
                 await sse.WriteAsync(ev, ctx.RequestAborted);
-                if (f is not null) s.Generator.Succeeded(clock, f);
             }
         }
         catch (ApiException e)
         {
-            s.Metrics.Failure(e.ErrorType);
+            record.Fail(e.ErrorType, e.Message);
             await sse.WriteAsync(new ErrorResponse(e.Message, e.ErrorType), ctx.RequestAborted);
         }
     }
 
-    internal static void SetTimingHeaders(HttpResponse res, ServerState s, RequestClock clock, ValidRequest r, GenerationFinished f)
+    internal static void SetTimingHeaders(HttpResponse res, ServerState s, RequestRecord record, ValidRequest r, GenerationFinished f)
     {
         static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         var h = res.Headers;
         h["x-compute-type"] = s.ComputeType;
-        h["x-compute-time"] = Ms(clock.Total);
+        h["x-compute-time"] = Ms(record.Total);
         h["x-compute-characters"] = r.Inputs.Length.ToString(CultureInfo.InvariantCulture);
-        h["x-total-time"] = Ms(clock.Total);
-        h["x-validation-time"] = Ms(clock.Validation);
+        h["x-total-time"] = Ms(record.Total);
+        h["x-validation-time"] = Ms(record.Validation);
         h["x-queue-time"] = Ms(f.QueueTime);
         h["x-inference-time"] = Ms(f.InferenceTime);
         h["x-time-per-token"] = Ms(f.GeneratedTokens > 0 ? f.InferenceTime / f.GeneratedTokens : TimeSpan.Zero);
@@ -137,7 +137,12 @@ internal static class TgiEndpoints
 
     internal static TokenDto ToDto(TokenInfo t) => new(t.Id, t.Text, Json.Finite(t.Logprob), t.Special);
 
-    static List<SimpleTokenDto> Tokenize(ServerState s, GenerateRequest body) => Tokenize(s.Model.Tokenizer, body.Inputs);
+    /// <summary>/tokenize answers for prompts that could fit max_input_tokens (its work and its reply stay bounded).</summary>
+    static List<SimpleTokenDto> Tokenize(ServerState s, GenerateRequest body)
+    {
+        s.Validator.CheckLength(body.Inputs);
+        return Tokenize(s.Model.Tokenizer, body.Inputs);
+    }
 
     /// <summary>
     /// TGI's /tokenize: ids with character offsets into the input (the BOS token spans nothing). A token ends

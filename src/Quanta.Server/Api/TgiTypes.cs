@@ -25,6 +25,7 @@ internal sealed record GenerateParameters
     public int? TopNTokens { get; init; }
     // Quanta extensions (the OpenAI routes map onto these as well).
     public bool IgnoreEos { get; init; }
+    public float? PresencePenalty { get; init; }
     /// <summary>Stop strings the chat template adds (not counted against max_stop_sequences).</summary>
     [JsonIgnore] public IReadOnlyList<string> TemplateStops { get; init; } = [];
 }

@@ -16,10 +16,18 @@ internal sealed record ValidRequest(
     public int InputLength => PromptIds.Length;
 }
 
-/// <summary>TGI's router validation rules and messages (router/src/validation.rs).</summary>
+/// <summary>
+/// TGI's router validation rules and messages (router/src/validation.rs), plus: every number finite (JSON's 1e309
+/// reads as infinity), and a prompt too long to fit refused from its length in bytes before it is tokenized.
+/// </summary>
 internal sealed class Validator(Limits limits, ITokenizer tokenizer)
 {
     const int DefaultGenerationLength = 1024;
+    /// <summary>
+    /// Most bytes of text one token stands for: the longest token (special ones included, as their text can match),
+    /// and at least 4, one UTF-8 character (an unknown character may become one token).
+    /// </summary>
+    readonly int _maxTokenBytes = LongestToken(tokenizer);
 
     public Limits Limits => limits;
 
@@ -39,10 +47,14 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
 
         float temperature = p.Temperature ?? 1f;
         if (!(temperature > 0f)) throw Fail("`temperature` must be strictly positive");
+        if (!float.IsFinite(temperature)) throw Fail("`temperature` must be finite");
         float repetition = p.RepetitionPenalty ?? 1f;
         if (!(repetition > 0f)) throw Fail("`repetition_penalty` must be strictly positive");
+        if (!float.IsFinite(repetition)) throw Fail("`repetition_penalty` must be finite");
         float frequency = p.FrequencyPenalty ?? 0f;
         if (!(frequency >= -2f && frequency <= 2f)) throw Fail("`frequency_penalty` must be >= -2.0 and <= 2.0");
+        float presence = p.PresencePenalty ?? 0f;
+        if (!(presence >= -2f && presence <= 2f)) throw Fail("`presence_penalty` must be >= -2.0 and <= 2.0");
         float topP = p.TopP ?? 1f;
         if (p.TopP is not null && !(topP > 0f && topP < 1f)) throw Fail("`top_p` must be > 0.0 and < 1.0");
         float typicalP = p.TypicalP ?? 1f;
@@ -61,6 +73,7 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
         if (p.Truncate is { } t && (t <= 0 || t > limits.MaxInputTokens))
             throw Fail($"`truncate` must be strictly positive and less than {limits.MaxInputTokens}. Given: {t}");
 
+        if (promptIds is null && p.Truncate is null) CheckLength(inputs);
         var ids = promptIds ?? tokenizer.Encode(inputs, addBos: true);
         if (ids.Length == 0) throw Fail("`inputs` cannot be empty");
         if (p.Truncate is { } keep && ids.Length > keep) ids = ids[^keep..];
@@ -82,6 +95,7 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
             TypicalP = typicalP,
             RepetitionPenalty = repetition,
             FrequencyPenalty = frequency,
+            PresencePenalty = presence,
             Seed = p.Seed,
             MaxNewTokens = maxNew,
             Stop = [.. p.Stop, .. p.TemplateStops],
@@ -89,6 +103,28 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
             TopNTokens = topN,
         };
         return new ValidRequest(inputs, ids, sp, bestOf, p.Details, p.DecoderInputDetails, p.ReturnFullText ?? false);
+    }
+
+    /// <summary>
+    /// Refuses <paramref name="text"/> when even its fewest possible tokens (with BOS) exceed max_input_tokens, without
+    /// tokenizing it: a token stands for at most <see cref="_maxTokenBytes"/> bytes, and spaces are not counted (a
+    /// SentencePiece normalizer may fold runs of them). What passes costs at most max_input_tokens tokens' work, or
+    /// the payload limit's worth of spaces.
+    /// </summary>
+    public void CheckLength(string text)
+    {
+        long bytes = 0;
+        foreach (var rune in text.EnumerateRunes()) if (rune.Value != ' ') bytes += rune.Utf8SequenceLength;
+        long fewest = (bytes + _maxTokenBytes - 1) / _maxTokenBytes + 1;
+        if (fewest > limits.MaxInputTokens)
+            throw Fail($"`inputs` must have less than {limits.MaxInputTokens} tokens. Given: at least {fewest}");
+    }
+
+    static int LongestToken(ITokenizer tokenizer)
+    {
+        int longest = 4;
+        for (int id = 0; id < tokenizer.VocabSize; id++) longest = Math.Max(longest, tokenizer.TokenBytes(id).Length);
+        return longest;
     }
 
     static ApiException Fail(string message) => ApiException.Validation(message);

@@ -183,13 +183,16 @@ public sealed partial class LlmEngine
         r.Sampler.Accept(id);
         var top = n == 0 ? [] : new TokenInfo[n];
         for (int i = 0; i < n; i++) top[i] = Info(_topIds[i], _topLogprobs[i]);
+        // TGI's order: length, then EOS, then stop sequences. The last token carries the rest of the text.
         string delta = r.Streamer.Next(id);
-        r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta) { SafeTextLength = r.Streamer.SafeLength });
-
-        // TGI's order: length, then EOS, then stop sequences.
-        if (s.NumGenerated >= p.MaxNewTokens) Finish(r, FinishReason.Length);
-        else if (!p.IgnoreEos && _eos.Contains(id)) Finish(r, FinishReason.EosToken);
-        else if (r.Streamer.StopAt >= 0) Finish(r, FinishReason.StopSequence);
+        FinishReason? end = s.NumGenerated >= p.MaxNewTokens ? FinishReason.Length
+            : !p.IgnoreEos && _eos.Contains(id) ? FinishReason.EosToken
+            : r.Streamer.StopAt >= 0 ? FinishReason.StopSequence
+            : null;
+        if (end is not null and not FinishReason.StopSequence) delta += r.Streamer.Flush();
+        int safe = end is null ? r.Streamer.SafeLength : r.Streamer.FinalLength;
+        r.Events.Writer.TryWrite(new TokenGenerated(Info(id, logprob), top, delta) { SafeTextLength = safe, FinishReason = end });
+        if (end is { } reason) Finish(r, reason);
     }
 
     /// <summary>Row j holds the logits at position NumComputed + j, which score the prompt token after it.</summary>

@@ -34,6 +34,7 @@ public sealed partial class LlmEngine : IEngine
         if (options.MaxBatchPrefillTokens < 1) throw new ArgumentException($"max_batch_prefill_tokens must be at least 1, got {options.MaxBatchPrefillTokens}");
         if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
         if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
+        Options = options;
         _runner = runner;
         _deviceSampler = options.DeviceSampling ? runner as IDeviceSampler : null;
         _queueAhead = options.QueueAhead;
@@ -49,7 +50,7 @@ public sealed partial class LlmEngine : IEngine
     }
 
     public int MaxBatchTotalTokens => _blocks.NumBlocks * _blocks.BlockSize;
-    public IReadOnlySet<int> EosIds => _eos;
+    public EngineOptions Options { get; }
     public EngineStats Stats => _stats;
     public bool Healthy => _healthy && _thread.IsAlive;
 

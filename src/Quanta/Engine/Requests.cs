@@ -6,7 +6,16 @@ namespace Quanta.Engine;
 /// <summary>How tokens are chosen and when generation stops (TGI's parameters after validation).</summary>
 public sealed record SamplingParams
 {
-    public bool DoSample { get; init; }              // false = greedy (unless Temperature > 0 given by CLI)
+    /// <summary>
+    /// Temperatures below this choose greedily, as vLLM does: softmax(logits / T) is then the argmax in float32 but
+    /// for near-ties, and logits / T overflows to infinity for T near float's smallest values.
+    /// </summary>
+    public const float MinSamplingTemperature = 1e-5f;
+
+    readonly bool _doSample;
+
+    /// <summary>Whether the token is drawn (false: greedy); false whenever <see cref="Temperature"/> is below <see cref="MinSamplingTemperature"/>.</summary>
+    public bool DoSample { get => _doSample && !(Temperature < MinSamplingTemperature); init => _doSample = value; }
     public float Temperature { get; init; } = 1f;
     public int TopK { get; init; }                   // 0 = off
     public float TopP { get; init; } = 1f;           // 1 = off
@@ -61,6 +70,15 @@ public sealed record TokenGenerated(TokenInfo Token, IReadOnlyList<TokenInfo> To
     /// print as final: up to a matched stop, less the last longest-stop-minus-one characters.
     /// </summary>
     public int SafeTextLength { get; init; }
+
+    /// <summary>
+    /// Set on the last token of a generation: the engine's reason for ending it there (the length limit, EOS, a stop
+    /// sequence). Its <see cref="GenerationFinished"/> follows; a cancelled generation ends without such a token.
+    /// </summary>
+    public FinishReason? FinishReason { get; init; }
+
+    /// <summary>This token ends the generation (see <see cref="FinishReason"/>).</summary>
+    public bool IsLast => FinishReason is not null;
 }
 
 public sealed record GenerationFinished(
@@ -90,6 +108,6 @@ public interface IEngine : IAsyncDisposable
     EngineStats Stats { get; }
     bool Healthy { get; }
     int MaxBatchTotalTokens { get; }
-    /// <summary>Token ids that end a generation (EosToken): the config's EOS ids and the tokenizer's.</summary>
-    IReadOnlySet<int> EosIds { get; }
+    /// <summary>The scheduling options the engine runs with (shown in /info).</summary>
+    EngineOptions Options { get; }
 }

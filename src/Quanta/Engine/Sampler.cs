@@ -37,6 +37,7 @@ public sealed partial class Sampler
             var work = _work.AsSpan(0, _vocab);     // greedy without penalties reads the logits in place
             w.CopyTo(work);
             ApplyPenalties(work, p, state);
+            Saturate(work);
             if (p.DoSample) Warp(work, p.Temperature, p.TopK, p.TopP, p.TypicalP);
             w = work;
         }
@@ -101,6 +102,12 @@ public sealed partial class Sampler
             foreach (var (id, count) in s.GeneratedCounts)
                 w[id] -= count * p.FrequencyPenalty + p.PresencePenalty;
     }
+
+    /// <summary>
+    /// Keeps processed logits finite from above: a tiny repetition penalty or temperature can push one past float's
+    /// range, and infinity minus the infinite max is NaN. Overflowed values tie at float.MaxValue (-inf stays: filtered).
+    /// </summary>
+    static void Saturate(Span<float> w) => TensorPrimitives.Min(w, float.MaxValue, w);
 
     /// <summary>First index of the largest value (as torch.argmax and llama2.c).</summary>
     static int ArgMax(ReadOnlySpan<float> w)

@@ -7,7 +7,11 @@ public sealed partial class Sampler
 {
     void Warp(Span<float> w, float temperature, int topKeep, float topPMass, float typicalMass)
     {
-        if (temperature > 0f && temperature != 1f) TensorPrimitives.Divide(w, temperature, w);
+        if (temperature > 0f && temperature != 1f)
+        {
+            TensorPrimitives.Divide(w, temperature, w);
+            Saturate(w);
+        }
         bool topK = topKeep > 0 && topKeep < _vocab, topP = topPMass < 1f, typical = typicalMass < 1f;
         if (!topK && !topP && !typical) return;
 

@@ -34,6 +34,8 @@ public sealed class TextStreamer
             return safe;
         }
     }
+    /// <summary>What <see cref="SafeLength"/> becomes once the generation has ended: all the text, or up to the stop sequence.</summary>
+    public int FinalLength => StopAt >= 0 ? StopAt : _text.Length;
     /// <summary>The text cut before the first stop sequence.</summary>
     public string GeneratedText => StopAt >= 0 ? _text.ToString(0, StopAt) : _text.ToString();
 

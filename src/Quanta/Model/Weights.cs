@@ -50,19 +50,27 @@ public sealed class GptqLinear : LinearWeights
     public int Groups => (int)Scales.Shape[0];
 }
 
+/// <summary>One decoder layer's tensors as the checkpoint stores them.</summary>
 public sealed class LayerWeights
 {
     public required TensorView AttnNorm { get; init; }  // [hidden]
-    public required LinearWeights Q { get; init; }      // [heads*head_dim, hidden]
-    public required LinearWeights K { get; init; }      // [kv_heads*head_dim, hidden]
-    public required LinearWeights V { get; init; }      // [kv_heads*head_dim, hidden]
-    public required LinearWeights O { get; init; }      // [hidden, heads*head_dim]
+    public required LinearWeights Wq { get; init; }     // [heads*head_dim, hidden]
+    public required LinearWeights Wk { get; init; }     // [kv_heads*head_dim, hidden]
+    public required LinearWeights Wv { get; init; }     // [kv_heads*head_dim, hidden]
+    public required LinearWeights Wo { get; init; }     // [hidden, heads*head_dim]
     public required TensorView FfnNorm { get; init; }   // [hidden]
-    public required LinearWeights Gate { get; init; }   // [ffn, hidden]
-    public required LinearWeights Up { get; init; }     // [ffn, hidden]
-    public required LinearWeights Down { get; init; }   // [hidden, ffn]
+    public required LinearWeights WGate { get; init; }  // [ffn, hidden]
+    public required LinearWeights WUp { get; init; }    // [ffn, hidden]
+    public required LinearWeights WDown { get; init; }  // [hidden, ffn]
 }
 
+/// <summary>
+/// The four distinct inputs of a decoder layer's linears (q/k/v read one, gate/up read one), where a calibration
+/// forward shows them to GPTQ.
+/// </summary>
+public enum LinearInput { Attn, O, Mlp, Down }
+
+/// <summary>Every tensor of a Llama checkpoint.</summary>
 public sealed class LlamaWeights
 {
     public required TensorView Embedding { get; init; } // [vocab, hidden]

@@ -2,7 +2,10 @@ using Quanta.Model;
 
 namespace Quanta.Quantization;
 
-/// <summary>The CPU backend: fp32 <see cref="DenseForward"/>, fp64 <see cref="Hessian"/>, fp64 <see cref="Quantization.Gptq"/>.</summary>
+/// <summary>
+/// The CPU backend: the fp32 <see cref="DenseForward"/> (the CPU runner's layer), fp64 <see cref="Hessian"/>,
+/// fp64 <see cref="Quantization.Gptq"/>.
+/// </summary>
 public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
 {
     readonly DenseForward _fwd = new(config);
@@ -21,7 +24,7 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
 
     public override void Load(DenseLayer layer, int ffn) => (_layer, _ffn) = (layer, ffn);
 
-    public override void Updated(DenseLayer layer, string name) { }   // the forward reads the same arrays
+    public override void Updated(DenseLayer layer, string name) { }   // the forward rebinds a replaced array itself
 
     public override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
     {
@@ -32,8 +35,9 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
                 hs[input] = new Hessian(ModelQuantizer.Width(config, input, _ffn));
         for (int s = 0; s < _states.Length; s++)
         {
-            var x = only is null ? (float[])_states[s].Clone() : _states[s];
-            _fwd.Layer(layer, x, _samples[s].Length, _ffn, (at, inp) => { if (hs.TryGetValue(at, out var h)) h.Add(inp, _samples[s].Length); }, only);
+            int tokens = _samples[s].Length;
+            _fwd.Layer(layer, _states[s], tokens, _ffn, (at, x) => { if (hs.TryGetValue(at, out var h)) h.Add(x, tokens); },
+                       only ?? LinearInput.Down);
         }
         return hs.ToDictionary(kv => kv.Key, kv => (IHessianSum)kv.Value);
     }
@@ -41,7 +45,7 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
     public override void Advance()
     {
         var layer = Layer;
-        Parallel.For(0, _states.Length, s => _fwd.Layer(layer, _states[s], _samples[s].Length, _ffn, null));
+        for (int s = 0; s < _states.Length; s++) _fwd.Layer(layer, _states[s], _samples[s].Length, _ffn, null);
     }
 
     public override QuantizedMatrix Gptq(IHessianSum h, double[] weight, int rows, int cols, QuantSpec spec)
@@ -51,6 +55,12 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
         => Quantization.Gptq.RoundToNearest(weight, rows, cols, spec);
 
     public override double OutputError(IHessianSum h, double[] delta, int rows) => Cpu(h).OutputError(delta, rows);
+
+    public override void Dispose()
+    {
+        _fwd.Dispose();
+        base.Dispose();
+    }
 
     DenseLayer Layer => _layer ?? throw new InvalidOperationException("no layer loaded");
 

@@ -1,117 +1,114 @@
-using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using Quanta.Cpu;
+using Quanta.Cpu.Kernels;
+using Quanta.Engine;
 using Quanta.Model;
 
 namespace Quanta.Quantization;
 
 /// <summary>
-/// The input of each linear layer, where a calibration hook can observe it: Attn (q/k/v), O (o_proj), Mlp (gate/up),
-/// Down (down_proj).
+/// The quantizer's fp32 calibration forward on the CPU: one decoder layer over a whole sample (causal attention over
+/// its tokens), run by the CPU backend's own <see cref="CpuLayer"/> with a capture on each linear input. The weights
+/// are the quantizer's fp32 arrays of a <see cref="DenseLayer"/> (rotate-half q/k rows, padded FFN), read in place.
+/// Not re-entrant: one sample at a time.
 /// </summary>
-public enum LinearInput { Attn, O, Mlp, Down }
-
-/// <summary>
-/// Full-sequence fp32 forward of one decoder layer (causal attention over the whole sample, rotate-half RoPE).
-/// The CPU runner only exposes logits through a paged KV cache; calibration needs every linear layer's input.
-/// </summary>
-internal sealed class DenseForward(LlamaConfig config)
+internal sealed unsafe class DenseForward(LlamaConfig config) : IDisposable
 {
-    readonly int hidden = config.HiddenSize, heads = config.NumHeads, kvHeads = config.NumKvHeads, hd = config.EffectiveHeadDim;
-    readonly float eps = config.RmsNormEps;
-    readonly float[] invFreq = Array.ConvertAll(RotaryFrequencies.Inverse(config.RopeTheta, config.EffectiveHeadDim, config.RopeScaling), f => (float)f);   // [head_dim/2]
+    const int BlockSize = 16;
+    readonly ScratchBuffer _x = new();   // [tokens, hidden] the sample's states while the layer runs
+    LayerContext? _ctx;                   // one-layer KV cache for the longest sample so far
+    int _ctxFfn, _ctxBlocks;
+    float[][] _bound = [];                // the DenseLayer arrays the current CpuLayer reads, pinned by _pins
+    GCHandle[] _pins = [];
+    CpuLayer? _layer;
 
     /// <summary>
     /// Runs layer <paramref name="w"/> on x [tokens, hidden] in place; <paramref name="hook"/> sees each linear input
-    /// [tokens, width]. Stops early after <paramref name="stopAfter"/> when given (x is then left unchanged).
+    /// [tokens, width]. Stops after <paramref name="stopAfter"/> when given (x is then left unchanged).
     /// </summary>
-    public void Layer(DenseLayer w, float[] x, int tokens, int ffn, Action<LinearInput, float[]>? hook, LinearInput? stopAfter = null)
+    public void Layer(DenseLayer w, float[] x, int tokens, int ffn, LinearCapture? hook, LinearInput? stopAfter = null)
     {
-        int qw = heads * hd, kw = kvHeads * hd;
-        var xn = RmsNorm(x, tokens, w.AttnNorm);                             // [tokens, hidden]
-        hook?.Invoke(LinearInput.Attn, xn);
-        if (stopAfter == LinearInput.Attn) return;
-        var q = MatMul(xn, tokens, hidden, w.Q, qw);                          // [tokens, qw]
-        var k = MatMul(xn, tokens, hidden, w.K, kw);                          // [tokens, kw]
-        var v = MatMul(xn, tokens, hidden, w.V, kw);                          // [tokens, kw]
-        Rope(q, tokens, heads); Rope(k, tokens, kvHeads);
-        var att = Attention(q, k, v, tokens);                                 // [tokens, qw]
-        hook?.Invoke(LinearInput.O, att);
-        if (stopAfter == LinearInput.O) return;
-        var o = MatMul(att, tokens, qw, w.O, hidden);
-        var h = new float[x.Length];                                          // [tokens, hidden]
-        TensorPrimitives.Add(x, o, h);
-        var hn = RmsNorm(h, tokens, w.FfnNorm);
-        hook?.Invoke(LinearInput.Mlp, hn);
-        if (stopAfter == LinearInput.Mlp) return;
-        var g = MatMul(hn, tokens, hidden, w.Gate, ffn);                      // [tokens, ffn]
-        var u = MatMul(hn, tokens, hidden, w.Up, ffn);
-        for (int i = 0; i < g.Length; i++) g[i] = g[i] / (1 + MathF.Exp(-g[i])) * u[i];
-        hook?.Invoke(LinearInput.Down, g);
-        if (stopAfter == LinearInput.Down) return;
-        var d = MatMul(g, tokens, ffn, w.Down, hidden);
-        TensorPrimitives.Add(h, d, x);
+        if (x.Length < tokens * config.HiddenSize) throw new ArgumentException($"states: {x.Length} floats, need {tokens} x {config.HiddenSize}");
+        if (tokens == 0) return;
+        var ctx = Context(tokens, ffn);
+        var layer = Bind(w, ctx);
+        int blocks = (tokens + BlockSize - 1) / BlockSize;
+        ctx.Begin(ForwardBatch.Of(BlockSize, new SeqTokens([.. Enumerable.Range(0, blocks)], 0, new int[tokens])));
+        var states = x.AsSpan(0, tokens * config.HiddenSize);
+        float* buf = _x.Get(states.Length);
+        states.CopyTo(new Span<float>(buf, states.Length));
+        layer.Forward(ctx, 0, buf, hook, stopAfter);
+        if (stopAfter is null) new ReadOnlySpan<float>(buf, states.Length).CopyTo(states);
     }
 
-    /// <summary>RMSNorm of each row times <paramref name="weight"/>.</summary>
+    /// <summary>RMSNorm of each row of x [tokens, hidden] times <paramref name="weight"/>, by the CPU backend's kernel.</summary>
     public float[] RmsNorm(float[] x, int tokens, float[] weight)
     {
+        int hidden = weight.Length;
         var y = new float[x.Length];
-        for (int t = 0; t < tokens; t++)
-        {
-            var row = x.AsSpan(t * hidden, hidden);
-            float scale = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(row) / hidden + eps);
-            TensorPrimitives.Multiply(row, scale, y.AsSpan(t * hidden, hidden));
-            TensorPrimitives.Multiply(y.AsSpan(t * hidden, hidden), weight, y.AsSpan(t * hidden, hidden));
-        }
+        fixed (float* px = x, pw = weight, py = y)
+            for (int t = 0; t < tokens; t++) Vec.RmsNorm(px + (long)t * hidden, pw, py + (long)t * hidden, hidden, config.RmsNormEps);
         return y;
     }
 
-    /// <summary>Y [tokens, outDim] = X [tokens, inDim] · Wᵀ with W [outDim, inDim].</summary>
-    public static float[] MatMul(float[] x, int tokens, int inDim, float[] w, int outDim)
+    /// <summary>
+    /// The layer context for this FFN width with room for <paramref name="tokens"/>: q/k rows are already in rotate-half
+    /// order (see <see cref="DenseWeights.InterleavedToRotateHalf"/>), whatever the checkpoint's RoPE style.
+    /// </summary>
+    LayerContext Context(int tokens, int ffn)
     {
-        var y = new float[tokens * outDim];
-        Parallel.For(0, tokens, t =>
-        {
-            var xr = x.AsSpan(t * inDim, inDim);
-            for (int o = 0; o < outDim; o++) y[t * outDim + o] = TensorPrimitives.Dot(xr, w.AsSpan(o * inDim, inDim));
-        });
-        return y;
+        int blocks = (tokens + BlockSize - 1) / BlockSize;
+        if (_ctx is not null && _ctxFfn == ffn && _ctxBlocks >= blocks) return _ctx;
+        _ctx?.Dispose();
+        _layer = null;
+        var c = config with { RopeStyle = RopeStyle.RotateHalf, IntermediateSize = ffn };
+        _ctx = new LayerContext(c, 1, new KvCacheOptions(BlockSize, blocks), threads: 0);
+        (_ctxFfn, _ctxBlocks) = (ffn, blocks);
+        return _ctx;
     }
 
-    void Rope(float[] x, int tokens, int nHeads)
+    /// <summary>A <see cref="CpuLayer"/> over the arrays of <paramref name="w"/>, rebuilt when one of them was replaced.</summary>
+    CpuLayer Bind(DenseLayer w, LayerContext c)
     {
-        int half = hd / 2;
-        for (int t = 0; t < tokens; t++)
-            for (int j = 0; j < half; j++)
-            {
-                var (sin, cos) = MathF.SinCos(t * invFreq[j]);
-                for (int h = 0; h < nHeads; h++)
-                {
-                    int i = (t * nHeads + h) * hd + j;
-                    float a = x[i], b = x[i + half];
-                    x[i] = a * cos - b * sin;
-                    x[i + half] = b * cos + a * sin;
-                }
-            }
+        float[][] arrays = [w.AttnNorm, w.Wq, w.Wk, w.Wv, w.Wo, w.FfnNorm, w.WGate, w.WUp, w.WDown];
+        if (_layer is not null && arrays.AsSpan().SequenceEqual(_bound)) return _layer;
+        Unpin();
+        _pins = [.. arrays.Select(a => GCHandle.Alloc(a, GCHandleType.Pinned))];
+        _bound = arrays;
+        int h = c.Hidden;
+        return _layer = new CpuLayer
+        {
+            AttnNorm = w.AttnNorm, FfnNorm = w.FfnNorm,
+            Wq = Linear(w.Wq, "q_proj", c.QDim, h, c), Wk = Linear(w.Wk, "k_proj", c.KvDim, h, c), Wv = Linear(w.Wv, "v_proj", c.KvDim, h, c),
+            Wo = Linear(w.Wo, "o_proj", h, c.QDim, c),
+            WGate = Linear(w.WGate, "gate_proj", c.Ffn, h, c), WUp = Linear(w.WUp, "up_proj", c.Ffn, h, c), WDown = Linear(w.WDown, "down_proj", h, c.Ffn, c),
+        };
     }
 
-    float[] Attention(float[] q, float[] k, float[] v, int tokens)
+    /// <summary>The CPU backend's fp32 linear over <paramref name="w"/> [rows, cols] (pinned by <see cref="Bind"/>).</summary>
+    static CpuLinear Linear(float[] w, string name, int rows, int cols, LayerContext c)
     {
-        int qw = heads * hd, kw = kvHeads * hd, group = heads / kvHeads;
-        float scale = 1f / MathF.Sqrt(hd);
-        var outp = new float[tokens * qw];
-        Parallel.For(0, heads, h =>
+        if (w.Length != rows * cols) throw new ArgumentException($"{name}: {w.Length} weights, expected [{rows}, {cols}]");
+        var view = new TensorView
         {
-            var s = new float[tokens];
-            int kvh = h / group;
-            for (int t = 0; t < tokens; t++)
-            {
-                var qr = q.AsSpan(t * qw + h * hd, hd);
-                for (int u = 0; u <= t; u++) s[u] = TensorPrimitives.Dot(qr, k.AsSpan(u * kw + kvh * hd, hd)) * scale;
-                TensorPrimitives.SoftMax(s.AsSpan(0, t + 1), s.AsSpan(0, t + 1));
-                var dst = outp.AsSpan(t * qw + h * hd, hd);
-                for (int u = 0; u <= t; u++) TensorPrimitives.MultiplyAdd(v.AsSpan(u * kw + kvh * hd, hd), s[u], dst, dst);
-            }
-        });
-        return outp;
+            Name = name, DType = DType.F32, Shape = [rows, cols],
+            Data = (nint)Marshal.UnsafeAddrOfPinnedArrayElement(w, 0), ByteLength = (long)w.Length * sizeof(float),
+        };
+        return CpuLinear.Create(new DenseLinear { Name = name, InFeatures = cols, OutFeatures = rows, Weight = view }, c.Gather);
+    }
+
+    void Unpin()
+    {
+        foreach (var p in _pins) p.Free();
+        _pins = [];
+        _bound = [];
+    }
+
+    public void Dispose()
+    {
+        Unpin();
+        _layer = null;
+        _ctx?.Dispose();
+        _ctx = null;
     }
 }

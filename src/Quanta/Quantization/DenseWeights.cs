@@ -6,14 +6,14 @@ namespace Quanta.Quantization;
 public sealed class DenseLayer
 {
     public required float[] AttnNorm;   // [hidden]
-    public required float[] Q;          // [heads*head_dim, hidden]
-    public required float[] K;          // [kv_heads*head_dim, hidden]
-    public required float[] V;          // [kv_heads*head_dim, hidden]
-    public required float[] O;          // [hidden, heads*head_dim]
+    public required float[] Wq;         // [heads*head_dim, hidden]
+    public required float[] Wk;         // [kv_heads*head_dim, hidden]
+    public required float[] Wv;         // [kv_heads*head_dim, hidden]
+    public required float[] Wo;         // [hidden, heads*head_dim]
     public required float[] FfnNorm;    // [hidden]
-    public required float[] Gate;       // [ffn_padded, hidden]
-    public required float[] Up;         // [ffn_padded, hidden]
-    public required float[] Down;       // [hidden, ffn_padded]
+    public required float[] WGate;      // [ffn_padded, hidden]
+    public required float[] WUp;        // [ffn_padded, hidden]
+    public required float[] WDown;      // [hidden, ffn_padded]
 }
 
 /// <summary>Reads checkpoint tensors into fp32 arrays.</summary>
@@ -38,8 +38,8 @@ internal static class DenseWeights
         var c = model.Config;
         var l = model.Weights.Layers[i];
         int hd = c.EffectiveHeadDim, ffn = c.IntermediateSize, hidden = c.HiddenSize;
-        var q = Linear(l.Q);
-        var k = Linear(l.K);
+        var q = Linear(l.Wq);
+        var k = Linear(l.Wk);
         if (c.RopeStyle == RopeStyle.Interleaved)
         {
             q = InterleavedToRotateHalf(q, c.NumHeads, hd, hidden);
@@ -47,10 +47,10 @@ internal static class DenseWeights
         }
         return new DenseLayer
         {
-            AttnNorm = ToFloat(l.AttnNorm), Q = q, K = k, V = Linear(l.V), O = Linear(l.O), FfnNorm = ToFloat(l.FfnNorm),
-            Gate = PadRows(Linear(l.Gate), ffn, ffnPadded, hidden),
-            Up = PadRows(Linear(l.Up), ffn, ffnPadded, hidden),
-            Down = PadColumns(Linear(l.Down), hidden, ffn, ffnPadded),
+            AttnNorm = ToFloat(l.AttnNorm), Wq = q, Wk = k, Wv = Linear(l.Wv), Wo = Linear(l.Wo), FfnNorm = ToFloat(l.FfnNorm),
+            WGate = PadRows(Linear(l.WGate), ffn, ffnPadded, hidden),
+            WUp = PadRows(Linear(l.WUp), ffn, ffnPadded, hidden),
+            WDown = PadColumns(Linear(l.WDown), hidden, ffn, ffnPadded),
         };
     }
 

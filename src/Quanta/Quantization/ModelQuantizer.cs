@@ -89,13 +89,13 @@ public static class ModelQuantizer
     {
         switch (name)
         {
-            case "self_attn.q_proj": return ref l.Q;
-            case "self_attn.k_proj": return ref l.K;
-            case "self_attn.v_proj": return ref l.V;
-            case "self_attn.o_proj": return ref l.O;
-            case "mlp.gate_proj": return ref l.Gate;
-            case "mlp.up_proj": return ref l.Up;
-            default: return ref l.Down;
+            case "self_attn.q_proj": return ref l.Wq;
+            case "self_attn.k_proj": return ref l.Wk;
+            case "self_attn.v_proj": return ref l.Wv;
+            case "self_attn.o_proj": return ref l.Wo;
+            case "mlp.gate_proj": return ref l.WGate;
+            case "mlp.up_proj": return ref l.WUp;
+            default: return ref l.WDown;
         }
     }
 

@@ -10,7 +10,7 @@ public static class QuantLayout
     public static int Check(LoadedModel model, QuantSpec spec, Action<string> log)
     {
         var c = model.Config;
-        if (c.Quantization is not null || model.Weights.Layers.Any(l => l.Q is not DenseLinear))
+        if (c.Quantization is not null || model.Weights.Layers.Any(l => l.Wq is not DenseLinear))
             throw new ArgumentException($"{model.Path}: the model is already quantized ({c.Quantization?.Method ?? "gptq"}); quantize an fp16/bf16/fp32 checkpoint");
         if (spec.Bits != 4) throw new ArgumentException($"--bits {spec.Bits}: only 4-bit GPTQ is supported");
         if (spec.GroupSize == 0 || spec.GroupSize < -1)
@@ -22,7 +22,8 @@ public static class QuantLayout
         {
             if (size % 8 != 0) throw new ArgumentException($"{what} {size} is not a multiple of 8: 4-bit packing cannot take it");
             if (spec.GroupSize > 0 && size % spec.GroupSize != 0)
-                throw new ArgumentException($"--group-size {spec.GroupSize} does not divide {what} {size}");
+                throw new ArgumentException($"--group-size {spec.GroupSize} does not divide {what} {size} " +
+                                            $"(the largest group size up to {spec.GroupSize} that fits is {FitGroupSize(c, spec.GroupSize)}; -1 = per channel)");
         }
         int kv = c.NumKvHeads * hd;
         if (kv % 8 != 0) throw new ArgumentException($"num_key_value_heads*head_dim {kv} (k/v_proj out_features) is not a multiple of 8: 4-bit zero packing cannot take it");
@@ -32,6 +33,20 @@ public static class QuantLayout
             log($"intermediate_size {ffn} does not fit {(spec.GroupSize > 0 ? $"group size {spec.GroupSize} and " : "")}8-row packing: " +
                 $"padded to {padded} (gate/up_proj get zero rows, down_proj zero input columns; the model's output is unchanged)");
         return padded;
+    }
+
+    /// <summary>
+    /// The largest multiple of 8 up to <paramref name="requested"/> that divides every fixed input width (hidden_size and
+    /// num_attention_heads*head_dim): <paramref name="requested"/> itself when it fits; -1 stays -1 (per channel).
+    /// </summary>
+    public static int FitGroupSize(LlamaConfig c, int requested)
+    {
+        if (requested <= 0) return requested;
+        int width = Gcd(c.HiddenSize, c.NumHeads * c.EffectiveHeadDim);
+        if (width % requested == 0) return requested;
+        for (int g = Math.Min(requested, width) / 8 * 8; g >= 8; g -= 8)
+            if (width % g == 0) return g;
+        return -1;
     }
 
     static int Lcm(int a, int b) => a / Gcd(a, b) * b;

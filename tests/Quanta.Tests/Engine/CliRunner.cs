@@ -11,16 +11,14 @@ internal static class CliRunner
 {
     public static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {
-        var root = new RootCommand("quanta");
-        CliCommands.AddAll(root);
         var output = new StringWriter();
         var error = new StringWriter();
         var saved = Console.Error;
         Console.SetError(error);
         try
         {
-            int code = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error },
-                                                          TestContext.Current.CancellationToken);
+            int code = await CliCommands.InvokeAsync(args, new InvocationConfiguration { Output = output, Error = error },
+                                                     TestContext.Current.CancellationToken);
             return (code, output.ToString(), error.ToString());
         }
         finally { Console.SetError(saved); }

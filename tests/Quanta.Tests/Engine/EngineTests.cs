@@ -128,13 +128,15 @@ public class EngineTests
         var (cut, _) = await Collect(e, Req(prompt, 30, new SamplingParams { Stop = ["zzzzz", stop] }));
         int at = text.IndexOf(stop, StringComparison.Ordinal);
         released = 0;
-        foreach (var t in cut)
+        foreach (var t in cut[..^1])
         {
             released += t.TextDelta.Length;
             int safe = Math.Max(0, released - 4);                                  // "zzzzz" may still complete in the last 4
             Assert.Equal(released >= at + stop.Length ? Math.Min(safe, at) : safe, t.SafeTextLength);
         }
-        Assert.Equal(at + stop.Length - 4, cut[^1].SafeTextLength);                   // the stop ends it; "zzzzz" still holds back
+        Assert.Equal(FinishReason.StopSequence, cut[^1].FinishReason);
+        Assert.Equal(at, cut[^1].SafeTextLength);                                    // the stop ends it: all before it is final
+        Assert.All(cut[..^1], t => Assert.False(t.IsLast));
     }
 
     [Fact]

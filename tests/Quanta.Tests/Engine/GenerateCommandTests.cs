@@ -41,6 +41,23 @@ public class GenerateCommandTests
         Assert.Matches(@"prompt tokens: \d+, generated tokens: \d+, decode: [\d.]+ tok/s", err);
     }
 
+    [Fact]
+    public async Task Stories260KEndsItsStoryAtBosAsRunCDoes()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.SharedPath("models", "stories260K", "expected-greedy.json")));
+        var c = doc.RootElement.GetProperty("cases")[0];
+        string prompt = c.GetProperty("prompt").GetString()!, expected = c.GetProperty("text").GetString()!;
+        int room = Stories().Config.MaxPositionEmbeddings - Stories().Tokenizer.Encode(prompt, addBos: true).Length;
+        var (code, output, err) = await CliRunner.Run("generate", "--prompt", prompt, "--max-new-tokens", $"{room}");
+        Assert.True(code == 0, err);
+        var generated = int.Parse(System.Text.RegularExpressions.Regex.Match(err, @"generated tokens: (\d+)").Groups[1].Value);
+        Assert.Contains("finish: eos_token", err);
+        Assert.InRange(generated, 1, room - 1);
+        // run.c's text (120 positions) and this one agree up to where the shorter ends.
+        string text = prompt + output[..^1];
+        Assert.True(text.StartsWith(expected, StringComparison.Ordinal) || expected.StartsWith(text, StringComparison.Ordinal), text);
+    }
+
     public static TheoryData<string, int> FixtureCases => new()
     {
         { "tiny-llama-f16", 0 }, { "tiny-llama-gptq-chan", 1 }, { "tiny-llama-gptq-g128", 2 }, { "tiny-llama-gptq-g32-act", 3 },

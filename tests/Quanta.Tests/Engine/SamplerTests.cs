@@ -164,3 +164,58 @@ public class SamplerTests
         Assert.Equal(1 - lse, lps[2], 5);
     }
 }
+
+/// <summary>Sampling stays finite at every temperature and penalty the validator accepts.</summary>
+public class SamplerExtremeTests
+{
+    static readonly float[] Logits = [1.5f, 4f, -3f, 3.9f, 0f];
+
+    [Theory]
+    [InlineData(1e-45f)]
+    [InlineData(1e-40f)]
+    [InlineData(1e-38f)]
+    [InlineData(9e-6f)]
+    public void Tiny_temperatures_choose_greedily_with_a_finite_logprob(float temperature)
+    {
+        var p = new SamplingParams { DoSample = true, Temperature = temperature, Seed = 3 };
+        Assert.False(p.DoSample);
+        var sampler = new Sampler(Logits.Length);
+        var st = new SamplerState(p, []);
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal(1, sampler.Sample(Logits, p, st, out float lp, [], []));
+            Assert.True(float.IsFinite(lp), $"logprob {lp}");
+        }
+        Assert.True(RowSampling.For(p, Logits.Length, 0.5).Greedy);
+    }
+
+    [Fact]
+    public void A_temperature_just_above_the_floor_still_samples()
+    {
+        var p = new SamplingParams { DoSample = true, Temperature = 2e-5f };
+        Assert.True(p.DoSample);
+        int id = new Sampler(Logits.Length).Sample(Logits, p, new SamplerState(p, []), out float lp, [], []);
+        Assert.Equal(1, id);
+        Assert.True(float.IsFinite(lp));
+    }
+
+    [Theory]
+    [InlineData(1e-45f, 1f)]
+    [InlineData(1e-45f, 0.5f)]
+    [InlineData(1e-30f, 3e38f)]
+    public void Extreme_penalties_and_huge_temperatures_keep_logprobs_finite(float repetition, float temperature)
+    {
+        var p = new SamplingParams { DoSample = true, Temperature = temperature, RepetitionPenalty = repetition, Seed = 1, TopP = 0.9f };
+        var sampler = new Sampler(Logits.Length);
+        var st = new SamplerState(p, [0, 1, 3]);
+        var tops = new int[3];
+        var topLps = new float[3];
+        for (int i = 0; i < 50; i++)
+        {
+            int id = sampler.Sample(Logits, p, st, out float lp, tops, topLps);
+            Assert.InRange(id, 0, Logits.Length - 1);
+            Assert.True(float.IsFinite(lp), $"logprob {lp}");
+            Assert.All(topLps, x => Assert.False(float.IsNaN(x)));
+        }
+    }
+}

@@ -24,7 +24,7 @@ public class CheckpointVariantTests
         ]);
         using var ck = ModelLoader.Open(c.Dir);
         Assert.Equal(new QuantizationConfig("gptq", 4, 32, DescAct: true, Sym: false), ck.Config.Quantization);
-        Assert.Equal(32, Assert.IsType<GptqLinear>(ck.Weights.Layers[0].O).GroupSize);
+        Assert.Equal(32, Assert.IsType<GptqLinear>(ck.Weights.Layers[0].Wo).GroupSize);
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public class CheckpointVariantTests
         c.EditText("config.json", s => s.Replace("\"desc_act\": true", "\"desc_act\": false"));
         using var ck = ModelLoader.Open(c.Dir);
         Assert.False(ck.Config.Quantization!.DescAct);
-        Assert.True(Assert.IsType<GptqLinear>(ck.Weights.Layers[0].Q).DescAct);
+        Assert.True(Assert.IsType<GptqLinear>(ck.Weights.Layers[0].Wq).DescAct);
     }
 
     [Fact]
@@ -60,7 +60,7 @@ public class CheckpointVariantTests
         Assert.Equal(2, st.Files.Count);
         Assert.EndsWith("model-00002-of-00002.safetensors", st.FileOf("model.layers.1.mlp.down_proj.qweight"));
         using var reference = ModelLoader.Open(TestPaths.Fixture("tiny-llama-gptq-chan"));
-        Assert.Equal(GptqFormat.Row(reference.Weights.Layers[1].Down, 3), GptqFormat.Row(ck.Weights.Layers[1].Down, 3));
+        Assert.Equal(GptqFormat.Row(reference.Weights.Layers[1].WDown, 3), GptqFormat.Row(ck.Weights.Layers[1].WDown, 3));
     }
 
     [Theory]
@@ -72,9 +72,9 @@ public class CheckpointVariantTests
         c.RewriteTensors(s => s with { DType = target }, (view, spec) => Convert(view, target));
         using var ck = ModelLoader.Open(c.Dir);
         using var reference = ModelLoader.Open(TestPaths.Fixture("tiny-llama-f16"));
-        var q = Assert.IsType<DenseLinear>(ck.Weights.Layers[0].Q);
+        var q = Assert.IsType<DenseLinear>(ck.Weights.Layers[0].Wq);
         Assert.Equal(target, q.Weight.DType);
-        var expected = GptqFormat.Row(reference.Weights.Layers[0].Q, 7);
+        var expected = GptqFormat.Row(reference.Weights.Layers[0].Wq, 7);
         var actual = GptqFormat.Row(q, 7);
         for (int i = 0; i < expected.Length; i++)
             Assert.Equal(expected[i], actual[i], target == DType.F32 ? 0f : Math.Abs(expected[i]) / 128f);

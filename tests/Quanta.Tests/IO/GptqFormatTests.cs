@@ -32,7 +32,7 @@ public class GptqFormatTests
     public void DequantisedFixtureWeightsFollowTheReadmeFormula(string fixture)
     {
         using var ck = ModelLoader.Open(TestPaths.Fixture(fixture));
-        var l = Assert.IsType<GptqLinear>(ck.Weights.Layers[1].Down);
+        var l = Assert.IsType<GptqLinear>(ck.Weights.Layers[1].WDown);
         var w = GptqFormat.Dequantize(l);
         var qweight = l.QWeight.Span<int>();
         var qzeros = l.QZeros.Span<int>();
@@ -57,7 +57,7 @@ public class GptqFormatTests
     public void ActOrderFixtureHasPermutedGroupsAndAsymmetricZeros()
     {
         using var ck = ModelLoader.Open(TestPaths.Fixture("tiny-llama-gptq-g32-act"));
-        var l = Assert.IsType<GptqLinear>(ck.Weights.Layers[0].Gate);
+        var l = Assert.IsType<GptqLinear>(ck.Weights.Layers[0].WGate);
         Assert.Contains(l.GIdx.Select((g, i) => (g, i)), p => p.g != p.i / 32);
         Assert.All(Enumerable.Range(0, l.Groups), g => Assert.Equal(32, l.GIdx.Count(x => x == g)));
         var zeros = GptqFormat.UnpackQZeros(l.QZeros.Span<int>(), l.Groups, l.OutFeatures);

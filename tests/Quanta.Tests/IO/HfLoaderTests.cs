@@ -46,7 +46,7 @@ public class HfLoaderTests
         var c = ck.Config;
         foreach (var layer in ck.Weights.Layers)
         {
-            LinearWeights[] all = [layer.Q, layer.K, layer.V, layer.O, layer.Gate, layer.Up, layer.Down];
+            LinearWeights[] all = [layer.Wq, layer.Wk, layer.Wv, layer.Wo, layer.WGate, layer.WUp, layer.WDown];
             foreach (var l in all)
             {
                 var g = Assert.IsType<GptqLinear>(l);
@@ -58,8 +58,8 @@ public class HfLoaderTests
                 bool sequential = g.GIdx.Select((grp, i) => grp == i / group).All(x => x);
                 Assert.Equal(!descAct, sequential);
             }
-            Assert.Equal((c.NumKvHeads * c.HeadDim, c.HiddenSize), (layer.K.OutFeatures, layer.K.InFeatures));
-            Assert.Equal((c.HiddenSize, c.IntermediateSize), (layer.Down.OutFeatures, layer.Down.InFeatures));
+            Assert.Equal((c.NumKvHeads * c.HeadDim, c.HiddenSize), (layer.Wk.OutFeatures, layer.Wk.InFeatures));
+            Assert.Equal((c.HiddenSize, c.IntermediateSize), (layer.WDown.OutFeatures, layer.WDown.InFeatures));
         }
     }
 
@@ -69,11 +69,11 @@ public class HfLoaderTests
         using var ck = ModelLoader.Open(TestPaths.Fixture("tiny-llama-f16"));
         Assert.Null(ck.Config.Quantization);
         var layer = ck.Weights.Layers[1];
-        var q = Assert.IsType<DenseLinear>(layer.Q);
+        var q = Assert.IsType<DenseLinear>(layer.Wq);
         Assert.Equal("model.layers.1.self_attn.q_proj.weight", q.Weight.Name);
         Assert.Equal([64L, 64], q.Weight.Shape);
-        Assert.Equal([32L, 64], Assert.IsType<DenseLinear>(layer.V).Weight.Shape);
-        Assert.Equal([64L, 192], Assert.IsType<DenseLinear>(layer.Down).Weight.Shape);
+        Assert.Equal([32L, 64], Assert.IsType<DenseLinear>(layer.Wv).Weight.Shape);
+        Assert.Equal([64L, 192], Assert.IsType<DenseLinear>(layer.WDown).Weight.Shape);
         Assert.Equal([64L], layer.AttnNorm.Shape);
     }
 

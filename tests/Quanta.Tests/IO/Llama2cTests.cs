@@ -14,15 +14,15 @@ public class Llama2cTests
         Assert.True(c.TieWordEmbeddings);
         Assert.Equal(RopeStyle.Interleaved, c.RopeStyle);
         Assert.Equal((1, 10000f, 1e-5f), (c.BosTokenId, c.RopeTheta, c.RmsNormEps));
-        Assert.Equal([2], c.EosTokenIds);
+        Assert.Equal([2, 1], c.EosTokenIds);   // run.c stops at BOS too
         Assert.Null(c.Quantization);
         var w = ck.Weights;
         Assert.Equal([512L, 64], w.Embedding.Shape);
         Assert.Equal(w.Embedding.Data, Assert.IsType<DenseLinear>(w.LmHead).Weight.Data);
         var l4 = w.Layers[4];
-        Assert.Equal([32L, 64], Assert.IsType<DenseLinear>(l4.K).Weight.Shape);
-        Assert.Equal([64L, 172], Assert.IsType<DenseLinear>(l4.Down).Weight.Shape);
-        Assert.Equal([172L, 64], Assert.IsType<DenseLinear>(l4.Up).Weight.Shape);
+        Assert.Equal([32L, 64], Assert.IsType<DenseLinear>(l4.Wk).Weight.Shape);
+        Assert.Equal([64L, 172], Assert.IsType<DenseLinear>(l4.WDown).Weight.Shape);
+        Assert.Equal([172L, 64], Assert.IsType<DenseLinear>(l4.WUp).Weight.Shape);
         Assert.Equal(DType.F32, l4.AttnNorm.DType);
         // the final norm follows the last w3 block; its data ends where the freq_cis tables begin
         long end = w.FinalNorm.Data + w.FinalNorm.ByteLength - w.Embedding.Data + 28;

@@ -45,8 +45,8 @@ public class FixtureQuantizeTests
             for (int i = 0; i < m.Config.NumLayers; i++)
             {
                 var l = back.Weights.Layers[i];
-                foreach (var (name, lin) in new[] { ("self_attn.q_proj", l.Q), ("self_attn.k_proj", l.K), ("self_attn.v_proj", l.V),
-                    ("self_attn.o_proj", l.O), ("mlp.gate_proj", l.Gate), ("mlp.up_proj", l.Up), ("mlp.down_proj", l.Down) })
+                foreach (var (name, lin) in new[] { ("self_attn.q_proj", l.Wq), ("self_attn.k_proj", l.Wk), ("self_attn.v_proj", l.Wv),
+                    ("self_attn.o_proj", l.Wo), ("mlp.gate_proj", l.WGate), ("mlp.up_proj", l.WUp), ("mlp.down_proj", l.WDown) })
                 {
                     var want = q.Linears[$"model.layers.{i}.{name}"];
                     var g = Assert.IsType<GptqLinear>(lin);

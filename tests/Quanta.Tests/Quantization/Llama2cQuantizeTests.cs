@@ -38,7 +38,7 @@ public class Llama2cQuantizeTests
             Assert.Equal(RopeStyle.RotateHalf, back.Config.RopeStyle);
             Assert.Equal(192, back.Config.IntermediateSize);
             Assert.True(back.Config.TieWordEmbeddings);
-            Assert.Equal(192, back.Weights.Layers[0].Down.InFeatures);
+            Assert.Equal(192, back.Weights.Layers[0].WDown.InFeatures);
             using var runner = QuantTestModels.Runner(back);
             var want = QuantTestModels.DenseLogits(m, Prompt, q, halfNorms: true);
             var got = QuantTestModels.RunnerLogits(runner, Prompt);
@@ -59,7 +59,7 @@ public class Llama2cQuantizeTests
     public void PaddingLeavesTheFp32ModelUnchanged()
     {
         using var m = QuantTestModels.Open(TestPaths.DefaultModel);
-        var fwd = new DenseForward(m.Config);
+        using var fwd = new DenseForward(m.Config);
         var a = new float[4 * 64];
         for (int i = 0; i < a.Length; i++) a[i] = (float)Math.Sin(i * 0.37);
         var b = (float[])a.Clone();

@@ -24,6 +24,7 @@ public class QuantBackendTests
         public override QuantizedMatrix Gptq(IHessianSum h, double[] w, int rows, int cols, QuantSpec spec) { Calls.Add("gptq"); return _cpu.Gptq(h, w, rows, cols, spec); }
         public override QuantizedMatrix RoundToNearest(double[] w, int rows, int cols, QuantSpec spec) { Calls.Add("rtn"); return _cpu.RoundToNearest(w, rows, cols, spec); }
         public override double OutputError(IHessianSum h, double[] delta, int rows) => _cpu.OutputError(h, delta, rows);
+        public override void Dispose() { _cpu.Dispose(); base.Dispose(); }
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Quanta.Cpu;
 using Quanta.Engine;
 using Quanta.IO;
@@ -47,7 +48,7 @@ internal static class QuantTestModels
         var emb = r(DenseWeights.ToFloat(m.Weights.Embedding));
         var x = new float[n * hidden];
         for (int t = 0; t < n; t++) emb.AsSpan(ids[t] * hidden, hidden).CopyTo(x.AsSpan(t * hidden));
-        var fwd = new DenseForward(c);
+        using var fwd = new DenseForward(c);
         for (int i = 0; i < c.NumLayers; i++)
         {
             var l = DenseWeights.Layer(m, i, ffn);
@@ -55,16 +56,20 @@ internal static class QuantTestModels
             if (q is not null)
             {
                 string p = $"model.layers.{i}.";
-                l.Q = q.Linears[p + "self_attn.q_proj"].Dequantize(); l.K = q.Linears[p + "self_attn.k_proj"].Dequantize();
-                l.V = q.Linears[p + "self_attn.v_proj"].Dequantize(); l.O = q.Linears[p + "self_attn.o_proj"].Dequantize();
-                l.Gate = q.Linears[p + "mlp.gate_proj"].Dequantize(); l.Up = q.Linears[p + "mlp.up_proj"].Dequantize();
-                l.Down = q.Linears[p + "mlp.down_proj"].Dequantize();
+                l.Wq = q.Linears[p + "self_attn.q_proj"].Dequantize(); l.Wk = q.Linears[p + "self_attn.k_proj"].Dequantize();
+                l.Wv = q.Linears[p + "self_attn.v_proj"].Dequantize(); l.Wo = q.Linears[p + "self_attn.o_proj"].Dequantize();
+                l.WGate = q.Linears[p + "mlp.gate_proj"].Dequantize(); l.WUp = q.Linears[p + "mlp.up_proj"].Dequantize();
+                l.WDown = q.Linears[p + "mlp.down_proj"].Dequantize();
             }
             fwd.Layer(l, x, n, ffn, null);
         }
         var xn = fwd.RmsNorm(x, n, r(DenseWeights.ToFloat(m.Weights.FinalNorm)));
         var head = m.Config.TieWordEmbeddings ? emb : r(DenseWeights.Linear(m.Weights.LmHead));
-        return DenseForward.MatMul(xn, n, hidden, head, c.VocabSize);
+        var logits = new float[n * c.VocabSize];                          // [tokens, vocab] = xn · headᵀ
+        for (int t = 0; t < n; t++)
+            for (int v = 0; v < c.VocabSize; v++)
+                logits[t * c.VocabSize + v] = TensorPrimitives.Dot(xn.AsSpan(t * hidden, hidden), head.AsSpan(v * hidden, hidden));
+        return logits;
     }
 
     public static double MaxAbsDiff(float[] a, float[] b)

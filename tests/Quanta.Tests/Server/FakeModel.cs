@@ -44,12 +44,16 @@ internal sealed class HashRunner(int numBlocks, int blockSize = 16, int stepDela
         MaxPositionEmbeddings = 512, EosTokenIds = [2],
     };
     public string DeviceName => "cpu (fake)";
+    /// <summary>Forward throws when a batch holds this token id (-1: never).</summary>
+    public int ThrowOnToken { get; init; } = -1;
     public int BlockSize => blockSize;
     public int NumBlocks => numBlocks;
 
     public void Forward(ForwardBatch b, Span<float> logits)
     {
         if (stepDelayMs > 0) Thread.Sleep(stepDelayMs);
+        if (ThrowOnToken >= 0 && b.TokenIds.AsSpan(0, b.NumTokens).Contains(ThrowOnToken))
+            throw new InvalidOperationException("hash runner failure");
         for (int t = 0; t < b.NumTokens; t++) _kv[b.SlotMapping[t]] = b.TokenIds[t];
         logits.Clear();
         for (int r = 0; r < b.NumLogits; r++)

@@ -52,7 +52,7 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         Assert.Equal(HashRunner.Reference("Once", 6, out _), string.Concat(chunks.Select(c => c.GetProperty("choices")[0].GetProperty("text").GetString())));
         Assert.Equal("length", chunks[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
         Assert.Equal(JsonValueKind.Null, chunks[0].GetProperty("choices")[0].GetProperty("finish_reason").ValueKind);
-        Assert.Equal(6, chunks[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.All(chunks, c => Assert.False(c.TryGetProperty("usage", out _)));   // only with stream_options.include_usage
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
         var b = await S.PostJsonAsync("/v1/completions", new { prompt = "go#", max_tokens = 4, min_tokens = 4, temperature = 0 });
         Assert.Equal(4, b.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
         using var c = await S.PostAsync("/v1/completions", new { prompt = "go", max_tokens = 4, min_tokens = 2 });
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, c.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, c.StatusCode);
     }
 
     [Fact]
@@ -83,14 +83,18 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
     public async Task Chat_stream_sends_deltas_usage_and_done()
     {
         var messages = new object[] { new { role = "user", content = new object[] { new { type = "text", text = "Hi" } } } };
-        var events = await S.PostSseAsync("/v1/chat/completions", new { messages, max_tokens = 4, temperature = 0, stream = true });
+        var events = await S.PostSseAsync("/v1/chat/completions",
+            new { messages, max_tokens = 4, temperature = 0, stream = true, stream_options = new { include_usage = true } });
         Assert.Equal("[DONE]", events[^1]);
         var chunks = events[..^1].Select(JsonExt.Parse).ToList();
         Assert.All(chunks, c => Assert.Equal("chat.completion.chunk", c.GetProperty("object").GetString()));
-        var text = string.Concat(chunks.Select(c => c.GetProperty("choices")[0].GetProperty("delta").GetProperty("content").GetString()));
+        var text = string.Concat(chunks.SkipLast(1).Select(c => c.GetProperty("choices")[0].GetProperty("delta").GetProperty("content").GetString()));
         Assert.Equal(HashRunner.Reference("[INST] Hi [/INST]", 4, out _), text);
-        Assert.Equal("length", chunks[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal("length", chunks[^2].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
         Assert.Equal(4, chunks[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(0, chunks[^1].GetProperty("choices").GetArrayLength());
+        Assert.Equal("assistant", chunks[0].GetProperty("choices")[0].GetProperty("delta").GetProperty("role").GetString());
+        Assert.All(chunks.Skip(1).SkipLast(1), c => Assert.False(c.GetProperty("choices")[0].GetProperty("delta").TryGetProperty("role", out _)));
     }
 
     [Fact]
@@ -112,16 +116,17 @@ public class OpenAiRouteTests(ServerFixture fx) : IClassFixture<ServerFixture>
 
     [Theory]
     [InlineData("""{"messages": [], "max_tokens": 2}""", "`messages` cannot be empty")]
-    [InlineData("""{"messages": [{"role": "user", "content": "a"}], "n": 2}""", "`n` must be 1. Given: 2")]
+    [InlineData("""{"messages": [{"role": "user", "content": "a"}], "n": 3}""", "`n` must be > 0 and <= 2 (--max-best-of). Given: 3")]
     [InlineData("""{"messages": [{"role": "robot", "content": "a"}]}""", "unknown role")]
     [InlineData("""{"messages": [{"role": "user", "content": "a"}], "temperature": -1}""", "`temperature` must be strictly positive")]
     [InlineData("""{"max_tokens": 2}""", "messages")]
-    public async Task Chat_errors_use_the_tgi_shape(string body, string message)
+    public async Task Chat_errors_use_the_openai_shape_and_400(string body, string message)
     {
         using var res = await S.Client.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"), Ct);
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, res.StatusCode);
-        var json = await res.JsonAsync();
-        Assert.Contains(message, json.GetProperty("error").GetString());
-        Assert.Equal("validation", json.GetProperty("error_type").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var error = (await res.JsonAsync()).GetProperty("error");
+        Assert.Contains(message, error.GetProperty("message").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.True(error.TryGetProperty("param", out _) && error.TryGetProperty("code", out _));
     }
 }

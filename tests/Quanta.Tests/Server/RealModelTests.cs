@@ -56,6 +56,36 @@ public class RealModelTests
     }
 
     [Fact]
+    public async Task Stories260K_request_without_max_new_tokens_ends_its_story_with_eos_token()
+    {
+        await using var s = await Serve(null, 4096);
+        var g = await s.PostJsonAsync("/generate", new { inputs = "Once upon a time", parameters = new { details = true } });
+        var details = g.GetProperty("details");
+        Assert.Equal("eos_token", details.GetProperty("finish_reason").GetString());
+        Assert.InRange(details.GetProperty("generated_tokens").GetInt32(), 1, 512 - 6);   // ends before the 512-token context
+        Assert.Equal(1, Ids(g)[^1]);                                                      // at BOS, where llama2.c stops
+    }
+
+    [Fact]
+    public async Task Stories260K_default_kv_cache_is_what_its_batch_can_fill_and_holds_a_full_batch()
+    {
+        var log = new StringWriter();
+        var args = new ServeArgs { Device = "cpu", Server = new ServerOptions { Port = 0 } };   // no --max-batch-total-tokens
+        await using var s = TestServer.Wrap(await ServeSetup.StartAsync(args, log, Ct));
+        // min(--max-batch-size 256, 128 concurrent requests x best_of 2) sequences x 512 positions, 1280 bytes a token
+        var info = JsonExt.Parse(await s.Client.GetStringAsync("/info", Ct));
+        Assert.Equal(256 * 512, info.GetProperty("max_batch_total_tokens").GetInt32());
+        Assert.Contains("= 131072 tokens, 160.0 MiB (256 sequences x 512 tokens at most", log.ToString());
+
+        // Under load: as many requests as are admitted at once, all served, every block back afterwards.
+        var body = new { inputs = "Once upon a time", parameters = new { max_new_tokens = 100, ignore_eos = true, details = true } };
+        var all = await Task.WhenAll(Enumerable.Range(0, 128).Select(_ => s.PostJsonAsync("/generate", body)));
+        Assert.All(all, g => Assert.Equal(100, g.GetProperty("details").GetProperty("generated_tokens").GetInt32()));
+        Assert.Equal(0, await s.MetricAsync("quanta_preemptions"));
+        Assert.Equal(0, await s.MetricAsync("quanta_kv_cache_blocks_used"));
+    }
+
+    [Fact]
     public async Task Llama2_fixture_tokenizes_and_generates_the_reference_greedy_tokens()
     {
         var dir = TestPaths.Fixture("tiny-llama-f16");

@@ -37,7 +37,8 @@ public class ServeCommandTests
     public async Task Bad_flags_fail_with_one_line()
     {
         foreach (var (args, needle) in new[] { ("serve --sharded true", "--sharded"), ("serve --device tpu --port 0", "--device"),
-                                               ("serve --max-input-tokens 600 --port 0 --max-batch-total-tokens 4096", "--max-input-tokens") })
+                                               ("serve --max-input-tokens 600 --port 0 --max-batch-total-tokens 4096", "--max-input-tokens"),
+                                               ("serve --log-format xml --port 0", "--log-format"), ("serve --log-level loud --port 0", "--log-level") })
         {
             using var p = Start(args);
             var err = await p.StandardError.ReadToEndAsync(Ct);
@@ -53,7 +54,7 @@ public class ServeCommandTests
     [Fact]
     public async Task Sigterm_lets_the_in_flight_stream_finish_then_exits_zero()
     {
-        using var p = Start("serve --port 0 --device cpu --max-batch-total-tokens 4096");
+        using var p = Start("serve --port 0 --device cpu --max-batch-total-tokens 4096 --log-format json");
         string? address = null;
         var log = new StringBuilder();
         while (address is null && await p.StandardError.ReadLineAsync(Ct) is { } line)
@@ -79,5 +80,11 @@ public class ServeCommandTests
         timeout.CancelAfter(TimeSpan.FromSeconds(20));
         await p.WaitForExitAsync(timeout.Token);
         Assert.Equal(0, p.ExitCode);
+        // The request log: one JSON object per line on stdout.
+        var request = (await p.StandardOutput.ReadToEndAsync(Ct)).Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith('{'))
+            .Select(l => JsonDocument.Parse(l).RootElement).Single(e => e.GetProperty("Category").GetString() == "Quanta.Server.Requests");
+        var state = request.GetProperty("State");
+        Assert.Equal(("/generate_stream", 200, 500), (state.GetProperty("Route").GetString(), state.GetProperty("Status").GetInt32(),
+                                                      state.GetProperty("GeneratedTokens").GetInt32()));
     }
 }

@@ -109,17 +109,24 @@ public class ServingTests
     {
         await using var s = await TestServer.StartAsync(new ServerOptions { ApiKey = "sekret" });
         using (var r = await s.Client.GetAsync("/health", Ct)) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        foreach (var path in new[] { "/info", "/metrics", "/v1/models" })
+        foreach (var path in new[] { "/info", "/metrics" })
             using (var r = await s.Client.GetAsync(path, Ct))
             {
                 Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+                Assert.Equal("Bearer", r.Headers.WwwAuthenticate.Single().Scheme);
                 Assert.Equal("authentication", (await r.JsonAsync()).GetProperty("error_type").GetString());
             }
+        using (var r = await s.Client.GetAsync("/v1/models", Ct))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+            Assert.Equal("invalid_api_key", (await r.JsonAsync()).GetProperty("error").GetProperty("code").GetString());
+        }
         using (var r = await s.PostAsync("/generate", Greedy("a", 1))) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
         s.Client.DefaultRequestHeaders.Authorization = new("Bearer", "wrong");
         using (var r = await s.Client.GetAsync("/info", Ct)) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
-        s.Client.DefaultRequestHeaders.Authorization = new("Bearer", "sekret");
+        s.Client.DefaultRequestHeaders.Authorization = new("bearer", "sekret");   // the scheme in any case (RFC 9110)
         using (var r = await s.Client.GetAsync("/info", Ct)) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        s.Client.DefaultRequestHeaders.Authorization = new("Bearer", "sekret");
         using (var r = await s.PostAsync("/generate", Greedy("a", 1))) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
     }
 

@@ -10,10 +10,14 @@ internal sealed class TestServer : ServerClient
 {
     TestServer(QuantaServer server) : base(server, TimeSpan.FromSeconds(30)) { }
 
+    /// <summary>The request log of a server started with no <c>logs</c> of its own.</summary>
+    public LogCapture Logs { get; private init; } = new();
+
+    /// <param name="throwOnToken">The runner fails a batch holding this token id (-1: never).</param>
     public static async Task<TestServer> StartAsync(ServerOptions? options = null, int numBlocks = 256, int stepDelayMs = 0,
-                                                    EngineOptions? engine = null)
+                                                    EngineOptions? engine = null, int throwOnToken = -1)
     {
-        var runner = new HashRunner(numBlocks, 16, stepDelayMs);
+        var runner = new HashRunner(numBlocks, 16, stepDelayMs) { ThrowOnToken = throwOnToken };
         var tokenizer = new ByteTokenizer();
         var served = new ServedModel
         {
@@ -24,7 +28,8 @@ internal sealed class TestServer : ServerClient
             DeviceName = runner.DeviceName,
         };
         served.Owned.Add(runner);
-        return new TestServer(await QuantaServer.StartAsync((options ?? new ServerOptions()) with { Port = 0 }, served));
+        var logs = new LogCapture();
+        return new TestServer(await QuantaServer.StartAsync((options ?? new ServerOptions()) with { Port = 0 }, served, Ct, logs)) { Logs = logs };
     }
 
     public static TestServer Wrap(QuantaServer server) => new(server);

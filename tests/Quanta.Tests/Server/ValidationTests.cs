@@ -13,6 +13,10 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
     {
         { """{"temperature": 0}""", "`temperature` must be strictly positive" },
         { """{"temperature": -1}""", "`temperature` must be strictly positive" },
+        { """{"temperature": 1e309}""", "`temperature` must be finite" },
+        { """{"repetition_penalty": 1e309}""", "`repetition_penalty` must be finite" },
+        { """{"presence_penalty": 1e38}""", "`presence_penalty` must be >= -2.0 and <= 2.0" },
+        { """{"frequency_penalty": -1e309}""", "`frequency_penalty` must be >= -2.0 and <= 2.0" },
         { """{"repetition_penalty": 0}""", "`repetition_penalty` must be strictly positive" },
         { """{"frequency_penalty": 3}""", "`frequency_penalty` must be >= -2.0 and <= 2.0" },
         { """{"top_p": 1.0}""", "`top_p` must be > 0.0 and < 1.0" },
@@ -40,6 +44,22 @@ public class ValidationTests(ServerFixture fx) : IClassFixture<ServerFixture>
         var json = await res.JsonAsync();
         Assert.Equal(message, json.GetProperty("error").GetString());
         Assert.Equal("validation", json.GetProperty("error_type").GetString());
+    }
+
+    [Theory]
+    [InlineData("/v1/chat/completions", "presence_penalty", "1e38")]
+    [InlineData("/v1/chat/completions", "temperature", "1e309")]
+    [InlineData("/v1/completions", "frequency_penalty", "1e38")]
+    [InlineData("/v1/completions", "top_p", "1e38")]
+    [InlineData("/v1/completions", "repetition_penalty", "-1e309")]
+    public async Task Openai_routes_share_the_range_checks(string path, string field, string value)
+    {
+        string prompt = path.Contains("chat") ? "\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]" : "\"prompt\": \"a\"";
+        var body = $"{{{prompt}, \"max_tokens\": 2, \"{field}\": {value}}}";
+        using var res = await S.Client.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, res.StatusCode);
+        var error = (await res.JsonAsync()).GetProperty("error");
+        Assert.Equal(field, error.GetProperty("param").GetString());
     }
 
     [Fact]

@@ -17,14 +17,14 @@ internal static class HfWeightsLoader
             layers[l] = new LayerWeights
             {
                 AttnNorm = Float(ck, p + "input_layernorm.weight", h),
-                Q = Linear(ck, c, p + "self_attn.q_proj", q, h),
-                K = Linear(ck, c, p + "self_attn.k_proj", kv, h),
-                V = Linear(ck, c, p + "self_attn.v_proj", kv, h),
-                O = Linear(ck, c, p + "self_attn.o_proj", h, q),
+                Wq = Linear(ck, c, p + "self_attn.q_proj", q, h),
+                Wk = Linear(ck, c, p + "self_attn.k_proj", kv, h),
+                Wv = Linear(ck, c, p + "self_attn.v_proj", kv, h),
+                Wo = Linear(ck, c, p + "self_attn.o_proj", h, q),
                 FfnNorm = Float(ck, p + "post_attention_layernorm.weight", h),
-                Gate = Linear(ck, c, p + "mlp.gate_proj", ffn, h),
-                Up = Linear(ck, c, p + "mlp.up_proj", ffn, h),
-                Down = Linear(ck, c, p + "mlp.down_proj", h, ffn),
+                WGate = Linear(ck, c, p + "mlp.gate_proj", ffn, h),
+                WUp = Linear(ck, c, p + "mlp.up_proj", ffn, h),
+                WDown = Linear(ck, c, p + "mlp.down_proj", h, ffn),
             };
         }
         LinearWeights lmHead = c.TieWordEmbeddings

@@ -25,10 +25,14 @@ internal sealed record Llama2cHeader(int Dim, int HiddenDim, int Layers, int Hea
         return new Llama2cHeader(dim, hidden, layers, heads, kv, Math.Abs(vocab), seq, vocab > 0);
     }
 
+    /// <summary>
+    /// llama2.c's run.c ends a generation when the model predicts BOS (id 1), which its training data places
+    /// between stories, so BOS is an end-of-sequence id here beside the tokenizer's EOS (2).
+    /// </summary>
     public LlamaConfig ToConfig() => new()
     {
         HiddenSize = Dim, IntermediateSize = HiddenDim, NumLayers = Layers, NumHeads = Heads, NumKvHeads = KvHeads,
         VocabSize = Vocab, HeadDim = HeadSize, MaxPositionEmbeddings = SeqLen, RmsNormEps = 1e-5f, RopeTheta = 10000f,
-        RopeStyle = RopeStyle.Interleaved, TieWordEmbeddings = Shared, BosTokenId = 1, EosTokenIds = [2],
+        RopeStyle = RopeStyle.Interleaved, TieWordEmbeddings = Shared, BosTokenId = 1, EosTokenIds = [2, 1],
     };
 }

@@ -42,14 +42,14 @@ internal static class Llama2cWeights
             layers[l] = new LayerWeights
             {
                 AttnNorm = Slice(rmsAtt, l, p + "input_layernorm.weight"),
-                Q = Dense(Slice(wq, l, p + "self_attn.q_proj.weight")),
-                K = Dense(Slice(wk, l, p + "self_attn.k_proj.weight")),
-                V = Dense(Slice(wv, l, p + "self_attn.v_proj.weight")),
-                O = Dense(Slice(wo, l, p + "self_attn.o_proj.weight")),
+                Wq = Dense(Slice(wq, l, p + "self_attn.q_proj.weight")),
+                Wk = Dense(Slice(wk, l, p + "self_attn.k_proj.weight")),
+                Wv = Dense(Slice(wv, l, p + "self_attn.v_proj.weight")),
+                Wo = Dense(Slice(wo, l, p + "self_attn.o_proj.weight")),
                 FfnNorm = Slice(rmsFfn, l, p + "post_attention_layernorm.weight"),
-                Gate = Dense(Slice(w1, l, p + "mlp.gate_proj.weight")),
-                Down = Dense(Slice(w2, l, p + "mlp.down_proj.weight")),
-                Up = Dense(Slice(w3, l, p + "mlp.up_proj.weight")),
+                WGate = Dense(Slice(w1, l, p + "mlp.gate_proj.weight")),
+                WDown = Dense(Slice(w2, l, p + "mlp.down_proj.weight")),
+                WUp = Dense(Slice(w3, l, p + "mlp.up_proj.weight")),
             };
         }
         return new LlamaWeights { Embedding = embedding, Layers = layers, FinalNorm = finalNorm, LmHead = Dense(wcls) };
