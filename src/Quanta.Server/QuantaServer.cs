@@ -52,6 +52,8 @@ public sealed class QuantaServer : IAsyncDisposable
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.PayloadLimit;
+            k.Limits.MaxRequestHeadersTotalSize = RequestGuard.KestrelHeaderBytes;
+            k.Limits.MaxRequestLineSize = RequestGuard.KestrelRequestLineBytes;
             k.Limits.MinRequestBodyDataRate = new MinDataRate(options.MinRequestBodyRate, options.RequestBodyGracePeriod);
         });
         var app = builder.Build();

@@ -15,6 +15,14 @@ namespace Quanta.Server;
 /// </summary>
 internal sealed partial class RequestGuard(ServerState s, ILogger log)
 {
+    /// <summary>
+    /// Header and request-line limits the guard answers with a JSON 431 / 414 (Kestrel's defaults). Kestrel itself is
+    /// given twice as much (<see cref="KestrelHeaderBytes"/>, <see cref="KestrelRequestLineBytes"/>), so that only
+    /// requests past that get its own bodiless answer, sent before any handler runs.
+    /// </summary>
+    public const int HeaderBytes = 32 * 1024, RequestLineBytes = 8 * 1024;
+    public const int KestrelHeaderBytes = 2 * HeaderBytes, KestrelRequestLineBytes = 2 * RequestLineBytes;
+
     public async Task InvokeAsync(HttpContext ctx, Func<Task> next)
     {
         var record = new RequestRecord();
@@ -23,6 +31,12 @@ internal sealed partial class RequestGuard(ServerState s, ILogger log)
         if (generation) s.Metrics.RequestCount.Inc();
         try
         {
+            if (TooLarge(ctx.Request) is var (status, type, message))
+            {
+                record.Fail(type, message);
+                await ErrorReply.WriteAsync(ctx, status, type, message);
+                return;
+            }
             if (s.Options.ApiKey is { } key && ctx.Request.Path != "/health" && !Authorized(ctx.Request, key))
             {
                 record.Fail("authentication", "Unauthorized");
@@ -73,6 +87,18 @@ internal sealed partial class RequestGuard(ServerState s, ILogger log)
             if (!ctx.Response.HasStarted) await ErrorReply.WriteAsync(ctx, StatusCodes.Status500InternalServerError, "internal", record.ErrorMessage!);
             else ctx.Abort();   // a stream cut short must not look complete
         }
+    }
+
+    static (int Status, string Type, string Message)? TooLarge(HttpRequest req)
+    {
+        long line = req.Method.Length + (req.Path.Value?.Length ?? 0) + (req.QueryString.Value?.Length ?? 0) + req.Protocol.Length + 2;
+        if (line > RequestLineBytes)
+            return (StatusCodes.Status414UriTooLong, "uri_too_long", $"The request line is longer than {RequestLineBytes} bytes");
+        long headers = 0;
+        foreach (var (name, values) in req.Headers) headers += name.Length + values.ToString().Length + 4;
+        return headers > HeaderBytes
+            ? (StatusCodes.Status431RequestHeaderFieldsTooLarge, "headers_too_large", $"The request headers are larger than {HeaderBytes} bytes")
+            : null;
     }
 
     /// <summary>Kestrel's rejection of a body (too large, too slow, malformed), possibly wrapped by the JSON reader.</summary>

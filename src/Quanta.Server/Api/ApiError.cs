@@ -50,6 +50,10 @@ internal static class Json
             {
                 throw ApiException.Validation("Failed to deserialize the JSON body into the target type: " + Describe(e));
             }
+            catch (InvalidOperationException e)   // a string that is not valid UTF-8 / UTF-16
+            {
+                throw ApiException.Validation("Failed to deserialize the JSON body into the target type: " + e.Message);
+            }
         }
     }
 

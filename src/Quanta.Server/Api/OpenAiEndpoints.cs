@@ -89,13 +89,20 @@ internal static class OpenAiEndpoints
         };
     }
 
+    /// <summary>A JSON string read late (the document checks its UTF-8 only then): invalid text is the client's error.</summary>
+    static string Text(JsonElement s)
+    {
+        try { return s.GetString()!; }
+        catch (InvalidOperationException) { throw ApiException.Validation("`messages[].content` must be valid UTF-8 text"); }
+    }
+
     static string ContentText(JsonElement content)
     {
-        if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
+        if (content.ValueKind == JsonValueKind.String) return Text(content);
         if (content.ValueKind != JsonValueKind.Array) throw ApiException.Validation("`messages[].content` must be a string or an array of parts");
         return string.Concat(content.EnumerateArray().Select(part =>
             part.ValueKind == JsonValueKind.Object && part.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String
-                ? t.GetString()
+                ? Text(t)
                 : throw ApiException.Validation("`messages[].content` parts must be {\"type\": \"text\", \"text\": \"...\"}")));
     }
 }

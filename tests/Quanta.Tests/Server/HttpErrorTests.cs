@@ -66,6 +66,20 @@ public class HttpErrorTests(ServerFixture fx) : IClassFixture<ServerFixture>
     }
 
     [Fact]
+    public async Task Oversized_headers_and_request_lines_get_json_431_and_414()
+    {
+        using var big = new HttpRequestMessage(HttpMethod.Get, "/info");
+        big.Headers.Add("X-Big", new string('a', 40_000));
+        using var res = await S.Client.SendAsync(big, Ct);
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, res.StatusCode);
+        AssertTgi(JsonExt.Parse(await res.Content.ReadAsStringAsync(Ct)), "headers_too_large");
+
+        var (status, body, _) = await Send(S.Client, HttpMethod.Get, "/v1/models?x=" + new string('a', 10_000));
+        Assert.Equal(HttpStatusCode.RequestUriTooLong, status);
+        Assert.Equal("uri_too_long", AssertOpenAi(body, "invalid_request_error").GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task Validation_errors_on_v1_are_400_naming_the_param()
     {
         var (status, body, _) = await Send(S.Client, HttpMethod.Post, "/v1/completions", """{"prompt": "a", "top_k": -1}""");
