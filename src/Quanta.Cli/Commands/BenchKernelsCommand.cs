@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Quanta.Bench.Synth;
 using Quanta.Cli.Commands;
 using Quanta.Cuda;
 

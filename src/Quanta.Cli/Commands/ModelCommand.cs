@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Quanta.Bench.Synth;
 using Quanta.Cli.Commands;
 
 namespace Quanta.Cli;
@@ -21,7 +22,7 @@ internal static partial class CliCommands
         foreach (var o in new Option[] { preset, quantize, bits, group, actOrder, layers, tokenizer, output, seed }) synth.Options.Add(o);
         synth.SetAction((ParseResult pr, CancellationToken ct) => Commands.CommandGuard.Run(async () =>
         {
-            var spec = Commands.SynthModel.Preset(pr.GetValue(preset)!);
+            var spec = SynthModel.Preset(pr.GetValue(preset)!);
             if (pr.GetValue(layers) is { } n) spec = spec with { NumLayers = n };
             var q = pr.GetValue(quantize);
             if (q is not (null or "gptq")) throw new ArgumentException($"--quantize must be gptq, not '{q}'");
@@ -32,7 +33,7 @@ internal static partial class CliCommands
             if (tok is not null && !File.Exists(tok)) throw new FileNotFoundException($"--tokenizer {tok}: file not found");
             var dir = pr.GetValue(output)!;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            long bytes = await Task.Run(() => new Commands.SynthModel(spec, q is null ? null : gs, pr.GetValue(actOrder), pr.GetValue(seed)).Write(dir, tok, ct), ct);
+            long bytes = await Task.Run(() => new SynthModel(spec, q is null ? null : gs, pr.GetValue(actOrder), pr.GetValue(seed)).Write(dir, tok, ct), ct);
             Console.WriteLine($"wrote {dir}: {bytes / 1e9:F2} GB in {sw.Elapsed.TotalSeconds:F1} s");
             return 0;
         }));

@@ -3,14 +3,19 @@ using System.Text.Json.Nodes;
 using Quanta.IO.Safetensors;
 using Quanta.Model;
 
-namespace Quanta.Cli.Commands;
+namespace Quanta.Bench.Synth;
 
 /// <summary>
 /// Random weights of a real architecture: fp16 N(0, 0.02)-like dense layers, or GPTQ 4-bit with uniform
 /// codes and per-group scales that give the same spread; norms are 1. Activations stay finite.
 /// </summary>
-internal sealed class SynthModel(LlamaConfig c, int? groupSize, bool actOrder, ulong seed)
+/// <param name="c">the architecture to write.</param>
+/// <param name="groupSize">GPTQ group size (-1 = per channel); null writes fp16 linears.</param>
+/// <param name="actOrder">GPTQ act-order: shuffled g_idx, desc_act = true.</param>
+/// <param name="seed">the random seed; the same seed writes the same bytes.</param>
+public sealed class SynthModel(LlamaConfig c, int? groupSize, bool actOrder, ulong seed)
 {
+    /// <summary>The architecture of llama-2-7b, llama-2-13b or llama-3-8b.</summary>
     public static LlamaConfig Preset(string name) => name switch
     {
         "llama-2-7b" => new LlamaConfig { HiddenSize = 4096, IntermediateSize = 11008, NumLayers = 32, NumHeads = 32, NumKvHeads = 32, VocabSize = 32000, MaxPositionEmbeddings = 4096 },
