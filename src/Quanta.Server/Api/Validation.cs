@@ -1,3 +1,4 @@
+using System.Text;
 using Quanta.Engine;
 using Quanta.Model;
 
@@ -113,8 +114,7 @@ internal sealed class Validator(Limits limits, ITokenizer tokenizer)
     /// </summary>
     public void CheckLength(string text)
     {
-        long bytes = 0;
-        foreach (var rune in text.EnumerateRunes()) if (rune.Value != ' ') bytes += rune.Utf8SequenceLength;
+        long bytes = Encoding.UTF8.GetByteCount(text) - text.AsSpan().Count(' ');
         long fewest = (bytes + _maxTokenBytes - 1) / _maxTokenBytes + 1;
         if (fewest > limits.MaxInputTokens)
             throw Fail($"`inputs` must have less than {limits.MaxInputTokens} tokens. Given: at least {fewest}");
