@@ -26,6 +26,8 @@ public sealed record ServeBenchOptions
     public int? MaxConcurrency { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
     public bool IgnoreEos { get; init; } = true;
+    /// <summary>Lower ShareGPT output lengths to what the server's max_total_tokens leaves instead of skipping those prompts.</summary>
+    public bool FitToServer { get; init; }
 }
 
 /// <summary>Receives progress while the benchmark runs (a progress bar in the CLI).</summary>
@@ -39,6 +41,9 @@ public interface IBenchProgress
 /// <summary>Samples the dataset, checks the server with one request, then runs every arrival pattern.</summary>
 public static class ServeBenchmark
 {
+    /// <summary>Output tokens per request for random prompts and prompt-only datasets without --output-len.</summary>
+    public const int DefaultOutputLen = 128;
+
     public static HttpClient CreateHttpClient() => new(new SocketsHttpHandler
     {
         MaxConnectionsPerServer = int.MaxValue,
@@ -59,17 +64,36 @@ public static class ServeBenchmark
         int maxPrompt = Math.Min(ShareGptDataset.MaxPromptLen, info.MaxInputTokens ?? int.MaxValue);
         int maxTotal = Math.Min(ShareGptDataset.MaxTotalLen, info.MaxTotalTokens ?? int.MaxValue);
         List<BenchPrompt> prompts;
+        var notes = new List<string>();
+        int? outputLen = o.OutputLen;
         if (o.Dataset == "random")
         {
-            int outLen = o.OutputLen ?? 128;
+            int outLen = o.OutputLen ?? DefaultOutputLen;
             if (info.MaxTotalTokens is { } t && o.InputLen + outLen > t)
                 throw new ArgumentException($"--input-len {o.InputLen} + --output-len {outLen} exceeds the server's max total tokens {t}");
             prompts = await RandomDataset.CreateAsync(o.NumPrompts, o.InputLen, outLen, o.Seed, counter, ct);
+            outputLen = outLen;
         }
         else
-            prompts = await ShareGptDataset.SampleAsync(ShareGptDataset.Load(o.Dataset), o.NumPrompts, o.Seed, o.OutputLen, counter, ct, maxPrompt, maxTotal);
+        {
+            var entries = ShareGptDataset.Load(o.Dataset);
+            if (outputLen is null && entries.All(e => e.Reply is null))
+            {
+                outputLen = Math.Max(1, Math.Min(DefaultOutputLen, maxTotal / 2));
+                notes.Add($"the dataset has prompts only (no replies): each request generates {outputLen} tokens (--output-len sets it)");
+            }
+            var sample = await ShareGptDataset.SampleAsync(entries, o.NumPrompts, o.Seed, outputLen, counter, ct, maxPrompt, maxTotal, o.FitToServer);
+            prompts = sample.Prompts;
+            if (sample.TooLong > 0 || sample.OutputsLowered > 0 || sample.PromptsCut > 0)
+                notes.Add($"limits {maxPrompt} prompt tokens, {maxTotal} in all{(info.MaxTotalTokens is null ? "" : " (from the server's /info)")}: " +
+                          (o.FitToServer
+                              ? $"{sample.PromptsCut} prompts cut to {ShareGptDataset.CutLength(maxPrompt, maxTotal)} tokens at most, " +
+                                $"{sample.OutputsLowered} output lengths lowered to fit, {sample.TooLong} prompts skipped"
+                              : $"{sample.TooLong} prompts skipped as too long (--fit-to-server cuts them to fit instead)"));
+        }
         if (prompts.Count == 0)
-            throw new InvalidDataException($"dataset {o.Dataset}: no prompt passes the length filter ({ShareGptDataset.MinLen}..{maxPrompt} prompt tokens, total <= {maxTotal})");
+            throw new InvalidDataException($"dataset {o.Dataset}: no prompt passes the length filter ({ShareGptDataset.MinLen}..{maxPrompt} prompt tokens, " +
+                                           $"total <= {maxTotal}){(o.FitToServer || o.Dataset == "random" ? "" : "; --fit-to-server cuts prompts and outputs to fit")}");
 
         var model = o.Model ?? info.Model;
         var sender = new RequestSender(http, baseUrl, o.Backend, model, o.Timeout, o.IgnoreEos);
@@ -88,8 +112,8 @@ public static class ServeBenchmark
         {
             Backend = BackendName(o.Backend), BaseUrl = o.BaseUrl.AbsoluteUri, Model = model,
             Dataset = o.Dataset, NumPrompts = prompts.Count, Seed = o.Seed, StartedUtc = started,
-            OutputLen = o.Dataset == "random" ? o.OutputLen ?? 128 : o.OutputLen, IgnoreEos = o.IgnoreEos,
-            MaxPromptLen = maxPrompt, MaxTotalLen = maxTotal, Runs = runs,
+            OutputLen = outputLen, IgnoreEos = o.IgnoreEos, FitToServer = o.FitToServer,
+            MaxPromptLen = maxPrompt, MaxTotalLen = maxTotal, Notes = notes, Runs = runs,
         };
     }
 

@@ -21,6 +21,8 @@ public enum FailureKind
     HttpStatus,
     /// <summary>The stream started, then carried an error event or broke off.</summary>
     MidStream,
+    /// <summary>The server refused the request for lack of capacity: HTTP 429, or an event with error_type "overloaded".</summary>
+    Overloaded,
     /// <summary>The request ran past <c>--timeout</c>.</summary>
     Timeout,
     /// <summary>Stopped by Ctrl-C before it finished.</summary>
@@ -55,6 +57,7 @@ public sealed class RequestOutcome
         FailureKind.HttpStatus => $"http_{HttpStatus}",
         FailureKind.ConnectionRefused => "connection_refused",
         FailureKind.MidStream => "mid_stream",
+        FailureKind.Overloaded => "overloaded",
         _ => Failure.ToString().ToLowerInvariant(),
     };
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Text.Json;
 using Quanta.Bench.Dataset;
 
@@ -52,7 +53,7 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
             using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token);
             if (!resp.IsSuccessStatusCode)
             {
-                o.Failure = FailureKind.HttpStatus;
+                o.Failure = resp.StatusCode == HttpStatusCode.TooManyRequests ? FailureKind.Overloaded : FailureKind.HttpStatus;
                 o.HttpStatus = (int)resp.StatusCode;
                 o.Error = $"HTTP {(int)resp.StatusCode}: {Truncate(ErrorText(await resp.Content.ReadAsStringAsync(timeoutCts.Token)))}";
                 return o;
@@ -106,7 +107,7 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
             if (ev.ValueKind != JsonValueKind.Object) throw new InvalidOperationException("stream event is not a JSON object");
             if (ev.TryGetProperty("error", out var err) && err.ValueKind != JsonValueKind.Null)
             {
-                o.Failure = FailureKind.MidStream;
+                o.Failure = IsOverload(ev, err) ? FailureKind.Overloaded : FailureKind.MidStream;
                 o.Error = "error event: " + Truncate(ErrorText(ev.GetRawText()));
                 break;
             }
@@ -156,6 +157,17 @@ public sealed class RequestSender(HttpClient http, Uri baseUrl, BackendKind back
         int? count = ev.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object
             && u.TryGetProperty("completion_tokens", out var ct) && ct.TryGetInt32(out int n) ? n : null;
         return (chunk, count, false);
+    }
+
+    /// <summary>
+    /// TGI's overload event (<c>{"error", "error_type": "overloaded"}</c>, what Quanta and TGI stream when no slot is free)
+    /// or an OpenAI-shaped error whose type or code says so.
+    /// </summary>
+    static bool IsOverload(JsonElement ev, JsonElement err)
+    {
+        static bool Says(JsonElement e, string name) =>
+            e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() == "overloaded";
+        return Says(ev, "error_type") || Says(err, "type") || Says(err, "code");
     }
 
     /// <summary>The message of a TGI (<c>{"error": "..."}</c>) or OpenAI (<c>{"error": {"message"}}</c>) error body, else the body.</summary>

@@ -46,10 +46,14 @@ public sealed class LocalTokenCounter(ITokenizer tokenizer) : ITokenCounter
 /// Counts with the server's <c>POST /tokenize</c>: TGI's (<c>{"inputs"}</c> → array of tokens) or vLLM's
 /// (<c>{"prompt"}</c> → <c>{"count"}</c>). The backend's style is tried first; when the server rejects it
 /// (4xx) the other is tried once and kept. The server's count includes BOS; a count without BOS
-/// subtracts what the server adds to an empty text.
+/// subtracts what the server adds to an empty text. A text the server refuses to tokenize as longer than it
+/// accepts (422 or 413 once the request style is known, as Quanta's /tokenize answers) counts as
+/// <see cref="TooLong"/>, so the length filter drops it.
 /// </summary>
 public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind backend) : ITokenCounter
 {
+    /// <summary>The count of a text the server refuses as too long.</summary>
+    public const int TooLong = int.MaxValue;
     int? _bosOffset;
     bool _tgiStyle = backend == BackendKind.Tgi;
     bool _styleKnown;
@@ -65,6 +69,8 @@ public sealed class ServerTokenCounter(HttpClient http, Uri baseUrl, BackendKind
     {
         var url = new Uri(baseUrl, "tokenize");
         using var resp = await PostAsync(url, text, ct);
+        if (_styleKnown && text.Length > 0 && resp.StatusCode is HttpStatusCode.UnprocessableEntity or HttpStatusCode.RequestEntityTooLarge)
+            return TooLong;
         if (!resp.IsSuccessStatusCode)
             throw new InvalidOperationException($"POST {url} returned {(int)resp.StatusCode}; pass --tokenizer PATH to count tokens locally");
         using var doc = JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));

@@ -20,6 +20,10 @@ public sealed record BenchReport
     /// <summary>Length filter applied to ShareGPT prompts (vLLM's 1024 / 2048, or the server's lower limits).</summary>
     public int MaxPromptLen { get; init; }
     public int MaxTotalLen { get; init; }
+    /// <summary>--fit-to-server: output lengths lowered to the limits instead of skipping prompts.</summary>
+    public bool FitToServer { get; init; }
+    /// <summary>What the sampling decided for the user (a default output length, prompts skipped or fitted).</summary>
+    public List<string> Notes { get; init; } = [];
     public DateTime StartedUtc { get; init; }
     public required List<RunMetrics> Runs { get; init; }
 

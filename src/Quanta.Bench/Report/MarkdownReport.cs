@@ -70,6 +70,8 @@ public static class MarkdownReport
         sb.AppendLine();
         sb.AppendLine($"backend `{rep.Backend}`, {rep.BaseUrl}, model `{rep.Model ?? "-"}`, dataset `{rep.Dataset}`, {rep.NumPrompts} prompts, seed {rep.Seed}, started {rep.StartedUtc:u}");
         sb.AppendLine();
+        foreach (var note in rep.Notes) sb.AppendLine($"- {note}");
+        if (rep.Notes.Count > 0) sb.AppendLine();
         sb.Append(SweepTable(rep.Runs));
         sb.AppendLine();
         sb.Append(Details(rep.Runs));

@@ -46,7 +46,8 @@ internal static class BenchServeCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds before a request counts as timed out", DefaultValueFactory = _ => 600 }.Must(v => v > 0, "> 0 seconds");
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Ask the server to ignore EOS so every request generates --output-len tokens (TGI itself has no such parameter)", DefaultValueFactory = _ => true };
         var output = new Option<string?>("--output") { Description = "Folder for results.json, results.md and chart.png" };
-        foreach (var o in new Option[] { baseUrl, backend, model, dataset, numPrompts, seed, inputLen, outputLen, tokenizer, interval, rate, maxConc, timeout, ignoreEos, output })
+        var fit = new Option<bool>("--fit-to-server") { Description = "ShareGPT: cut prompts over the server's max_input_tokens at a word (to half its max_total_tokens) and lower outputs to what is left, instead of skipping them as vLLM does" };
+        foreach (var o in new Option[] { baseUrl, backend, model, dataset, numPrompts, seed, inputLen, outputLen, tokenizer, interval, rate, maxConc, timeout, ignoreEos, output, fit })
             cmd.Options.Add(o);
 
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(async () =>
@@ -66,6 +67,7 @@ internal static class BenchServeCommand
                 MaxConcurrency = pr.GetValue(maxConc),
                 Timeout = TimeSpan.FromSeconds(pr.GetValue(timeout)),
                 IgnoreEos = pr.GetValue(ignoreEos),
+                FitToServer = pr.GetValue(fit),
             };
             if (opts.Dataset != "random" && !File.Exists(opts.Dataset))
                 throw new FileNotFoundException($"--dataset {opts.Dataset}: file not found (a ShareGPT JSON file, or 'random')");
@@ -110,6 +112,7 @@ internal static class BenchServeCommand
     {
         if (interrupted) Console.WriteLine("interrupted: results so far");
         Console.WriteLine($"backend {report.Backend}, {report.BaseUrl}, model {report.Model ?? "-"}, {report.NumPrompts} prompts");
+        foreach (var note in report.Notes) Console.WriteLine("note: " + note);
         Console.WriteLine();
         Console.Write(MarkdownReport.SweepTable(report.Runs));
         Console.WriteLine();

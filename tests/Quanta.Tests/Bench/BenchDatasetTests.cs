@@ -80,18 +80,38 @@ public class BenchDatasetTests
         };
         for (int i = 0; i < 20; i++) entries.Add(new(Words(5 + i), Words(8)));
         var c = new WordCounter();
-        var a = await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken);
-        var b = await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken);
-        var other = await ShareGptDataset.SampleAsync(entries, 10, 2, null, c, TestContext.Current.CancellationToken);
+        var a = (await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken)).Prompts;
+        var b = (await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken)).Prompts;
+        var other = (await ShareGptDataset.SampleAsync(entries, 10, 2, null, c, TestContext.Current.CancellationToken)).Prompts;
         Assert.Equal(10, a.Count);
         Assert.Equal(a, b);
         Assert.NotEqual(a.Select(p => p.Prompt), other.Select(p => p.Prompt));
         Assert.All(a, p => { Assert.Equal(8, p.OutputLen); Assert.Equal(p.Prompt.Split(' ').Length + 1, p.PromptLen); });
-        var all = await ShareGptDataset.SampleAsync(entries, 100, 1, null, c, TestContext.Current.CancellationToken);
+        var all = (await ShareGptDataset.SampleAsync(entries, 100, 1, null, c, TestContext.Current.CancellationToken)).Prompts;
         Assert.Equal(20, all.Count);                                 // only the 20 valid ones
-        var fixedLen = await ShareGptDataset.SampleAsync(entries, 100, 1, 50, c, TestContext.Current.CancellationToken);
+        var fixedLen = (await ShareGptDataset.SampleAsync(entries, 100, 1, 50, c, TestContext.Current.CancellationToken)).Prompts;
         Assert.Equal(22, fixedLen.Count);                            // replies ignored: the 2-token reply and 1001 + 50 pass
         Assert.All(fixedLen, p => Assert.Equal(50, p.OutputLen));
+    }
+
+    [Fact]
+    public async Task Fit_LowersOutputLengthsToTheTotalAndCountsWhatItSkips()
+    {
+        var entries = new List<ShareGptEntry>
+        {
+            new(Words(30), Words(10)),      // 31 + 10 <= 50: kept as is
+            new(Words(40), Words(50)),      // 41 + 50 > 50: fitted to 9 (skipped without fit)
+            new(Words(47), Words(50)),      // 48 + 50: 2 left, under 4: skipped either way
+            new(Words(70), Words(5)),       // prompt 71 > 48: cut to 25 = 50 / 2 tokens (skipped without fit)
+        };
+        var c = new WordCounter();
+        var plain = await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken, 48, 50);
+        Assert.Equal((1, 3, 0, 0), (plain.Prompts.Count, plain.TooLong, plain.OutputsLowered, plain.PromptsCut));
+        var fit = await ShareGptDataset.SampleAsync(entries, 10, 1, null, c, TestContext.Current.CancellationToken, 48, 50, fit: true);
+        Assert.Equal((3, 1, 1, 1), (fit.Prompts.Count, fit.TooLong, fit.OutputsLowered, fit.PromptsCut));
+        Assert.Equal(9, fit.Prompts.Single(p => p.PromptLen == 41).OutputLen);
+        Assert.Equal((Words(24), 25, 5), fit.Prompts.Select(p => (p.Prompt, p.PromptLen, p.OutputLen)).Single(p => p.Item2 == 25));
+        Assert.All(fit.Prompts, p => Assert.True(p.PromptLen + p.OutputLen <= 50));
     }
 
     [Fact]
@@ -100,7 +120,7 @@ public class BenchDatasetTests
         var entries = new List<ShareGptEntry> { new(Words(10), null) };
         var ex = await Assert.ThrowsAsync<ArgumentException>(() => ShareGptDataset.SampleAsync(entries, 5, 0, null, new WordCounter(), TestContext.Current.CancellationToken));
         Assert.Contains("--output-len", ex.Message);
-        Assert.Single(await ShareGptDataset.SampleAsync(entries, 5, 0, 16, new WordCounter(), TestContext.Current.CancellationToken));
+        Assert.Single((await ShareGptDataset.SampleAsync(entries, 5, 0, 16, new WordCounter(), TestContext.Current.CancellationToken)).Prompts);
     }
 
     [Fact]

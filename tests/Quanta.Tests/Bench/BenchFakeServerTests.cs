@@ -64,6 +64,22 @@ public class BenchFakeServerTests
         Assert.Equal(10, m.TotalOutputTokens);                                  // only completed requests count
     }
 
+    [Fact]
+    public async Task Overload_IsItsOwnKind_NotAMidStreamFailure()
+    {
+        await using var server = await FakeTgiServer.StartAsync(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(10));
+        using var http = ServeBenchmark.CreateHttpClient();
+        await Sender(server.BaseUrl, http).SendAsync(P("warm up", 1), TestContext.Current.CancellationToken);
+        var prompts = new[] { "fine", "overload-event a", "overload-event b", "status429", "error-mid" }.Select(t => P(t)).ToList();
+        var run = await BenchRunner.RunAsync(prompts, Sender(server.BaseUrl, http).SendAsync, Arrival.AllAtOnce, null, null, TestContext.Current.CancellationToken);
+        var m = MetricsCalculator.Compute(run);
+
+        Assert.Equal(1, m.Completed);
+        Assert.Equal(new Dictionary<string, int> { ["overloaded"] = 3, ["mid_stream"] = 1 }, m.Failures);
+        Assert.Equal(429, run.Requests[3].HttpStatus);
+        Assert.Contains("Model is overloaded", m.FailureExamples["overloaded"]);
+    }
+
     [Theory]
     [InlineData(BackendKind.OpenAi)]
     [InlineData(BackendKind.OpenAiChat)]

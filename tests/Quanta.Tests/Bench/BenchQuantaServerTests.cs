@@ -41,6 +41,46 @@ public class BenchQuantaServerTests
         Assert.Equal(24, report.Runs[0].TotalOutputTokens);
     }
 
+    static Quanta.Bench.ServeBenchOptions Options(QuantaServer server, string dataset, bool fit, int prompts) => new()
+    {
+        BaseUrl = new Uri(server.Address), Dataset = TestPaths.SharedPath("datasets", "sharegpt", dataset), NumPrompts = prompts,
+        FitToServer = fit, Arrivals = [Quanta.Bench.Arrival.AllAtOnce],
+    };
+
+    /// <summary>The README's example: sharegpt_sample's prompts and replies mostly exceed stories260K's 512 positions.</summary>
+    [Fact]
+    public async Task ReadmeExample_FitToServer_CutsRepliesToTheContextAndSaysHowMany()
+    {
+        await using var server = await Serve();
+        using var http = Quanta.Bench.ServeBenchmark.CreateHttpClient();
+        var skipped = await Assert.ThrowsAsync<InvalidDataException>(
+            () => Quanta.Bench.ServeBenchmark.RunAsync(Options(server, "sharegpt_sample.json", fit: false, 4), http, null, Ct));
+        Assert.Contains("--fit-to-server cuts prompts and outputs to fit", skipped.Message);
+
+        // Token counts come from the server's /tokenize, which refuses the prompts too long for it (422): they are cut.
+        var report = await Quanta.Bench.ServeBenchmark.RunAsync(Options(server, "sharegpt_sample.json", fit: true, 4), http, null, Ct);
+        Assert.Equal(4, report.NumPrompts);
+        Assert.Equal(4, report.Runs[0].Completed);
+        var note = Assert.Single(report.Notes);
+        Assert.Matches(@"^limits 511 prompt tokens, 512 in all \(from the server's /info\): 4 prompts cut to 256 tokens at most, " +
+                       @"[0-4] output lengths lowered to fit, 0 prompts skipped$", note);
+        var run = report.Runs[0];
+        Assert.InRange(run.TotalInputTokens, 4 * 200, 4 * 256);   // cut at a word, up to half the context
+        Assert.InRange(run.TotalInputTokens + run.TotalOutputTokens, 4 * 200 + 4 * 4, 4 * 512);
+    }
+
+    [Fact]
+    public async Task PromptsOnly_WithoutOutputLen_GenerateTheDefaultAndSaySo()
+    {
+        await using var server = await Serve();
+        using var http = Quanta.Bench.ServeBenchmark.CreateHttpClient();
+        var report = await Quanta.Bench.ServeBenchmark.RunAsync(Options(server, "ShareGPT_V3_filtered_1000.json", fit: false, 3), http, null, Ct);
+        Assert.Equal(128, report.OutputLen);
+        Assert.Contains("the dataset has prompts only (no replies): each request generates 128 tokens (--output-len sets it)", report.Notes);
+        Assert.Equal(3, report.Runs[0].Completed);
+        Assert.Equal(3 * 128, report.Runs[0].TotalOutputTokens);
+    }
+
     [Fact]
     public async Task LocalTokenizer_CountsLikeTheServer()
     {

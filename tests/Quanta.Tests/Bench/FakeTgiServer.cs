@@ -13,7 +13,8 @@ namespace Quanta.Tests.Bench;
 /// <summary>
 /// A TGI look-alike on 127.0.0.1:0 with known timings: the first token after <c>firstDelay</c>, then one
 /// token every <c>gap</c>. The prompt picks a behaviour: "status500" answers 500, "error-mid" streams two
-/// tokens then an error event, "abort-mid" streams two tokens then drops the connection, "hang" never answers.
+/// tokens then an error event, "abort-mid" streams two tokens then drops the connection, "hang" never answers,
+/// "status429" answers 429 and "overload-event" streams TGI's one overload event.
 /// POST /tokenize counts whitespace-separated words plus one BOS. /v1/completions and /v1/chat/completions
 /// stream OpenAI chunks with the same timing (a role-only chunk first for chat), a usage chunk, then [DONE].
 /// </summary>
@@ -67,6 +68,13 @@ internal sealed class FakeTgiServer : IAsyncDisposable
             var prompt = doc.RootElement.GetProperty("inputs").GetString()!;
             int n = doc.RootElement.GetProperty("parameters").GetProperty("max_new_tokens").GetInt32();
             if (prompt.Contains("status500")) { ctx.Response.StatusCode = 500; await ctx.Response.WriteAsync("{\"error\":\"overloaded\"}"); return; }
+            if (prompt.Contains("status429")) { ctx.Response.StatusCode = 429; await ctx.Response.WriteAsync("{\"error\":\"Model is overloaded\",\"error_type\":\"overloaded\"}"); return; }
+            if (prompt.Contains("overload-event"))
+            {
+                ctx.Response.ContentType = "text/event-stream";
+                await Event(ctx, new { error = "Model is overloaded", error_type = "overloaded" });
+                return;
+            }
             if (prompt.Contains("hang")) { await Task.Delay(TimeSpan.FromSeconds(30), ctx.RequestAborted); return; }
             ctx.Response.ContentType = "text/event-stream";
             for (int i = 0; i < n; i++)
