@@ -1,33 +1,41 @@
 using System.Text;
 using Quanta.Model;
+using Quanta.Server.Api.Chat;
 
 namespace Quanta.Server.Api;
 
 internal sealed record ChatMessage(string Role, string Content);
 
-/// <summary>The two built-in chat formats: Llama-2 [INST] (Meta's reference tokenization) and ChatML.</summary>
+/// <summary>
+/// How chat messages become prompt tokens: the model's own Jinja template (or a template file), or one of the two
+/// built-in formats for models without one: Llama-2 [INST] (Meta's reference tokenization) and ChatML.
+/// </summary>
 internal abstract class ChatTemplate
 {
     public abstract string Name { get; }
     /// <summary>Extra stop strings the format needs (ChatML's end of turn).</summary>
     public abstract IReadOnlyList<string> Stops { get; }
-    public abstract int[] Encode(IReadOnlyList<ChatMessage> messages, ITokenizer tokenizer);
+    public abstract int[] Encode(ChatPrompt prompt, ITokenizer tokenizer);
 
-    /// <summary><paramref name="option"/>: auto | llama2 | chatml; auto reads the model's template text.</summary>
+    /// <summary>
+    /// <paramref name="option"/>: auto (the model's template, else llama2) | llama2 | chatml | a Jinja template file.
+    /// </summary>
     public static ChatTemplate Select(string option, string? modelTemplate) => option switch
     {
         "llama2" => new Llama2(),
         "chatml" => new ChatMl(),
-        "auto" => modelTemplate is not null && modelTemplate.Contains("<|im_start|>") ? new ChatMl() : new Llama2(),
-        _ => throw new ArgumentException($"--chat-template must be auto, llama2 or chatml, not '{option}'"),
+        "auto" => modelTemplate is not null ? new JinjaChatTemplate("model", modelTemplate) : new Llama2(),
+        _ when File.Exists(option) => new JinjaChatTemplate(option, File.ReadAllText(option)),
+        _ => throw new ArgumentException($"--chat-template must be auto, llama2, chatml or a template file, not '{option}' (no such file)"),
     };
 
-    static void CheckRoles(IReadOnlyList<ChatMessage> messages)
+    static IReadOnlyList<ChatMessage> CheckRoles(ChatPrompt prompt)
     {
-        if (messages.Count == 0) throw ApiException.Validation("`messages` cannot be empty");
+        var messages = prompt.PlainMessages();
         foreach (var m in messages)
             if (m.Role is not ("system" or "user" or "assistant"))
-                throw ApiException.Validation($"`messages`: unknown role '{m.Role}' (system, user or assistant)");
+                throw ApiException.Validation($"`messages`: role '{m.Role}' needs a chat template (the built-in formats take system, user or assistant)");
+        return messages;
     }
 
     sealed class Llama2 : ChatTemplate
@@ -35,10 +43,9 @@ internal abstract class ChatTemplate
         public override string Name => "llama2";
         public override IReadOnlyList<string> Stops => [];
 
-        public override int[] Encode(IReadOnlyList<ChatMessage> messages, ITokenizer tokenizer)
+        public override int[] Encode(ChatPrompt prompt, ITokenizer tokenizer)
         {
-            CheckRoles(messages);
-            var turns = messages.ToList();
+            var turns = CheckRoles(prompt).ToList();
             if (turns[0].Role == "system")
             {
                 if (turns.Count < 2 || turns[1].Role != "user")
@@ -70,9 +77,9 @@ internal abstract class ChatTemplate
         public override string Name => "chatml";
         public override IReadOnlyList<string> Stops => ["<|im_end|>"];
 
-        public override int[] Encode(IReadOnlyList<ChatMessage> messages, ITokenizer tokenizer)
+        public override int[] Encode(ChatPrompt prompt, ITokenizer tokenizer)
         {
-            CheckRoles(messages);
+            var messages = CheckRoles(prompt);
             var sb = new StringBuilder();
             foreach (var m in messages) sb.Append("<|im_start|>").Append(m.Role).Append('\n').Append(m.Content).Append("<|im_end|>\n");
             sb.Append("<|im_start|>assistant\n");

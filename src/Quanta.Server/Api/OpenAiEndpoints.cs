@@ -36,15 +36,12 @@ internal static class OpenAiEndpoints
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
         {
             var req = await Json.ReadBodyAsync<ChatRequest>(ctx.Request, ctx.RequestAborted);
-            var messages = req.Messages.Select(m => new ChatMessage(m.Role, ContentText(m.Content))).ToList();
-            string text = string.Concat(messages.Select(m => m.Content));
-            s.Validator.CheckLength(text);
             int top = req.TopLogprobs ?? 0;
             CheckTop("top_logprobs", top, s);
             if (top > 0 && !req.Logprobs) throw ApiException.Validation("`top_logprobs` needs `logprobs` set to true");
-            var ids = s.Chat.Encode(messages, s.Model.Tokenizer);
-            var p = ToParameters(req, s.Chat.Stops) with { TopNTokens = top };
-            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: true, [new JobPrompt(text, ids)], p, req, req.Logprobs));
+            var chat = Chat.ChatRoute.Prepare(req, s);
+            var p = ToParameters(req, chat.Stops) with { TopNTokens = top };
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: true, [new JobPrompt(chat.Text, chat.Ids)], p, req, req.Logprobs));
         }).WithMetadata(GenerationRoute.Marker);
     }
 
@@ -87,22 +84,5 @@ internal static class OpenAiEndpoints
             IgnoreEos = ignoreEos,
             Details = false,
         };
-    }
-
-    /// <summary>A JSON string read late (the document checks its UTF-8 only then): invalid text is the client's error.</summary>
-    static string Text(JsonElement s)
-    {
-        try { return s.GetString()!; }
-        catch (InvalidOperationException) { throw ApiException.Validation("`messages[].content` must be valid UTF-8 text"); }
-    }
-
-    static string ContentText(JsonElement content)
-    {
-        if (content.ValueKind == JsonValueKind.String) return Text(content);
-        if (content.ValueKind != JsonValueKind.Array) throw ApiException.Validation("`messages[].content` must be a string or an array of parts");
-        return string.Concat(content.EnumerateArray().Select(part =>
-            part.ValueKind == JsonValueKind.Object && part.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String
-                ? Text(t)
-                : throw ApiException.Validation("`messages[].content` parts must be {\"type\": \"text\", \"text\": \"...\"}")));
     }
 }

@@ -40,11 +40,17 @@ internal sealed record CompletionRequest : OpenAiSampling
     public int? Logprobs { get; init; }
 }
 
-internal sealed record ChatMessageDto(string Role, JsonElement Content);
-
 internal sealed record ChatRequest : OpenAiSampling
 {
-    public required List<ChatMessageDto> Messages { get; init; }
+    /// <summary>OpenAI messages, kept whole (tool_calls, tool_call_id, name...) for the chat template.</summary>
+    public required List<JsonElement> Messages { get; init; }
+    public JsonElement? Tools { get; init; }
+    public JsonElement? ToolChoice { get; init; }
+    public bool? ParallelToolCalls { get; init; }
+    /// <summary>Default: true, unless continue_final_message.</summary>
+    public bool? AddGenerationPrompt { get; init; }
+    public bool ContinueFinalMessage { get; init; }
+    public Dictionary<string, JsonElement>? ChatTemplateKwargs { get; init; }
     public bool Logprobs { get; init; }
     public int? TopLogprobs { get; init; }
 }
