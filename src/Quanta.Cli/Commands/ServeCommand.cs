@@ -35,7 +35,7 @@ internal static partial class CliCommands
         var device = new Option<string>("--device") { Description = "auto | cpu | cuda", DefaultValueFactory = _ => "auto" };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every route but /health (env QUANTA_API_KEY)" };
         var blockSize = new Option<int>("--block-size") { Description = "KV cache block size in tokens", DefaultValueFactory = _ => 16 }.InRange(1, 1024);
-        var chatTemplate = new Option<string>("--chat-template") { Description = "auto | llama2 | chatml", DefaultValueFactory = _ => "auto" };
+        var chatTemplate = new Option<string>("--chat-template") { Description = "auto (the model's Jinja template) | FILE | llama2 | chatml", DefaultValueFactory = _ => "auto" };
         var noPrefixCache = new Option<bool>("--disable-prefix-caching") { Description = "Do not share KV blocks between requests with a common prefix" };
         var cudaFraction = new Option<double>("--cuda-memory-fraction") { Description = "CUDA: share of the GPU memory left after warm-up that becomes KV cache", DefaultValueFactory = _ => 0.9 }.Must(v => v is > 0 and <= 1, "in (0, 1]");
         var payloadLimit = new Option<long>("--payload-limit") { Description = "Largest request body in bytes (larger: 413)", DefaultValueFactory = _ => 2_000_000 }.AtLeast(1L);
