@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using Quanta.Cpu.Kernels;
 using Quanta.Engine;
-using Quanta.IO.Safetensors;
 using Quanta.Model;
 
 namespace Quanta.Cpu;
@@ -37,7 +36,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         {
             var w = weights;
             _embedding = w.Embedding;
-            if (!DTypes.IsFloat(_embedding.DType))
+            if (!DTypeInfo.IsFloat(_embedding.DType))
                 throw new ModelLoadException($"{_embedding.Name}: dtype {_embedding.DType} is not supported by the cpu backend (f32, f16, bf16)");
             if (_embedding.Shape.Length != 2 || _embedding.Shape[1] != _hidden || _embedding.Shape[0] < _c.VocabSize)
                 throw new ModelLoadException($"{_embedding.Name}: shape [{string.Join(", ", _embedding.Shape)}], expected [{_c.VocabSize}, {_hidden}]");
@@ -66,7 +65,7 @@ public sealed unsafe class CpuModelRunner : IModelRunner
         if (T == 0) return;
         _ctx.Begin(b);
         float* x = _x.Get((long)T * _hidden);
-        int es = DTypes.Size(_embedding.DType);
+        int es = DTypeInfo.Size(_embedding.DType);
         for (int t = 0; t < T; t++)
             Vec.ToFloat(_embedding.DType, (byte*)_embedding.Data + (long)b.TokenIds[t] * _hidden * es, x + (long)t * _hidden, _hidden);
         for (int l = 0; l < _layers.Length; l++) _layers[l].Forward(_ctx, l, x);

@@ -3,6 +3,22 @@ namespace Quanta.Model;
 /// <summary>Element type of a stored tensor.</summary>
 public enum DType { F32, F16, BF16, I32, I64, I16, I8, U8, F64, Bool }
 
+/// <summary>Element sizes and kinds of <see cref="DType"/>.</summary>
+public static class DTypeInfo
+{
+    /// <summary>Bytes per element.</summary>
+    public static int Size(this DType t) => t switch
+    {
+        DType.F64 or DType.I64 => 8,
+        DType.F32 or DType.I32 => 4,
+        DType.F16 or DType.BF16 or DType.I16 => 2,
+        _ => 1,
+    };
+
+    /// <summary>True for F32, F16 and BF16: the types dense weights may use.</summary>
+    public static bool IsFloat(this DType t) => t is DType.F32 or DType.F16 or DType.BF16;
+}
+
 /// <summary>
 /// A tensor that lives in a memory-mapped checkpoint (or in native memory owned by the model).
 /// Never copied into managed memory; valid while the owning <see cref="LoadedModel"/> lives.

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Quanta.IO.Safetensors;
 using Quanta.Model;
 
 namespace Quanta.Cpu.Kernels;
@@ -82,7 +81,7 @@ internal sealed unsafe class Int4MatMul : CpuLinear
         int zStride = (outF + 7) / 8;
         for (int k = 0; k < _groups; k++)
         {
-            fixed (float* pr = row) Vec.ToFloat(g.Scales.DType, (byte*)g.Scales.Data + (long)k * outF * DTypes.Size(g.Scales.DType), pr, outF);
+            fixed (float* pr = row) Vec.ToFloat(g.Scales.DType, (byte*)g.Scales.Data + (long)k * outF * DTypeInfo.Size(g.Scales.DType), pr, outF);
             for (int o = 0; o < outF; o++)
             {
                 _scales[o * _groups + k] = row[o];

@@ -37,7 +37,7 @@ internal static class HfWeightsLoader
     static TensorView Float(SafetensorsCheckpoint ck, string name, params long[] shape)
     {
         var t = ck.Get(name);
-        if (!DTypes.IsFloat(t.DType))
+        if (!DTypeInfo.IsFloat(t.DType))
             throw new ModelLoadException($"{ck.FileOf(name)}: tensor {name} has dtype {DTypes.Name(t.DType)}, expected F32, F16 or BF16");
         CheckShape(ck, t, shape);
         return t;

@@ -2,18 +2,9 @@ using Quanta.Model;
 
 namespace Quanta.IO.Safetensors;
 
-/// <summary>Safetensors dtype names and element sizes.</summary>
+/// <summary>Safetensors dtype names (element sizes: <see cref="DTypeInfo"/>).</summary>
 public static class DTypes
 {
-    /// <summary>Bytes per element.</summary>
-    public static int Size(DType t) => t switch
-    {
-        DType.F64 or DType.I64 => 8,
-        DType.F32 or DType.I32 => 4,
-        DType.F16 or DType.BF16 or DType.I16 => 2,
-        _ => 1,
-    };
-
     /// <summary>The name safetensors headers use ("F16", "BF16", "BOOL", ...).</summary>
     public static string Name(DType t) => t == DType.Bool ? "BOOL" : t.ToString().ToUpperInvariant();
 
@@ -35,7 +26,4 @@ public static class DTypes
             default: t = default; return false;
         }
     }
-
-    /// <summary>True for F32, F16 and BF16: the types dense weights may use.</summary>
-    public static bool IsFloat(DType t) => t is DType.F32 or DType.F16 or DType.BF16;
 }

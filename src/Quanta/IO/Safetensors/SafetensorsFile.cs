@@ -90,8 +90,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
             long elements = 1;
             foreach (var d in shape) elements = checked(elements * d);
             long bytes = offsets[1] - offsets[0];
-            if (bytes != elements * DTypes.Size(dtype))
-                throw new ModelLoadException($"{path}: tensor {name}: data_offsets span {bytes} bytes but {dtypeName}[{string.Join(", ", shape)}] needs {elements * DTypes.Size(dtype)}");
+            if (bytes != elements * DTypeInfo.Size(dtype))
+                throw new ModelLoadException($"{path}: tensor {name}: data_offsets span {bytes} bytes but {dtypeName}[{string.Join(", ", shape)}] needs {elements * DTypeInfo.Size(dtype)}");
             if (offsets[1] > dataLength)
                 throw new ModelLoadException($"{path}: truncated safetensors file (tensor {name} ends at byte {offsets[1]} of the data, file holds {dataLength})");
             return new TensorView { Name = name, DType = dtype, Shape = shape, Data = data + (nint)offsets[0], ByteLength = bytes };

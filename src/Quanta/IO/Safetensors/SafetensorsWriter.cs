@@ -7,7 +7,7 @@ namespace Quanta.IO.Safetensors;
 /// <summary>Name, dtype and shape of a tensor to be written.</summary>
 public sealed record TensorSpec(string Name, DType DType, long[] Shape)
 {
-    public long ByteLength => Shape.Aggregate(1L, (a, d) => checked(a * d)) * DTypes.Size(DType);
+    public long ByteLength => Shape.Aggregate(1L, (a, d) => checked(a * d)) * DTypeInfo.Size(DType);
 }
 
 /// <summary>
