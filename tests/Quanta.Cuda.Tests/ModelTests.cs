@@ -142,17 +142,8 @@ public class ModelTests
             for (int k = 0; k < 4; k++)
             {
                 step = Batches.Build(16, [.. prompts.Select((p, i) => new SeqStep(p.Blocks, held[i]++, [rng.Next(v)]))]);
-                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n} (bucket {DecodeGraphs.Bucket(n)}), step {k}");
+                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n} (bucket {StepPlanner.Bucket(n)}), step {k}");
             }
         }
-    }
-
-    [Fact]
-    public void DecodeBucketsArePowersOfTwoThenMultiplesOfEight()
-    {
-        int[] want = [1, 2, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16, 16, 16, 16, 16, 24];
-        Assert.Equal(want, Enumerable.Range(1, want.Length).Select(DecodeGraphs.Bucket));
-        Assert.Equal(64, DecodeGraphs.Bucket(57));
-        Assert.Throws<ArgumentOutOfRangeException>(() => DecodeGraphs.Bucket(0));
     }
 }

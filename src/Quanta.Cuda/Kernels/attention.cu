@@ -54,10 +54,10 @@ __device__ __forceinline__ void paged_attention_nw(
     int H, int KH, int D, int bs, int maxb, float scale, int splits, RopeIn ri)
 {
     // The kernel after (o_proj) is let in only once the keys are read: its blocks request all of their weights at once,
-    // which would queue ahead of this kernel's own loads (H200 batch 1 +1%: 561.6-561.9 -> 565.7-568.2 tok/s).
+    // which would queue ahead of this kernel's own loads.
     // ROPE: the step's indices, the rotation angles, the slots of the group's first three keys and the first one's K/V
     // row (cached by earlier steps: every key but the token's own) are read before waiting for the kernel before, whose
-    // only output here is qkv. H200 batch 1: 569.9-572.6 -> 595.9-596.2 tok/s (first key), then +1.3% at contexts 80-144.
+    // only output here is qkv, so those loads overlap its tail.
     if (!ROPE) PDL_WAIT();
     __shared__ float sm[NW], sl[NW];
     __shared__ float sacc[NW][256];

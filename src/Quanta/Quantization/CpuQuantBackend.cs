@@ -16,17 +16,17 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
 
     public override string Device => "cpu";
 
-    internal override void Start(LoadedModel model, int[][] samples)
+    public override void Start(LoadedModel model, int[][] samples)
     {
         _samples = samples;
         _states = Embed(model, samples);
     }
 
-    internal override void Load(DenseLayer layer, int ffn) => (_layer, _ffn) = (layer, ffn);
+    public override void Load(DenseLayer layer, int ffn) => (_layer, _ffn) = (layer, ffn);
 
-    internal override void Updated(DenseLayer layer, string name) { }   // the forward rebinds a replaced array itself
+    public override void Updated(DenseLayer layer, string name) { }   // the forward rebinds a replaced array itself
 
-    internal override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
+    public override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
     {
         var layer = Layer;
         var hs = new Dictionary<LinearInput, Hessian>();
@@ -42,7 +42,7 @@ public sealed class CpuQuantBackend(LlamaConfig config) : QuantBackend
         return hs.ToDictionary(kv => kv.Key, kv => (IHessianSum)kv.Value);
     }
 
-    internal override void Advance()
+    public override void Advance()
     {
         var layer = Layer;
         for (int s = 0; s < _states.Length; s++) _fwd.Layer(layer, _states[s], _samples[s].Length, _ffn, null);

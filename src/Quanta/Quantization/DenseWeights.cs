@@ -3,7 +3,7 @@ using Quanta.Model;
 namespace Quanta.Quantization;
 
 /// <summary>One decoder layer's weights as fp32 arrays in Hugging Face layout (rotate-half q/k rows).</summary>
-internal sealed class DenseLayer
+public sealed class DenseLayer
 {
     public required float[] AttnNorm;   // [hidden]
     public required float[] Wq;         // [heads*head_dim, hidden]

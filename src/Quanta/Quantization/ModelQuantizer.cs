@@ -84,7 +84,8 @@ public static class ModelQuantizer
         _ => c.HiddenSize,
     };
 
-    internal static ref float[] Field(DenseLayer l, string name)
+    /// <summary>The weight [out, in] of layer <paramref name="l"/>'s linear <paramref name="name"/> (e.g. "self_attn.q_proj").</summary>
+    public static ref float[] Field(DenseLayer l, string name)
     {
         switch (name)
         {

@@ -12,7 +12,8 @@ public interface IHessianSum
 /// <summary>
 /// Where the heavy parts of <see cref="ModelQuantizer"/> run: the calibration forward of one decoder layer over all
 /// samples with hooks on each linear input, the Hessian accumulation, and the GPTQ / RTN solve of one linear layer.
-/// The CPU implementation is the default; a GPU one lives in Quanta.Cuda.
+/// The CPU implementation is the default; a GPU one lives in Quanta.Cuda. The quantizer calls, per decoder layer: Load,
+/// then Collect and Updated as it replaces linears, then Advance (after Start once).
 /// </summary>
 public abstract class QuantBackend : IDisposable
 {
@@ -20,22 +21,22 @@ public abstract class QuantBackend : IDisposable
     public abstract string Device { get; }
 
     /// <summary>Takes the calibration samples and sets the states to their embeddings.</summary>
-    internal abstract void Start(LoadedModel model, int[][] samples);
+    public abstract void Start(LoadedModel model, int[][] samples);
 
     /// <summary>The layer the following calls run (replaces the previous one and its Hessians).</summary>
-    internal abstract void Load(DenseLayer layer, int ffn);
+    public abstract void Load(DenseLayer layer, int ffn);
 
     /// <summary>The linear <paramref name="name"/> (e.g. "self_attn.q_proj") of the loaded layer was replaced.</summary>
-    internal abstract void Updated(DenseLayer layer, string name);
+    public abstract void Updated(DenseLayer layer, string name);
 
     /// <summary>
     /// Runs the loaded layer on the states up to the input of <paramref name="only"/> (the whole layer when null, states
     /// left unchanged) and returns XᵀX of the inputs seen.
     /// </summary>
-    internal abstract Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only);
+    public abstract Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only);
 
     /// <summary>Moves the states through the whole loaded layer.</summary>
-    internal abstract void Advance();
+    public abstract void Advance();
 
     /// <summary>GPTQ of <paramref name="weight"/> [rows, cols] given XᵀX of its inputs.</summary>
     public abstract QuantizedMatrix Gptq(IHessianSum h, double[] weight, int rows, int cols, QuantSpec spec);

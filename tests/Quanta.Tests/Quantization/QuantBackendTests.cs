@@ -12,15 +12,15 @@ public class QuantBackendTests
         readonly CpuQuantBackend _cpu = new(c);
         public readonly List<string> Calls = [];
         public override string Device => "recording";
-        internal override void Start(LoadedModel model, int[][] samples) { Calls.Add("start"); _cpu.Start(model, samples); }
-        internal override void Load(DenseLayer layer, int ffn) { Calls.Add("load"); _cpu.Load(layer, ffn); }
-        internal override void Updated(DenseLayer layer, string name) { Calls.Add("updated " + name); _cpu.Updated(layer, name); }
-        internal override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
+        public override void Start(LoadedModel model, int[][] samples) { Calls.Add("start"); _cpu.Start(model, samples); }
+        public override void Load(DenseLayer layer, int ffn) { Calls.Add("load"); _cpu.Load(layer, ffn); }
+        public override void Updated(DenseLayer layer, string name) { Calls.Add("updated " + name); _cpu.Updated(layer, name); }
+        public override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
         {
             Calls.Add("collect " + (only?.ToString() ?? "all"));
             return _cpu.Collect(only);
         }
-        internal override void Advance() { Calls.Add("advance"); _cpu.Advance(); }
+        public override void Advance() { Calls.Add("advance"); _cpu.Advance(); }
         public override QuantizedMatrix Gptq(IHessianSum h, double[] w, int rows, int cols, QuantSpec spec) { Calls.Add("gptq"); return _cpu.Gptq(h, w, rows, cols, spec); }
         public override QuantizedMatrix RoundToNearest(double[] w, int rows, int cols, QuantSpec spec) { Calls.Add("rtn"); return _cpu.RoundToNearest(w, rows, cols, spec); }
         public override double OutputError(IHessianSum h, double[] delta, int rows) => _cpu.OutputError(h, delta, rows);

@@ -5,7 +5,7 @@ namespace Quanta.Cuda;
 /// <summary>
 /// CUDA graphs of the decode step, one per (batch-size bucket, padded block-table width, attention splits, logit rows, lm_head
 /// inside or not and where it writes).
-/// A step of n sequences runs as its bucket (<see cref="Bucket"/>) with the extra rows padded (they write no KV and
+/// A step of n sequences runs as its bucket (<see cref="StepPlanner.Bucket"/>) with the extra rows padded (they write no KV and
 /// their outputs are dropped), so a server whose batch drifts by one sequence reuses a few graphs instead of capturing
 /// one per size. A shape runs eagerly the first time (kernels load), is captured the second time and replayed after.
 /// </summary>
@@ -13,12 +13,6 @@ internal sealed unsafe class DecodeGraphs(CudaContext ctx) : IDisposable
 {
     /// <remarks>Head: lm_head inside the graph, writing where it says (see <see cref="CudaLmHead"/>); null: outside.</remarks>
     public readonly record struct Key(int Tokens, int MaxBlocks, int Splits, int Logits, CudaLmHead.Greedy? Head);
-
-    /// <summary>
-    /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's
-    /// capture sizes). Padding is nearly free below 64 rows: the fused GPTQ kernel computes 8 rows per tensor-core tile.
-    /// </summary>
-    public static int Bucket(int n) => n <= 0 ? throw new ArgumentOutOfRangeException(nameof(n)) : n <= 2 ? n : n <= 4 ? 4 : n <= 8 ? 8 : (n + 7) / 8 * 8;
 
     // Per key: the instantiated graph, the graph it came from (whose node handles address it), and its one root node.
     readonly Dictionary<Key, (nint Exec, nint Graph, nint Root)> _exec = [];

@@ -46,7 +46,8 @@ internal sealed unsafe class CudaLayerForward : IDisposable
     public void Start(LoadedModel model, int[][] samples)
     {
         Plan([.. samples.Select(s => s.Length)]);
-        var emb = DenseWeights.ToFloat(model.Weights.Embedding);               // [vocab, hidden]
+        var emb = new float[model.Weights.Embedding.ElementCount];             // [vocab, hidden]
+        GptqFormat.ToFloat(model.Weights.Embedding, 0, emb);
         var row = new float[_maxLen * _hidden];                                 // one sample [tokens, hidden]
         for (int s = 0; s < samples.Length; s++)
         {

@@ -51,6 +51,9 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         _logprobs = _ids + 4UL * (ulong)_cap;
     }
 
+    /// <summary>Whether some row of the last upload samples (not greedy): then no kernel fuses the greedy choice.</summary>
+    public bool Sampled => _sampled;
+
     /// <summary>Rows the buffers hold now.</summary>
     public int Capacity => _cap;
 

@@ -39,7 +39,7 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         if (feed.Length > 0 && (_outstanding == 0 || n > sm.Capacity)) throw new InvalidOperationException("a fed step needs the step before it queued, with no more rows");
         ulong prev = sm.Ids;
         var parms = sm.Write(rows[..n]);
-        var step = Run(b, feed, prev, parms, sm);
+        var step = Execute(b, _planner.Plan(b, _s.Capacity, sm.Sampled ? SamplerRows.Sampled : SamplerRows.Greedy), feed, prev, parms, sm);
         if (step.Head is { } head)
         {
             if (head.Ids == 0) sm.Launch(_s.Logits, V, 0, n);   // the graph wrote the logits of a sampled row

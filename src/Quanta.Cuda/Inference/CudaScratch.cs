@@ -40,6 +40,12 @@ internal sealed unsafe class CudaScratch : IDisposable
     /// <summary>Longest prompt the GEMM attention can take with the current buffers.</summary>
     public int BlasTokens { get; private set; }
 
+    /// <summary>Rows the buffers hold now (<see cref="Ensure"/> grows them).</summary>
+    public int Capacity => _cap;
+
+    /// <summary>The <see cref="BlasTokens"/> of buffers for <paramref name="capacity"/> rows: steps of more than SplitTokens rows get the GEMM attention's scratch.</summary>
+    public static int BlasTokensFor(int capacity) => capacity > SplitTokens ? Math.Min(capacity, BlasAttention.MaxTokens) : 0;
+
     public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, CudaModelWeights w)
     {
         _mem = mem; _w = w;
@@ -68,7 +74,7 @@ internal sealed unsafe class CudaScratch : IDisposable
         foreach (var l in _w.Layers) foreach (var x in l.All) lin = Math.Max(lin, x.ScratchBytes(T));
         Linear = A(lin, "linear scratch");
         Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
-        BlasTokens = T > SplitTokens ? Math.Min(T, BlasAttention.MaxTokens) : 0;
+        BlasTokens = BlasTokensFor(T);
         long att = (long)_heads * BlasTokens * BlasTokens;
         AttS = A(4 * att, "attention scores"); AttP = A(2 * att, "attention probabilities");
         _cap = T;

@@ -27,20 +27,20 @@ public sealed class CudaQuantBackend : QuantBackend
 
     public override string Device => $"cuda ({_ctx.Name})";
 
-    internal override void Start(LoadedModel model, int[][] samples) => _fwd.Start(model, samples);
+    public override void Start(LoadedModel model, int[][] samples) => _fwd.Start(model, samples);
 
     /// <summary>Starts from given states, per sample [tokens, hidden] (tests).</summary>
     internal void Start(float[][] states) => _fwd.Start(states);
 
-    internal override void Load(DenseLayer layer, int ffn)
+    public override void Load(DenseLayer layer, int ffn)
     {
         FreeHessians();
         _fwd.Load(layer, ffn);
     }
 
-    internal override void Updated(DenseLayer layer, string name) => _fwd.Upload(name, ModelQuantizer.Field(layer, name));
+    public override void Updated(DenseLayer layer, string name) => _fwd.Upload(name, ModelQuantizer.Field(layer, name));
 
-    internal override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
+    public override Dictionary<LinearInput, IHessianSum> Collect(LinearInput? only)
     {
         var hs = new Dictionary<LinearInput, CudaHessian>();
         foreach (var input in Enum.GetValues<LinearInput>())
@@ -55,7 +55,7 @@ public sealed class CudaQuantBackend : QuantBackend
         return hs.ToDictionary(kv => kv.Key, kv => (IHessianSum)kv.Value);
     }
 
-    internal override void Advance() => _fwd.Run(null, null);
+    public override void Advance() => _fwd.Run(null, null);
 
     public override QuantizedMatrix Gptq(IHessianSum h, double[] weight, int rows, int cols, QuantSpec spec)
         => _solve.Gptq(Gpu(h), weight, rows, cols, spec);

@@ -100,7 +100,7 @@ public static unsafe partial class KernelBench
         ulong pos = mem.Upload<int>([context - 1], "pos"), slot = mem.Upload<int>([context - 1], "slot"), seq = mem.Upload<int>([0], "seq_of");
         ulong tables = mem.Upload<int>([.. Enumerable.Range(0, maxb)], "tables");
         ulong inv = mem.Upload<double>(RotaryFrequencies.Inverse(c.RopeTheta, hd, c.RopeScaling), "inv_freq");
-        int splits = CudaModelRunner.AttentionSplits(ctx.Multiprocessors, 1, H, context);
+        int splits = StepPlanner.AttentionSplits(ctx.Multiprocessors, 1, H, context);
         ulong part = Zeros(4L * H * CudaScratch.MaxSplits * (hd + 2), "part"), done = Zeros(4L * H, "split counters");
         float eps = 1e-5f, scale = 1f / MathF.Sqrt(hd);
         yield return ("rmsnorm", Time(ctx, () => k.RmsNorm(x, w, xn, h, eps, 1), calls));
@@ -108,7 +108,7 @@ public static unsafe partial class KernelBench
             H, KH, hd, (int)c.RopeStyle, 1, qkv), calls));
         foreach (int sp in new[] { 1, 2, 4, 8, 16 }.Where(x => x <= splits * 2 && x <= context / 8).Append(splits).Distinct().Order())
             foreach (int warps in new[] { 4, 8 })
-                yield return ($"paged_attention ({context} keys, {sp} splits, {warps} warps{(sp == splits && warps == CudaModelRunner.AttentionWarpsFor(1) ? ", the runner's choice" : "")})",
+                yield return ($"paged_attention ({context} keys, {sp} splits, {warps} warps{(sp == splits && warps == StepPlanner.AttentionWarps(1) ? ", the runner's choice" : "")})",
                     Time(ctx, () => k.PagedAttention(qh, kc, vc, seq, pos, tables, att, part, done, H, KH, hd, bs, maxb, scale, sp, 1, warps), calls));
         yield return ("silu_mul", Time(ctx, () => k.SiluMul(gu, gu + 4UL * (ulong)ffn, act, ffn, 2 * ffn, 1), calls));
     }
