@@ -22,19 +22,23 @@ public sealed class DashboardTests(Browser b)
         await Expect(page.Locator("#live")).ToContainTextAsync("live");
         long requests0 = await NumberAsync(page, "#requests-total"), tokens0 = await NumberAsync(page, "#v-tokens");
 
-        // Two clients one request after another, 480 tokens each, until the page has shown two token counts
-        // between the start and the end (or 20 requests were sent): a second or two of load on any machine.
+        // Two clients send one request after another, 480 tokens each, until the page has shown two token counts
+        // between the start and the end and a request in flight; at most 200 requests and 30 s, so the load is
+        // bounded on any machine and long enough for the page's once-a-second poll on a fast one.
+        const int MaxRequests = 200;
         var seenTokens = new SortedSet<long>();
         bool seenInFlight = false;
-        int sent = 0;
+        int started = 0, completed = 0;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        stop.CancelAfter(TimeSpan.FromSeconds(30));
         async Task Client()
         {
-            while (!stop.IsCancellationRequested && Interlocked.Increment(ref sent) <= 20)
+            while (!stop.IsCancellationRequested && Interlocked.Increment(ref started) <= MaxRequests)
             {
                 using var res = await b.Server.Client.PostAsJsonAsync("/v1/completions",
-                    new { prompt = $"Once upon a time {sent}", max_tokens = 480, ignore_eos = true, temperature = 0 }, Ct);
+                    new { prompt = $"Once upon a time {started}", max_tokens = 480, ignore_eos = true, temperature = 0 }, Ct);
                 res.EnsureSuccessStatusCode();
+                Interlocked.Increment(ref completed);
             }
         }
         var load = Task.WhenAll(Client(), Client());
@@ -47,7 +51,7 @@ public sealed class DashboardTests(Browser b)
             await Task.Delay(100, Ct);
         }
         await load;
-        int requests = Math.Min(20, sent);
+        int requests = completed;
         await Expect(page.Locator("#requests-total")).ToHaveTextAsync((requests0 + requests).ToString());
         await Expect(page.Locator("#v-tokens")).ToHaveTextAsync((tokens0 + requests * 480).ToString());
         Assert.True(seenTokens.Count >= 2, $"token counts seen during the load: {string.Join(",", seenTokens)}");
