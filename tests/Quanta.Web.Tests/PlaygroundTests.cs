@@ -33,7 +33,19 @@ public sealed class PlaygroundTests(Browser b)
         await Expect(page.Locator("#model")).ToHaveTextAsync("stories260K");
         await SetAsync(page, "0", "120");
         await page.EvaluateAsync(PageScripts.RecordAnswerLengths);
+        // stories260K writes 120 tokens in a few milliseconds on an idle machine, which can reach the page as one
+        // network read; a throttled link (about 1.5 s for this answer) makes each token's arrival observable.
+        var cdp = await page.Context.NewCDPSessionAsync(page);
+        await cdp.SendAsync("Network.enable");
+        await cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
+        {
+            ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = 20_000, ["uploadThroughput"] = -1,
+        });
         var answer = await SendAsync(page, "Once upon a time");
+        await cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
+        {
+            ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = -1, ["uploadThroughput"] = -1,
+        });
         string text = await answer.Locator(".text").TextContentAsync() ?? "";
         var updates = await page.EvaluateAsync<int[][]>("() => window.__updates");
         var lengths = updates.Select(u => u[0]).ToList();
