@@ -70,6 +70,7 @@ public sealed class ServedModel
         var served = new ServedModel
         {
             Engine = engine, Tokenizer = model.Tokenizer, Config = model.Config, ModelId = model.Name, DeviceName = runner.DeviceName,
+            DeviceMemory = runner.DeviceMemory is { } m ? () => new Web.DeviceMemory(m.UsedBytes, m.TotalBytes) : null,
         };
         served.Owned.Add(runner);
         served.Owned.Add(model);

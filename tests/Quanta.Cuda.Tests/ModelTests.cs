@@ -27,6 +27,18 @@ public class ModelTests
 
     static CudaModelRunner Cuda(ModelCheckpoint ck) => new(ck.Config, ck.Weights, new KvCacheOptions(16, 64));
 
+    [Fact]
+    public void DeviceMemoryCountsWeightsAndKvCache()
+    {
+        Gpu.Context();
+        var dir = TestPaths.Fixture("tiny-llama-gptq-g128");
+        using var ck = ModelLoader.Open(dir);
+        using var r = Cuda(ck);
+        var m = Assert.NotNull(((IModelRunner)r).DeviceMemory);
+        long kvBytes = r.KvBytesPerToken * r.NumBlocks * r.BlockSize;
+        Assert.InRange(m.UsedBytes, kvBytes + r.DecodeWeightBytes, m.TotalBytes);
+    }
+
     [Theory]
     [MemberData(nameof(Fixtures))]
     public void FixtureLastLogitsWithin5e2(string fixture)

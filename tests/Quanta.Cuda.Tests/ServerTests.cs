@@ -54,6 +54,16 @@ public class ServerTests
             $"{what}: departs at step {k} ({got[k]} vs {want[k]}), top two {string.Join(", ", top)}");
     }
 
+    [Fact]
+    public async Task Stats_report_the_gpu_memory_in_use()
+    {
+        await using var s = await Serve("tiny-llama-gptq-g128");
+        using var doc = JsonDocument.Parse(await s.Client.GetStringAsync("/stats", Ct));
+        long used = doc.RootElement.GetProperty("gpu_memory_used_bytes").GetInt64();
+        long total = doc.RootElement.GetProperty("gpu_memory_total_bytes").GetInt64();
+        Assert.InRange(used, 256L * 16 * 2 * 2 * 128 * sizeof(ushort), total);   // at least the KV cache: 256 blocks x 16 x K,V x 2 layers x 128
+    }
+
     [Theory]
     [InlineData("tiny-llama-gptq-g128")]
     [InlineData("tiny-llama-gptq-g32-act")]

@@ -73,6 +73,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 if (blocks < 1) throw new InsufficientMemoryException($"CUDA: no memory left for the KV cache after weights ({_w.Bytes / 1048576.0:F0} MiB) and activations for {warm} prefill tokens: {free / 1048576.0:F0} MiB free of {total / 1048576.0:F0} MiB");
                 AllocateCache((int)Math.Min(blocks, int.MaxValue / BlockSize));
             }
+            var (freeAfter, totalAfter) = _ctx.MemoryInfo();
+            DeviceMemory = new DeviceMemoryUse(totalAfter - freeAfter, totalAfter);
             o.Log?.WriteLine($"cuda: {_ctx.Name}, weights {_w.Bytes / 1048576.0:F0} MiB, KV cache {NumBlocks} blocks x {BlockSize} = max_batch_total_tokens {(long)NumBlocks * BlockSize}");
         }
         catch
@@ -87,6 +89,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     public string DeviceName => $"cuda:{_ctx.Ordinal} ({_ctx.Name})";
     public int BlockSize { get; }
     public int NumBlocks { get; private set; }
+    public DeviceMemoryUse? DeviceMemory { get; }
     /// <summary>Weight bytes read by one decode step (for roofline figures).</summary>
     public long DecodeWeightBytes => _w.DecodeReadBytes;
     /// <summary>KV bytes per cached token (K and V, all layers).</summary>

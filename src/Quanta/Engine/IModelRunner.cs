@@ -18,4 +18,13 @@ public interface IModelRunner : IDisposable
     /// <paramref name="logits"/> [batch.NumLogits, vocab] row-major.
     /// </summary>
     void Forward(ForwardBatch batch, Span<float> logits);
+
+    /// <summary>
+    /// Device memory in use and in all, as read once after the runner allocated its weights, activations and KV cache
+    /// (a runner allocates nothing later, so the figure holds); null where there is no device memory to report (CPU).
+    /// </summary>
+    DeviceMemoryUse? DeviceMemory => null;
 }
+
+/// <summary>Bytes of device memory in use (by every process on the device) and in all.</summary>
+public readonly record struct DeviceMemoryUse(long UsedBytes, long TotalBytes);
