@@ -39,7 +39,6 @@ public sealed partial class Sampler
             var work = _work.AsSpan(0, _vocab);     // greedy without penalties reads the logits in place
             w.CopyTo(work);
             ApplyPenalties(work, p, state);
-            Saturate(work);
             if (state.Grammar is { } g) GrammarMask.Apply(work, g.Mask());
             if (p.DoSample) Warp(work, p.Temperature, p.TopK, p.TopP, p.TypicalP);
             w = work;
@@ -101,7 +100,7 @@ public sealed partial class Sampler
             foreach (int id in s.Seen)
             {
                 float l = w[id];
-                w[id] = l < 0 ? l * rp : l / rp;
+                w[id] = l < 0 ? l * rp : MathF.Min(l / rp, float.MaxValue);   // a tiny penalty must not make +inf (inf - max = NaN)
             }
         if (p.FrequencyPenalty != 0f || p.PresencePenalty != 0f)
             foreach (var (id, count) in s.GeneratedCounts)
@@ -109,8 +108,8 @@ public sealed partial class Sampler
     }
 
     /// <summary>
-    /// Keeps processed logits finite from above: a tiny repetition penalty or temperature can push one past float's
-    /// range, and infinity minus the infinite max is NaN. Overflowed values tie at float.MaxValue (-inf stays: filtered).
+    /// Keeps processed logits finite from above after a division by a small temperature: infinity minus the infinite max
+    /// is NaN. Overflowed values tie at float.MaxValue (-inf stays: filtered).
     /// </summary>
     static void Saturate(Span<float> w) => TensorPrimitives.Min(w, float.MaxValue, w);
 
