@@ -4,9 +4,8 @@ namespace Quanta.Cuda;
 
 internal sealed unsafe partial class CudaLinear
 {
-    /// <summary>Bytes of f16 scratch this layer needs for <paramref name="rows"/> rows (permuted x, dequantised W).</summary>
-    public long ScratchBytes(int rows)
-        => (Perm != 0 ? 2L * rows * In : 0) + (IsQuantized && rows > GptqPlanner.MaxRows ? 2L * In * Out : 0);
+    /// <summary>Bytes of f16 scratch this layer needs for <paramref name="rows"/> rows (x permuted for act-order).</summary>
+    public long ScratchBytes(int rows) => Perm != 0 ? 2L * rows * In : 0;
 
     /// <summary>
     /// y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ, or with <paramref name="accumulate"/>
@@ -25,18 +24,21 @@ internal sealed unsafe partial class CudaLinear
         }
         if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
         x = Permuted(x, rows, ref scratch);
-        if (rows <= GptqPlanner.MaxRows)
-        {
-            Passes(x, y, rows, ldy, accumulate);
-            return;
-        }
-        _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
-        Gemm(scratch, In, x, y, rows, ldy, accumulate);
+        if (rows < GemmPlanner.MinRows) Passes(x, y, rows, ldy, accumulate);
+        else Gemm4(x, y, rows, ldy, accumulate);
+    }
+
+    /// <summary>The tiled int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ, K split as <see cref="GemmPlanner.Plan"/> says.</summary>
+    void Gemm4(ulong x, ulong y, int rows, int ldy, bool accumulate)
+    {
+        var plan = GemmPlanner.Plan(new GptqShape(In, Out, GroupSize), rows, _mem.Ctx.Multiprocessors, _k.GemmResidentBlocks);
+        if (plan.Splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, rows);
+        _k.GptqGemm(x, QTiles, ScaleZero, y, rows, In, Out, GroupSize, ldy, plan, accumulate);
     }
 
     /// <summary>
     /// act [rows, out/2] f16 = silu(gate) * up for a <see cref="SiluPairs"/> layer: the fused kernel writes it directly
-    /// (groups of a multiple of 64, up to <see cref="GptqPlanner.MaxRows"/> rows, passes of other than 9-16 rows);
+    /// (groups of a multiple of 64, fewer than <see cref="GemmPlanner.MinRows"/> rows, passes of other than 9-16 rows);
     /// otherwise y [rows, out] f32 is the product and silu_mul reads its alternating runs.
     /// </summary>
     public void ForwardSilu(ulong x, ulong act, int rows, ulong scratch, ulong y)
@@ -44,7 +46,7 @@ internal sealed unsafe partial class CudaLinear
         if (!SiluPairs) throw new InvalidOperationException("ForwardSilu needs a gate/up layer with alternating columns");
         if (rows == 0) return;
         int half = Out / 2;
-        if (!(IsQuantized && rows <= GptqPlanner.MaxRows && GroupSize % 64 == 0))
+        if (!(IsQuantized && rows < GemmPlanner.MinRows && GroupSize % 64 == 0))
         {
             Forward(x, y, rows, scratch);
             _k.SiluMul(y, y + 32, act, half, Out, rows, chunk: 8);

@@ -21,9 +21,9 @@ internal sealed class StepPlanner(StepShape shape)
         int n = b.NumLogits, maxQuery = 0;
         for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
         bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;
-        bool graph = shape.Graphs && decode && b.NumTokens <= CudaScratch.LogitRows && b.NumTokens <= GptqPlanner.MaxRows && shape.AllQuantized;
+        bool graph = shape.Graphs && decode && b.NumTokens <= CudaScratch.LogitRows && shape.AllQuantized;
         int T = b.NumTokens;
-        if (graph && Bucket(T) <= Math.Min(GptqPlanner.MaxRows, CudaScratch.LogitRows)) T = Bucket(T);
+        if (graph && Bucket(T) <= CudaScratch.LogitRows) T = Bucket(T);
         int maxCtx = 0;
         for (int t = 0; t < b.NumTokens; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
         int splits = T <= CudaScratch.SplitTokens ? AttentionSplits(shape.Multiprocessors, T, shape.Heads, maxCtx) : 1;
@@ -51,7 +51,7 @@ internal sealed class StepPlanner(StepShape shape)
 
     /// <summary>
     /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's
-    /// capture sizes). Padding is nearly free below 64 rows: the fused GPTQ kernel computes 8 rows per tensor-core tile.
+    /// capture sizes). Padding is nearly free: the GPTQ kernels compute 8 rows per tensor-core tile, the GEMM 32 to 128 per block.
     /// </summary>
     public static int Bucket(int n) => n <= 0 ? throw new ArgumentOutOfRangeException(nameof(n)) : n <= 2 ? n : n <= 4 ? 4 : n <= 8 ? 8 : (n + 7) / 8 * 8;
 

@@ -39,6 +39,34 @@ internal sealed unsafe partial class Kernels
         Go("gptq", GptqKernelName.For(m, gs, v), (grid, (uint)splits, 1), (uint)(32 * v.Warps), a);
     }
 
+    /// <summary>
+    /// y [m, ldy] f32 (columns 0..out) = x [m, in] f16 · dequant(W) by the tiled GEMM (gptq_gemm.cu): l.Tile blocks over
+    /// features and rows, l.Splits blocks along K adding into y atomically (zero y first for a plain product); with
+    /// <paramref name="accumulate"/> and one split, y += the product.
+    /// </summary>
+    public void GptqGemm(ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, GemmLaunch l, bool accumulate)
+    {
+        int per = l.Per, atomic = accumulate ? 1 : 0;
+        void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &per, &atomic };
+        string name = l.Tile.Kernel(l.GroupSums);
+        nint fn = _r.Function("gptq_gemm", name);
+        if (!_r.AllowSharedMemory(fn, l.Tile.SharedBytes)) throw new InvalidOperationException($"{name}: {l.Tile.SharedBytes} bytes of shared memory refused");
+        uint gx = (uint)((outF + l.Tile.Features - 1) / l.Tile.Features), gy = (uint)((m + l.Tile.Rows - 1) / l.Tile.Rows);
+        _r.Launch(fn, (gx, gy, (uint)l.Splits), (uint)l.Tile.Threads, (uint)l.Tile.SharedBytes, a, name);
+    }
+
+    /// <summary>Blocks of a GEMM kernel (by name) that fit one SM at once, with its dynamic shared memory (cached).</summary>
+    public int GemmResidentBlocks(string name)
+    {
+        if (_resident.TryGetValue(name, out int n)) return n;
+        var tile = GemmTile.All.First(t => name == t.Kernel(false) || name == t.Kernel(true));
+        nint fn = _r.Function("gptq_gemm", name);
+        _r.AllowSharedMemory(fn, tile.SharedBytes);
+        Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, fn, tile.Threads, (nuint)tile.SharedBytes),
+            $"cuOccupancyMaxActiveBlocksPerMultiprocessor({name})");
+        return _resident[name] = Math.Max(1, n);
+    }
+
     /// <summary>Blocks of the GptqMma kernel for these arguments that fit one SM at once (cached).</summary>
     public int GptqResidentBlocks(int m, int gs, GptqVariant v)
     {

@@ -72,8 +72,8 @@ public class StepPlannerTests
         Assert.True(p.Attention.RopeInAttention);    // 32 heads x 8 splits: within two blocks per SM
         Assert.False(Plan(Decode(9, 40)).Attention.RopeInAttention);     // 16 rows x 32 heads: past it
         var wide = Plan(Decode(70, 40));
-        Assert.False(wide.Graph);              // past the fused kernel's 64 rows
-        Assert.Equal(70, wide.Tokens);
+        Assert.True(wide.Graph);               // the GEMM's launches are captured as well
+        Assert.Equal(72, wide.Tokens);
         Assert.Equal(4, wide.Attention.Warps);
         Assert.Null(wide.Attention.PromptStarts);
         Assert.Equal(0, wide.Attention.NumTiles);
@@ -96,6 +96,15 @@ public class StepPlannerTests
         var longer = Plan(ForwardBatch.Of(Bs, new SeqTokens([.. Enumerable.Range(0, 132)], 0, new int[2100])));
         Assert.Null(longer.Attention.PromptStarts);
         Assert.Equal(33, longer.Attention.NumTiles);
+    }
+
+    [Fact]
+    public void DecodesPastTheLogitsRowsRunEagerly()
+    {
+        Assert.True(Plan(Decode(256, 40)).Graph);
+        var p = Plan(Decode(257, 40));
+        Assert.False(p.Graph);
+        Assert.Equal(257, p.Tokens);
     }
 
     [Fact]

@@ -1,0 +1,76 @@
+namespace Quanta.Cuda;
+
+/// <summary>
+/// A block shape of the tiled int4 GEMM (Kernels/gptq_gemm.cu): rows and features per block, threads, dynamic shared
+/// memory in bytes, and the kernel's name (with <c>_g</c> for the group-sums variant).
+/// </summary>
+internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes)
+{
+    /// <summary>The block shapes the module instantiates, smallest first (kept in step with its GEMM_KERNEL lines).</summary>
+    public static readonly GemmTile[] All =
+    [
+        new(16, 128, 128, 4 * (8 * 32 + 16 * 8) * 16),
+        new(32, 128, 128, 4 * (8 * 32 + 32 * 8) * 16),
+        new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16),
+        new(128, 128, 256, 4 * (8 * 32 + 128 * 8) * 16),
+    ];
+
+    public string Kernel(bool groupSums) => $"gptq_gemm_{Rows}{(groupSums ? "_g" : "")}";
+}
+
+/// <summary>One launch of the GEMM: the block shape, group sums (groups of a multiple of 64), K split over Splits blocks of Per k-steps.</summary>
+internal readonly record struct GemmLaunch(GemmTile Tile, bool GroupSums, int Splits, int Per)
+{
+    public int Blocks(GptqShape s, int rows) => (s.Out + Tile.Features - 1) / Tile.Features * ((rows + Tile.Rows - 1) / Tile.Rows);
+}
+
+/// <summary>
+/// How the tiled GEMM covers a GPTQ layer for a given number of rows. Pure: the GPU enters only through its SM count and
+/// the resident blocks per SM of a kernel (an occupancy query the caller answers), so the plans are testable on the CPU.
+/// </summary>
+internal static class GemmPlanner
+{
+    /// <summary>From this many rows on a GPTQ layer runs the GEMM; fewer take the fused kernels (<see cref="GptqPlanner"/>).</summary>
+    public const int MinRows = 17;
+    /// <summary>Fewest k-steps a split keeps (each split's blocks fill and drain the pipeline once).</summary>
+    const int MinStepsPerSplit = 8;
+
+    /// <summary>The smallest block shape holding all rows, else the widest (rows then span several blocks).</summary>
+    public static GemmTile TileFor(int rows)
+    {
+        foreach (var t in GemmTile.All)
+            if (rows <= t.Rows) return t;
+        return GemmTile.All[^1];
+    }
+
+    /// <summary>
+    /// The launch for <paramref name="rows"/> rows: the block shape by rows, group sums where groups are a multiple of 64,
+    /// and the K split that minimises waves x k-steps per block (a grid of a few blocks per SM leaves the last wave partly
+    /// empty; splitting K trades that for atomic adds), the fewest splits among equals.
+    /// </summary>
+    /// <param name="sms">the GPU's multiprocessors.</param>
+    /// <param name="resident">blocks of a kernel (by name) that fit one SM at once.</param>
+    public static GemmLaunch Plan(GptqShape s, int rows, int sms, Func<string, int> resident)
+        => Plan(s, rows, TileFor(rows), s.GroupSize % 64 == 0, sms, resident);
+
+    /// <summary>The K split of <see cref="Plan(GptqShape, int, int, Func{string, int})"/> for a given block shape and variant.</summary>
+    public static GemmLaunch Plan(GptqShape s, int rows, GemmTile tile, bool sums, int sms, Func<string, int> resident)
+    {
+        if (rows < 1) throw new ArgumentOutOfRangeException(nameof(rows));
+        if (sums && s.GroupSize % 64 != 0) throw new ArgumentException($"group sums need groups of a multiple of 64, not {s.GroupSize}");
+        int ksteps = (s.In + 63) / 64;
+        long blocks = new GemmLaunch(tile, sums, 1, ksteps).Blocks(s, rows);
+        long wave = (long)sms * Math.Max(1, resident(tile.Kernel(sums)));
+        int best = 1;
+        long bestCost = long.MaxValue;
+        for (int splits = 1; splits <= 16 && (splits == 1 || ksteps / splits >= MinStepsPerSplit); splits++)
+        {
+            int per = (ksteps + splits - 1) / splits;
+            int used = (ksteps + per - 1) / per;
+            if (used != splits) continue;   // the same launch as a smaller split
+            long cost = (blocks * splits + wave - 1) / wave * per;
+            if (cost < bestCost) (best, bestCost) = (splits, cost);
+        }
+        return new GemmLaunch(tile, sums, best, (ksteps + best - 1) / best);
+    }
+}

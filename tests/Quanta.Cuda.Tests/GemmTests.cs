@@ -1,0 +1,118 @@
+using Quanta.Cuda;
+using Quanta.Model;
+using Quanta.Tests.Cpu;
+
+namespace Quanta.Cuda.Tests;
+
+/// <summary>
+/// The tiled int4 GEMM (gptq_gemm.cu) against a float64 product of the dequantised weights: every block shape, rows that are
+/// not a multiple of the tile, K not a multiple of the 64-input step, act-order, per-channel, symmetric and asymmetric
+/// zero points, groups of 16 to 192 (scaled per weight or summed per group), split K, accumulation into y.
+/// </summary>
+public class GemmTests
+{
+    public static TheoryData<int, int, int, bool, bool, int> Cases => new()
+    {
+        { 256, 512, 128, false, true, 17 },      // the fewest rows the GEMM takes (32-row blocks)
+        { 256, 512, 128, false, false, 32 },
+        { 200, 320, 64, false, false, 33 },      // 64-row blocks, out not a multiple of the 128-feature block
+        { 136, 1024, 128, true, true, 64 },      // act-order
+        { 264, 336, 16, false, false, 65 },      // groups of 16 (scaled per weight), in % 64 != 0, 128-row blocks
+        { 520, 576, 192, false, false, 100 },    // groups of 3 k-steps
+        { 128, 4096, -1, false, true, 128 },     // per channel, split K
+        { 128, 4096, -1, false, false, 129 },    // a second row block with one row
+        { 1000, 1024, 32, true, false, 200 },    // act-order, groups of 32
+        { 384, 2816, 128, false, false, 300 },
+        { 64, 11008, 128, false, true, 512 },    // down_proj's K: one block of features, K split many ways
+        { 4096, 256, 128, false, false, 2048 },  // a prompt's rows
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void GemmMatchesFloat64Product(int outF, int inF, int gs, bool actOrder, bool sym, int rows)
+    {
+        var (ctx, mem, lin, w) = Layer(outF, inF, gs, actOrder, sym);
+        using var _ = mem;
+        var x = Gpu.RoundHalf(Gpu.Random(new Random(rows), rows * inF));
+        ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Alloc(4L * rows * outF, "y");
+        ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(rows)), "scratch");
+        lin.Forward(xd, y, rows, scratch);
+        var got = ctx.Download<float>(y, rows * outF);
+        var want = Product(x, w, rows, inF, outF);
+        Gpu.Close(got, want, 3e-3, $"gemm {outF}x{inF} g{gs} rows {rows}");
+        RowsClose(got, want, rows, outF, 1e-2, $"gemm {outF}x{inF} g{gs}");
+    }
+
+    /// <summary>With accumulate, y += the product: one split (plain adds) and split K (atomics).</summary>
+    [Theory]
+    [InlineData(512, 264, 40)]
+    [InlineData(11008, 128, 96)]
+    public void AccumulateAddsIntoY(int inF, int outF, int rows)
+    {
+        var (ctx, mem, lin, w) = Layer(outF, inF, 128, false, true);
+        using var _ = mem;
+        var x = Gpu.RoundHalf(Gpu.Random(new Random(1), rows * inF));
+        var y0 = Gpu.Random(new Random(2), rows * outF);
+        ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Upload<float>(y0, "y");
+        ulong scratch = mem.Alloc(Math.Max(256, lin.ScratchBytes(rows)), "scratch");
+        lin.Forward(xd, y, rows, scratch, accumulate: true);
+        var want = Product(x, w, rows, inF, outF);
+        for (int i = 0; i < want.Length; i++) want[i] += y0[i];
+        Gpu.Close(ctx.Download<float>(y, rows * outF), want, 3e-3, $"accumulate {outF}x{inF} rows {rows}");
+    }
+
+    /// <summary>y with a row stride wider than out (columns past out untouched), as the fused q/k/v output is read.</summary>
+    [Fact]
+    public void StridedOutputLeavesOtherColumns()
+    {
+        const int outF = 144, inF = 256, rows = 48, ldy = 160;
+        var (ctx, mem, lin, w) = Layer(outF, inF, 64, false, false);
+        using var _ = mem;
+        var x = Gpu.RoundHalf(Gpu.Random(new Random(3), rows * inF));
+        var sentinel = Enumerable.Repeat(7f, rows * ldy).ToArray();
+        ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Upload<float>(sentinel, "y");
+        lin.Forward(xd, y, rows, mem.Alloc(256, "scratch"), ldy);
+        var got = ctx.Download<float>(y, rows * ldy);
+        var want = Product(x, w, rows, inF, outF);
+        var packed = new float[rows * outF];
+        for (int r = 0; r < rows; r++)
+        {
+            Array.Copy(got, r * ldy, packed, r * outF, outF);
+            for (int c = outF; c < ldy; c++) Assert.Equal(7f, got[r * ldy + c]);
+        }
+        Gpu.Close(packed, want, 3e-3, "strided gemm");
+    }
+
+    static (CudaContext, DeviceArena, CudaLinear, float[]) Layer(int outF, int inF, int gs, bool actOrder, bool sym)
+    {
+        var ctx = Gpu.Context();
+        var mem = new DeviceArena(ctx);
+        var layer = TestTensors.Gptq(new Random(outF * 31 + inF), "l", outF, inF, gs, actOrder, sym, out var w);
+        var lin = CudaLinear.Upload(mem, new Kernels(ctx), layer);
+        Assert.True(lin.IsQuantized);
+        return (ctx, mem, lin, w);
+    }
+
+    /// <summary>Each row's relative error, so that a wrong block or row cannot hide in the whole product's norm.</summary>
+    static void RowsClose(float[] got, double[] want, int rows, int outF, double tol, string what)
+    {
+        for (int r = 0; r < rows; r++)
+            Gpu.Close(got.AsSpan(r * outF, outF), want.AsSpan(r * outF, outF), tol, $"{what} row {r}");
+    }
+
+    /// <summary>x [rows, inF] · wᵀ in float64, rows in parallel.</summary>
+    static double[] Product(float[] x, float[] w, int rows, int inF, int outF)
+    {
+        var want = new double[rows * outF];
+        Parallel.For(0, rows, r =>
+        {
+            for (int o = 0; o < outF; o++)
+            {
+                double s = 0;
+                for (int i = 0; i < inF; i++) s += (double)x[r * inF + i] * w[o * inF + i];
+                want[r * outF + o] = s;
+            }
+        });
+        return want;
+    }
+}
