@@ -46,7 +46,7 @@ internal static class GemmPlanner
     /// <summary>
     /// The launch for <paramref name="rows"/> rows: the block shape by rows, group sums where groups are a multiple of 64,
     /// and the K split that minimises waves x k-steps per block (a grid of a few blocks per SM leaves the last wave partly
-    /// empty; splitting K trades that for atomic adds), the fewest splits among equals.
+    /// empty; splitting K trades that for atomic adds), taking more splits only where they save a tenth.
     /// </summary>
     /// <param name="sms">the GPU's multiprocessors.</param>
     /// <param name="resident">blocks of a kernel (by name) that fit one SM at once.</param>
@@ -69,7 +69,7 @@ internal static class GemmPlanner
             int used = (ksteps + per - 1) / per;
             if (used != splits) continue;   // the same launch as a smaller split
             long cost = (blocks * splits + wave - 1) / wave * per;
-            if (cost < bestCost) (best, bestCost) = (splits, cost);
+            if (cost * 10 < bestCost * 9) (best, bestCost) = (splits, cost);   // a split must save a tenth: its atomics and the zeroing of y cost too
         }
         return new GemmLaunch(tile, sums, best, (ksteps + best - 1) / best);
     }
