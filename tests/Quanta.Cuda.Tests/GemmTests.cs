@@ -5,26 +5,23 @@ using Quanta.Tests.Cpu;
 namespace Quanta.Cuda.Tests;
 
 /// <summary>
-/// The tiled int4 GEMM (gptq_gemm.cu) against a float64 product of the dequantised weights: every block shape, rows that are
-/// not a multiple of the tile, K not a multiple of the 64-input step, act-order, per-channel, symmetric and asymmetric
+/// The tiled int4 GEMM (gptq_gemm.cu) against a float64 product of the dequantised weights from <see cref="GemmPlanner.MinRows"/>
+/// to <see cref="GemmPlanner.MaxRows"/> rows: rows that are not a multiple of the tile, K not a multiple of the 64-input step, act-order, per-channel, symmetric and asymmetric
 /// zero points, groups of 16 to 192 (scaled per weight or summed per group), split K, accumulation into y.
 /// </summary>
 public class GemmTests
 {
     public static TheoryData<int, int, int, bool, bool, int> Cases => new()
     {
-        { 256, 512, 128, false, true, 17 },      // the fewest rows the GEMM takes (32-row blocks)
-        { 256, 512, 128, false, false, 32 },
-        { 200, 320, 64, false, false, 33 },      // 64-row blocks, out not a multiple of the 128-feature block
+        { 256, 512, 128, false, true, GemmPlanner.MinRows },   // the fewest rows the GEMM takes
+        { 200, 320, 64, false, false, 40 },      // out not a multiple of the 128-feature block, in % 64 != 0
         { 136, 1024, 128, true, true, 64 },      // act-order
-        { 264, 336, 16, false, false, 65 },      // groups of 16 (scaled per weight), in % 64 != 0, 128-row blocks
+        { 264, 336, 16, false, false, 65 },      // groups of 16 (scaled per weight), a second row block of one row
         { 520, 576, 192, false, false, 100 },    // groups of 3 k-steps
-        { 128, 4096, -1, false, true, 128 },     // per channel, split K
-        { 128, 4096, -1, false, false, 129 },    // a second row block with one row
-        { 1000, 1024, 32, true, false, 200 },    // act-order, groups of 32
-        { 384, 2816, 128, false, false, 300 },
-        { 64, 11008, 128, false, true, 512 },    // down_proj's K: one block of features, K split many ways
-        { 4096, 256, 128, false, false, 2048 },  // a prompt's rows
+        { 128, 4096, -1, false, true, 127 },     // per channel, split K
+        { 1000, 1024, 32, true, false, GemmPlanner.MaxRows },   // act-order, groups of 32, the most rows the GEMM takes
+        { 64, 11008, 128, false, true, 96 },     // down_proj's K: one block of features, K split many ways
+        { 4096, 256, 128, false, false, 128 },   // 32 feature blocks
     };
 
     [Theory]

@@ -4,7 +4,7 @@ using Quanta.Tests.Cpu;
 
 namespace Quanta.Cuda.Tests;
 
-/// <summary>GPTQ (tensor-core fused kernel and dequantise + cuBLAS) and dense linear layers against float64 references.</summary>
+/// <summary>GPTQ (fused kernels, the int4 GEMM, dequantise + cuBLAS) and dense linear layers against float64 references.</summary>
 public class LinearTests
 {
     readonly Random _rng = new();
@@ -13,7 +13,8 @@ public class LinearTests
     {
         { 40, 64, 32, true, false, 1 },      // act-order, out not a multiple of the 16-column tile
         { 40, 64, 32, true, false, 40 },     // five 8-row tiles of x
-        { 40, 64, 32, true, false, 70 },     // dequantise + GEMM
+        { 40, 64, 32, true, false, 70 },     // the int4 GEMM
+        { 40, 64, 32, true, false, 300 },    // dequantise + cuBLAS
         { 264, 320, 64, false, true, 3 },
         { 264, 320, 64, false, true, 8 },
         { 264, 320, 64, false, true, 11 },
@@ -191,7 +192,8 @@ public class LinearTests
     [InlineData(true, 64, false, 20)]    // three row tiles
     [InlineData(true, 64, true, 40)]     // act-order, two passes
     [InlineData(true, 64, false, 44)]    // passes of 32 (epilogue) and 12 (product, then silu_mul)
-    [InlineData(true, 64, false, 70)]    // dequantise + GEMM, then silu_mul over the runs
+    [InlineData(true, 64, false, 70)]    // the int4 GEMM, then silu_mul over the runs
+    [InlineData(true, 64, false, 140)]   // dequantise + cuBLAS, then silu_mul
     [InlineData(true, 32, false, 3)]     // groups of 32: product, then silu_mul
     [InlineData(false, 0, false, 5)]     // dense
     [InlineData(true, 128, false, 1, 4096, 11008)]    // 7B's gate/up at one row: two tiles per warp in 4-warp blocks

@@ -4,8 +4,9 @@ namespace Quanta.Cuda;
 
 internal sealed unsafe partial class CudaLinear
 {
-    /// <summary>Bytes of f16 scratch this layer needs for <paramref name="rows"/> rows (x permuted for act-order).</summary>
-    public long ScratchBytes(int rows) => Perm != 0 ? 2L * rows * In : 0;
+    /// <summary>Bytes of f16 scratch this layer needs for <paramref name="rows"/> rows (permuted x, dequantised W).</summary>
+    public long ScratchBytes(int rows)
+        => (Perm != 0 ? 2L * rows * In : 0) + (IsQuantized && rows > GemmPlanner.MaxRows ? 2L * In * Out : 0);
 
     /// <summary>
     /// y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ, or with <paramref name="accumulate"/>
@@ -25,7 +26,13 @@ internal sealed unsafe partial class CudaLinear
         if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
         x = Permuted(x, rows, ref scratch);
         if (rows < GemmPlanner.MinRows) Passes(x, y, rows, ldy, accumulate);
-        else Gemm4(x, y, rows, ldy, accumulate);
+        else if (rows <= GemmPlanner.MaxRows) Gemm4(x, y, rows, ldy, accumulate);
+        else
+        {
+            // Past MaxRows cuBLAS's f16 GEMM over a dequantised copy outruns the int4 GEMM (prompts, the widest decodes).
+            _k.GptqDequant(QTiles, ScaleZero, scratch, In, Out, GroupSize);
+            Gemm(scratch, In, x, y, rows, ldy, accumulate);
+        }
     }
 
     /// <summary>The tiled int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ, K split as <see cref="GemmPlanner.Plan"/> says.</summary>

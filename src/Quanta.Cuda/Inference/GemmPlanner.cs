@@ -6,14 +6,11 @@ namespace Quanta.Cuda;
 /// </summary>
 internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes)
 {
-    /// <summary>The block shapes the module instantiates, smallest first (kept in step with its GEMM_KERNEL lines).</summary>
-    public static readonly GemmTile[] All =
-    [
-        new(16, 128, 128, 4 * (8 * 32 + 16 * 8) * 16),
-        new(32, 128, 128, 4 * (8 * 32 + 32 * 8) * 16),
-        new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16),
-        new(128, 128, 256, 4 * (8 * 32 + 128 * 8) * 16),
-    ];
+    /// <summary>
+    /// The block shape the module instantiates (kept in step with its GEMM_KERNEL lines): 64 rows x 128 features, 4 warps,
+    /// four stages of 4 KiB of words and 8 KiB of x.
+    /// </summary>
+    public static readonly GemmTile Rows64 = new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16);
 
     public string Kernel(bool groupSums) => $"gptq_gemm_{Rows}{(groupSums ? "_g" : "")}";
 }
@@ -31,27 +28,21 @@ internal readonly record struct GemmLaunch(GemmTile Tile, bool GroupSums, int Sp
 internal static class GemmPlanner
 {
     /// <summary>From this many rows on a GPTQ layer runs the GEMM; fewer take the fused kernels (<see cref="GptqPlanner"/>).</summary>
-    public const int MinRows = 17;
+    public const int MinRows = 33;
+    /// <summary>Up to this many rows; more dequantise the layer to f16 for cuBLAS (see docs/gemm.md for the measurements).</summary>
+    public const int MaxRows = 128;
     /// <summary>Fewest k-steps a split keeps (each split's blocks fill and drain the pipeline once).</summary>
     const int MinStepsPerSplit = 8;
 
-    /// <summary>The smallest block shape holding all rows, else the widest (rows then span several blocks).</summary>
-    public static GemmTile TileFor(int rows)
-    {
-        foreach (var t in GemmTile.All)
-            if (rows <= t.Rows) return t;
-        return GemmTile.All[^1];
-    }
-
     /// <summary>
-    /// The launch for <paramref name="rows"/> rows: the block shape by rows, group sums where groups are a multiple of 64,
+    /// The launch for <paramref name="rows"/> rows: 64-row blocks, group sums where groups are a multiple of 64,
     /// and the K split that minimises waves x k-steps per block (a grid of a few blocks per SM leaves the last wave partly
-    /// empty; splitting K trades that for atomic adds), taking more splits only where they save a tenth.
+    /// empty; splitting K trades that for atomic adds), each further split counted a tenth dearer.
     /// </summary>
     /// <param name="sms">the GPU's multiprocessors.</param>
     /// <param name="resident">blocks of a kernel (by name) that fit one SM at once.</param>
     public static GemmLaunch Plan(GptqShape s, int rows, int sms, Func<string, int> resident)
-        => Plan(s, rows, TileFor(rows), s.GroupSize % 64 == 0, sms, resident);
+        => Plan(s, rows, GemmTile.Rows64, s.GroupSize % 64 == 0, sms, resident);
 
     /// <summary>The K split of <see cref="Plan(GptqShape, int, int, Func{string, int})"/> for a given block shape and variant.</summary>
     public static GemmLaunch Plan(GptqShape s, int rows, GemmTile tile, bool sums, int sms, Func<string, int> resident)
@@ -62,14 +53,15 @@ internal static class GemmPlanner
         long blocks = new GemmLaunch(tile, sums, 1, ksteps).Blocks(s, rows);
         long wave = (long)sms * Math.Max(1, resident(tile.Kernel(sums)));
         int best = 1;
-        long bestCost = long.MaxValue;
+        double bestCost = double.MaxValue;
         for (int splits = 1; splits <= 16 && (splits == 1 || ksteps / splits >= MinStepsPerSplit); splits++)
         {
             int per = (ksteps + splits - 1) / splits;
             int used = (ksteps + per - 1) / per;
             if (used != splits) continue;   // the same launch as a smaller split
-            long cost = (blocks * splits + wave - 1) / wave * per;
-            if (cost * 10 < bestCost * 9) (best, bestCost) = (splits, cost);   // a split must save a tenth: its atomics and the zeroing of y cost too
+            // Each further split costs a tenth more: its atomic adds into y (and the zeroing of y before).
+            double cost = (blocks * splits + wave - 1) / wave * per * (1 + 0.1 * (splits - 1));
+            if (cost < bestCost) (best, bestCost) = (splits, cost);
         }
         return new GemmLaunch(tile, sums, best, (ksteps + best - 1) / best);
     }

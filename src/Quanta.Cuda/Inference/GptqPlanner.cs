@@ -22,8 +22,6 @@ internal readonly record struct GptqShape(int In, int Out, int GroupSize);
 /// </summary>
 internal static class GptqPlanner
 {
-    /// <summary>Up to this many rows use the fused kernel (in passes of <see cref="PassRows"/>); more use dequantise + GEMM.</summary>
-    public const int MaxRows = 64;
     /// <summary>Rows per pass of the fused kernel (its widest variant, four 8-row tiles).</summary>
     public const int PassRows = 32;
     const int MinStepsPerWarp = 4;

@@ -21,9 +21,9 @@ internal sealed class StepPlanner(StepShape shape)
         int n = b.NumLogits, maxQuery = 0;
         for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
         bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;
-        bool graph = shape.Graphs && decode && b.NumTokens <= CudaScratch.LogitRows && shape.AllQuantized;
+        bool graph = shape.Graphs && decode && b.NumTokens <= GraphRows && shape.AllQuantized;
         int T = b.NumTokens;
-        if (graph && Bucket(T) <= CudaScratch.LogitRows) T = Bucket(T);
+        if (graph) T = Bucket(T);
         int maxCtx = 0;
         for (int t = 0; t < b.NumTokens; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
         int splits = T <= CudaScratch.SplitTokens ? AttentionSplits(shape.Multiprocessors, T, shape.Heads, maxCtx) : 1;
@@ -48,6 +48,11 @@ internal sealed class StepPlanner(StepShape shape)
             : sampler == SamplerRows.Greedy ? HeadPlacement.InGraphGreedy : HeadPlacement.InGraph;
         return new StepPlan(T, decode, graph, maxb, tiles, attention, inXn, gather, head);
     }
+
+    /// <summary>
+    /// Most rows of a decode graph: the GPTQ kernels' launches are captured, cuBLAS's (past <see cref="GemmPlanner.MaxRows"/>) are not.
+    /// </summary>
+    public const int GraphRows = GemmPlanner.MaxRows;
 
     /// <summary>
     /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's

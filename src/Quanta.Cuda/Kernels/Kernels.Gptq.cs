@@ -59,7 +59,8 @@ internal sealed unsafe partial class Kernels
     public int GemmResidentBlocks(string name)
     {
         if (_resident.TryGetValue(name, out int n)) return n;
-        var tile = GemmTile.All.First(t => name == t.Kernel(false) || name == t.Kernel(true));
+        var tile = GemmTile.Rows64;
+        if (name != tile.Kernel(false) && name != tile.Kernel(true)) throw new ArgumentException($"no GEMM kernel {name}");
         nint fn = _r.Function("gptq_gemm", name);
         _r.AllowSharedMemory(fn, tile.SharedBytes);
         Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, fn, tile.Threads, (nuint)tile.SharedBytes),

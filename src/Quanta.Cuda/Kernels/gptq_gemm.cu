@@ -113,7 +113,6 @@ extern "C" __global__ void __launch_bounds__(32 * WF * WR) NAME(const half_t* x,
     int m, int in, int out, int gs, int ldy, int per, int atomic) \
 { w4_gemm<FT, NT, WF, WR, ST, POST>(x, qt, sz, y, m, in, out, gs, ldy, per, atomic); }
 
-GEMM_KERNEL(gptq_gemm_128, 4, 4, 2, 4, 4, false) GEMM_KERNEL(gptq_gemm_128_g, 4, 4, 2, 4, 4, true)
-GEMM_KERNEL(gptq_gemm_64, 4, 4, 2, 2, 4, false)  GEMM_KERNEL(gptq_gemm_64_g, 4, 4, 2, 2, 4, true)
-GEMM_KERNEL(gptq_gemm_32, 2, 4, 4, 1, 4, false)  GEMM_KERNEL(gptq_gemm_32_g, 2, 4, 4, 1, 4, true)
-GEMM_KERNEL(gptq_gemm_16, 2, 2, 4, 1, 4, false)  GEMM_KERNEL(gptq_gemm_16_g, 2, 2, 4, 1, 4, true)
+// 64 rows x 128 features in 2 x 2 warps of 64 features x 32 rows, four stages: against 16-, 32- and 128-row blocks
+// (docs/gemm.md) it is the fastest or within a few percent of it from 33 to 128 rows.
+GEMM_KERNEL(gptq_gemm_64, 4, 4, 2, 2, 4, false) GEMM_KERNEL(gptq_gemm_64_g, 4, 4, 2, 2, 4, true)

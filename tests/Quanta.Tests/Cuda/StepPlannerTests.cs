@@ -99,12 +99,12 @@ public class StepPlannerTests
     }
 
     [Fact]
-    public void DecodesPastTheLogitsRowsRunEagerly()
+    public void DecodesPastTheGraphRowsRunEagerly()
     {
-        Assert.True(Plan(Decode(256, 40)).Graph);
-        var p = Plan(Decode(257, 40));
+        Assert.True(Plan(Decode(128, 40)).Graph);
+        var p = Plan(Decode(129, 40));
         Assert.False(p.Graph);
-        Assert.Equal(257, p.Tokens);
+        Assert.Equal(129, p.Tokens);
     }
 
     [Fact]
