@@ -81,7 +81,10 @@ internal sealed class HashRunner(int numBlocks, int blockSize = 16, int stepDela
 
     const int Stx = 2 + 3, Etx = 3 + 3;
 
-    /// <summary>A message content that makes the model answer <paramref name="reply"/> (which must not hold 0x02 or 0x03).</summary>
+    /// <summary>
+    /// A message content that makes the model answer <paramref name="reply"/> (which must not hold 0x02 or 0x03) when
+    /// decoding greedily; sampling at temperature 1 strays from it about once in 90 tokens.
+    /// </summary>
     public static string Script(string reply) => $"\u0002{reply}\u0003";
 
     /// <summary>
