@@ -35,14 +35,14 @@ internal sealed class ByteTokenizer : ITokenizer
 /// ending in '#' predicts EOS. Output is printable ASCII, unless the context holds a scripted reply: text between
 /// the bytes 0x02 and 0x03 (see <see cref="Script"/>), which the model then says, followed by EOS.
 /// </summary>
-internal sealed class HashRunner(int numBlocks, int blockSize = 16, int stepDelayMs = 0) : IModelRunner
+internal sealed class HashRunner(int numBlocks, int blockSize = 16, int stepDelayMs = 0, int maxPositions = 512) : IModelRunner
 {
     readonly int[] _kv = new int[numBlocks * blockSize];   // [blocks * block_size] token id stored in each slot
 
     public LlamaConfig Config { get; } = new()
     {
         HiddenSize = 8, IntermediateSize = 8, NumLayers = 1, NumHeads = 1, NumKvHeads = 1, VocabSize = 259,
-        MaxPositionEmbeddings = 512, EosTokenIds = [2],
+        MaxPositionEmbeddings = maxPositions, EosTokenIds = [2],
     };
     public string DeviceName => "cpu (fake)";
     /// <summary>Forward throws when a batch holds this token id (-1: never).</summary>
