@@ -65,6 +65,17 @@ public class ToolParserTests
         Assert.Equal("Sure.", (new MistralToolParser().Parse("Sure. [TOOL_CALLS]" + calls) ?? throw new Exception()).Content("Sure. [TOOL_CALLS]" + calls));
     }
 
+    [Fact]
+    public void Mistral_reads_the_v11_name_and_args_form()
+    {
+        const string output = "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Nice\"}[TOOL_CALLS]get_time[ARGS]{\"tz\": \"[ARGS]\"}";
+        var calls = Calls(new MistralToolParser(), output, out var content);
+        Assert.Null(content);
+        Assert.Equal([("get_weather", "{\"city\": \"Nice\"}"), ("get_time", "{\"tz\": \"[ARGS]\"}")], calls);
+        Assert.Null(new MistralToolParser().Parse("[TOOL_CALLS]get_weather[ARGS]{\"city\": "));
+        Assert.Null(new MistralToolParser().Parse("[TOOL_CALLS][ARGS]{}"));
+    }
+
     [Theory]
     [InlineData("[1, 2, 3] are numbers")]
     [InlineData("[TOOL_CALLS] [{\"name\": \"f\", \"arguments\": {\"a\": 1}]")]

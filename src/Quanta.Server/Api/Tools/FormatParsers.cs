@@ -29,21 +29,39 @@ internal sealed class HermesToolParser : IToolCallParser
 }
 
 /// <summary>
-/// Mistral v0.3 / Mixtral: <c>[TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...]</c>. A tokenizer that decodes
+/// Mistral v0.3 / Mixtral: <c>[TOOL_CALLS] [{"name": ..., "arguments": {...}}, ...]</c>; tokenizers from v11 on
+/// (Mistral Small 3.2 and later): <c>[TOOL_CALLS]name[ARGS]{...}</c>, repeated. A tokenizer that decodes
 /// <c>[TOOL_CALLS]</c> as a special token leaves the bare array, which is read too when it opens the output.
 /// Call ids are 9 letters and digits: the Mistral templates refuse any other id in the history.
 /// </summary>
 internal sealed class MistralToolParser : IToolCallParser
 {
-    const string Marker = "[TOOL_CALLS]";
+    const string Marker = "[TOOL_CALLS]", Args = "[ARGS]";
 
     public ToolCallParse? Parse(string output)
     {
         int at = output.IndexOf(Marker, StringComparison.Ordinal);
         int contentEnd = at >= 0 ? at : 0;
         string calls = at >= 0 ? output[(at + Marker.Length)..] : OpensArrayOfObjects(output) == true ? output : "";
-        if (calls.Length == 0 || CallJson.TryParse(calls) is not { } value || CallJson.Calls(value) is not { } list) return null;
-        return new ToolCallParse(contentEnd, list);
+        if (calls.AsSpan().TrimStart() is not [var first, ..]) return null;
+        var list = first is '[' or '{'
+            ? CallJson.TryParse(calls) is { } value ? CallJson.Calls(value) : null
+            : NamedCalls(calls);
+        return list is null ? null : new ToolCallParse(contentEnd, list);
+    }
+
+    /// <summary>The v11 form after the first marker: <c>name[ARGS]{...}</c>, further calls each after their own marker.</summary>
+    static List<ParsedToolCall>? NamedCalls(string text)
+    {
+        var calls = new List<ParsedToolCall>();
+        foreach (var part in text.Split(Marker))
+        {
+            int args = part.IndexOf(Args, StringComparison.Ordinal);
+            if (args <= 0 || part[..args].Trim() is not { Length: > 0 } name) return null;
+            if (CallJson.TryParse(part[(args + Args.Length)..]) is not { ValueKind: System.Text.Json.JsonValueKind.Object } value) return null;
+            calls.Add(new ParsedToolCall(name, value.GetRawText()));
+        }
+        return calls;
     }
 
     public int ContentLength(string text, int from)
