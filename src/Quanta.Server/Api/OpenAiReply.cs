@@ -101,7 +101,8 @@ internal static class OpenAiReply
             for (int i = 0; i < choices.Count; i++)
             {
                 string first = reply.Job.Chat ? "" : choices[i].ReturnFullText ? choices[i].Inputs : "";
-                if (reply.Job.Chat || first.Length > 0) await sse.WriteAsync(reply.Chunk(i, first, role: true, null, null), ct);
+                // A choice that may answer with tool calls opens with the role alone: its content stays null unless text comes.
+                if (reply.Job.Chat || first.Length > 0) await sse.WriteAsync(reply.Chunk(i, tools[i] is null ? first : null, role: true, null, null), ct);
             }
             var pumps = Task.WhenAll(choices.Select((r, i) => PumpAsync(s, r, i, merged.Writer, stop.Token)));
             _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);

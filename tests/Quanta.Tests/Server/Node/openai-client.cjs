@@ -43,6 +43,8 @@ async function main() {
   check(streamed.message.content === 'Checking. ', 'streamed content', streamed.message.content);
   check(streamed.message.tool_calls.length === 1 && JSON.parse(streamed.message.tool_calls[0].function.arguments).city === 'Paris', 'streamed tool_calls', streamed.message);
   check(doneArgs.length === 1 && JSON.parse(doneArgs[0]).city === 'Paris', 'arguments.done events', doneArgs);
+  const onlyCall = await client.chat.completions.stream({ model: 'hash-model', temperature: 0, messages: [{ role: 'user', content: say(callText) }], tools }).finalChatCompletion();
+  check(onlyCall.choices[0].message.content === null && onlyCall.choices[0].message.tool_calls.length === 1, 'streamed call alone', onlyCall.choices[0]);
 
   // 3. a named tool_choice: the output is constrained to the function's parameters.
   const named = await client.chat.completions.create({
