@@ -30,7 +30,7 @@ internal static class OpenAiEndpoints
                 ? new JobPrompt(s.Model.Tokenizer.Decode(ids), ids)
                 : new JobPrompt(x.Text!, null)).ToList();
             var p = ToParameters(req, []) with { ReturnFullText = req.Echo, TopNTokens = top };
-            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: false, prompts, p, req, req.Logprobs is not null));
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: false, prompts, p, req, req.Logprobs is not null, Tools.ToolPlan.NoTools));
         }).WithMetadata(GenerationRoute.Marker);
 
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>

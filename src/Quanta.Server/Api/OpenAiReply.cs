@@ -2,6 +2,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Quanta.Engine;
+using Quanta.Server.Api.Tools;
 
 namespace Quanta.Server.Api;
 
@@ -9,12 +10,9 @@ namespace Quanta.Server.Api;
 internal sealed record JobPrompt(string Text, int[]? Ids);
 
 /// <summary>An OpenAI request after parsing: prompts, TGI parameters, n, and what to report.</summary>
-internal sealed record OpenAiJob(bool Chat, List<JobPrompt> Prompts, GenerateParameters Params, OpenAiSampling Request, bool Logprobs,
-                                 Tools.ToolPlan? Tools = null)
+/// <param name="Tools">what a chat request's tool fields ask for (<see cref="ToolPlan.NoTools"/> for completions).</param>
+internal sealed record OpenAiJob(bool Chat, List<JobPrompt> Prompts, GenerateParameters Params, OpenAiSampling Request, bool Logprobs, ToolPlan Tools)
 {
-    /// <summary>What the chat request's tool fields ask for (none for completions).</summary>
-    public Tools.ToolPlan ToolPlan => Tools ?? Api.Tools.ToolPlan.NoTools;
-
     public int N => Request.N ?? 1;
 }
 
@@ -69,7 +67,7 @@ internal static class OpenAiReply
 
     static ChatChoice ChatChoice(Reply reply, int index, Completed c)
     {
-        var (message, finish) = Tools.ToolAnswer.Message(reply.Job.ToolPlan, c.Finished.GeneratedText, Reason(c.Finished.Reason));
+        var (message, finish) = ToolAnswer.Message(reply.Job.Tools, c.Finished.GeneratedText, Reason(c.Finished.Reason));
         return new ChatChoice(index, message, reply.ChatLogprobs(c.Tokens), finish);
     }
 
@@ -94,7 +92,7 @@ internal static class OpenAiReply
         var text = choices.Select(_ => new StringBuilder()).ToArray();
         var sent = new int[choices.Count];
         // Chat with a call format to read: each choice's text passes through its tool-call detector.
-        var tools = choices.Select((_, i) => reply.Job.ToolPlan.Parser is null ? null : new Tools.ToolStream(reply.Job.ToolPlan, reply, i)).ToArray();
+        var tools = choices.Select((_, i) => reply.Job.Tools.Parser is null ? null : new ToolStream(reply.Job.Tools, reply, i)).ToArray();
         int completion = 0;
         try
         {
