@@ -3,7 +3,9 @@ namespace Quanta.Engine;
 /// <summary>
 /// Continuous batching: each step keeps every running sequence going (decodes first, unfinished chunked
 /// prefills within the prefill budget) and admits waiting sequences, gated as TGI does by
-/// waiting_served_ratio / max_waiting_tokens. Out of KV blocks: the newest running sequence is preempted,
+/// waiting_served_ratio / max_waiting_tokens. While sequences decode, the prefill budget is what the step
+/// budget (max_num_batched_tokens) leaves after one token per decoding sequence, so a long prompt arriving
+/// is spread over several steps instead of stretching one step for every running request. Out of KV blocks: the newest running sequence is preempted,
 /// its blocks freed, and it is recomputed later from its tokens.
 /// </summary>
 public sealed class Scheduler
@@ -42,7 +44,7 @@ public sealed class Scheduler
     public IReadOnlyList<Sequence> Schedule()
     {
         _scheduled.Clear();
-        int budget = _options.MaxBatchPrefillTokens;
+        int budget = PrefillBudget();
         for (int i = 0; i < Running.Count; i++)
         {
             var s = Running[i];
@@ -57,6 +59,20 @@ public sealed class Scheduler
         int admitted = budget > 0 && AdmissionOpen(budget) ? Admit(ref budget) : 0;
         _stepsSinceAdmit = admitted > 0 ? 1 : _stepsSinceAdmit + 1;   // TGI's waiting_tokens
         return _scheduled;
+    }
+
+    /// <summary>
+    /// Prompt tokens this step may compute: all of max_batch_prefill_tokens when nothing decodes, else what the step
+    /// budget leaves after one token per decoding sequence, at least <see cref="EngineOptions.MinPrefillTokensPerStep"/>.
+    /// </summary>
+    int PrefillBudget()
+    {
+        int decoding = 0;
+        foreach (var s in Running)
+            if (s.Count - s.NumComputed == 1) decoding++;
+        int cap = _options.MaxBatchPrefillTokens;
+        if (decoding == 0) return cap;
+        return Math.Min(cap, Math.Max(EngineOptions.MinPrefillTokensPerStep, _options.StepTokenBudget - decoding));
     }
 
     /// <summary>Grows s's block table, preempting the newest running sequences as needed; false if s was preempted.</summary>
