@@ -83,6 +83,39 @@ public class StepBudgetTests
     }
 
     [Fact]
+    public void AdmissionMeasuresFitAgainstThePrefillBudgetNotWhatTheStepLeaves()
+    {
+        var bm = new BlockManager(512, 16);
+        var sch = new Scheduler(bm, new EngineOptions
+        {
+            MaxNumBatchedTokens = 32, MaxBatchPrefillTokens = 100, WaitingServedRatio = 0.3, MaxWaitingTokens = 1000,
+        });
+        Decoders(sch, bm, 10);                                  // floor(10 * 0.3) = 3 prompts must fit to join
+        foreach (int id in new[] { 100, 101, 102, 103 }) sch.Add(Seq(id, 40));
+        Assert.Equal((100L, 22), Step(sch, bm)[^1]);            // 3 fit in 100: admitted together, computed 22 a step
+        Assert.Equal(13, sch.Running.Count);
+        Assert.Equal([(100L, 18), (101L, 4)], Step(sch, bm)[10..]);
+        Assert.Equal([103L], sch.Waiting.Select(s => s.Id));    // 1 waiting < floor(13 * 0.3)
+    }
+
+    [Fact]
+    public void AdmittedPromptsNotYetComputedCountAgainstThePrefillBudget()
+    {
+        var bm = new BlockManager(512, 16);
+        var sch = new Scheduler(bm, new EngineOptions { MaxNumBatchedTokens = 32, MaxBatchPrefillTokens = 100, WaitingServedRatio = 0 });
+        Decoders(sch, bm, 10);
+        sch.Add(Seq(100, 90));
+        sch.Add(Seq(101, 40));
+        Assert.Equal((100L, 22), Step(sch, bm)[^1]);            // both admitted (90 < 100), 101 not computed yet
+        Assert.Equal(12, sch.Running.Count);
+        sch.Add(Seq(102, 10));
+        Step(sch, bm);                                          // 68 + 40 admitted and not computed: no room
+        Assert.Single(sch.Waiting);
+        Step(sch, bm);                                          // 46 + 40: room for 14
+        Assert.Empty(sch.Waiting);
+    }
+
+    [Fact]
     public void AChunkedPromptAmongDecodersFillsThePrefixCacheForItsTwin()
     {
         var bm = new BlockManager(512, 16);
