@@ -16,6 +16,15 @@ internal sealed class CudaLayer(Kernels k, LlamaConfig c, BlasAttention blas, ul
     readonly int _hidden = c.HiddenSize, _headDim = c.EffectiveHeadDim, _ffn = c.IntermediateSize;
     readonly int _qDim = c.NumHeads * c.EffectiveHeadDim, _kvDim = c.NumKvHeads * c.EffectiveHeadDim;
 
+    /// <summary>Throws where the layer's kernels cannot take the model's heads.</summary>
+    public static void CheckShape(LlamaConfig c)
+    {
+        if (c.NumKvHeads <= 0 || c.NumHeads % c.NumKvHeads != 0)
+            throw new ModelLoadException($"config: num_attention_heads {c.NumHeads} is not a multiple of num_key_value_heads {c.NumKvHeads}");
+        if (c.EffectiveHeadDim % 8 != 0 || c.EffectiveHeadDim > 256)
+            throw new ModelLoadException($"config: head_dim {c.EffectiveHeadDim} must be a multiple of 8 and at most 256 on CUDA");
+    }
+
     /// <summary>
     /// Runs layer <paramref name="w"/> on s.X, the <paramref name="T"/> rows of the step <paramref name="m"/> indexes, writing
     /// their K/V into the layer's caches <paramref name="kc"/>, <paramref name="vc"/>; attention as <paramref name="plan"/>

@@ -38,9 +38,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         _c = config;
         _hidden = _c.HiddenSize;
         _headDim = _c.EffectiveHeadDim;
-        if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
-            throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
-        if (_headDim % 8 != 0 || _headDim > 256) throw new ModelLoadException($"config: head_dim {_headDim} must be a multiple of 8 and at most 256 on CUDA");
+        CudaLayer.CheckShape(_c);
         if (kv.BlockSize <= 0 || kv.NumBlocks < 0) throw new ArgumentException($"KV cache needs block_size > 0, got {kv.BlockSize}");
         _qDim = _c.NumHeads * _headDim;
         _kvDim = _c.NumKvHeads * _headDim;

@@ -42,6 +42,7 @@ internal sealed unsafe class CudaCalibration : IDisposable
 
     public CudaCalibration(CudaContext ctx, LlamaConfig c, int chunkTokens)
     {
+        CudaLayer.CheckShape(c);
         _ctx = ctx;
         _mem = new DeviceArena(ctx);
         _k = new Kernels(ctx);
