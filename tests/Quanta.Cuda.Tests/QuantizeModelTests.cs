@@ -47,7 +47,7 @@ public class QuantizeModelTests
             Assert.True(Math.Abs(g.RtnError - c.RtnError) <= 0.03 * c.RtnError, $"{g.Name}: gpu rtn {g.RtnError:G6} vs cpu {c.RtnError:G6}");
             Assert.True(g.Error < g.RtnError, $"{g.Name}: gptq {g.Error:G4} >= rtn {g.RtnError:G4}");
         }
-        // Act-order sorts columns by the Hessian's diagonal: near-ties may order differently on the GPU (f16 activations),
+        // Act-order sorts columns by the Hessian's diagonal: near-ties may order differently on the GPU (fp32 activations),
         // which moves a column into another group and changes the codes after it; the output errors above are the measure.
         long same = 0, all = 0, sameG = 0, allG = 0;
         foreach (var (name, c) in cpu.Linears)

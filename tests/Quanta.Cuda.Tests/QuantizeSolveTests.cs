@@ -11,10 +11,7 @@ namespace Quanta.Cuda.Tests;
 /// </summary>
 public class QuantizeSolveTests
 {
-    /// <summary>
-    /// Random W (fp32 values) and X with correlated columns of unequal scale, in f16 as the calibration's linear inputs are;
-    /// column <paramref name="dead"/> never active.
-    /// </summary>
+    /// <summary>Random W (fp32 values) and X with correlated columns of unequal scale; column <paramref name="dead"/> never active.</summary>
     static (double[] W, float[] X, int Tokens) Problem(int rows, int cols, int seed, int dead = -1)
     {
         var rng = new Random(seed);
@@ -26,14 +23,13 @@ public class QuantizeSolveTests
         for (int t = 0; t < tokens; t++)
             for (int c = 0; c < cols; c++)
                 x[t * cols + c] = c == dead ? 0 : colScale[c] * (z[t * cols + c] + 0.6f * z[t * cols + (c + 1) % cols]);
-        return (w, Gpu.RoundHalf(x), tokens);
+        return (w, x, tokens);
     }
 
-    /// <summary>XᵀX on the GPU of x [tokens, cols] (values f16 can hold), uploaded as f16.</summary>
     static CudaHessian GpuHessian(CudaContext ctx, QuantKernels k, DeviceArena m, float[] x, int tokens, int cols)
     {
         var h = new CudaHessian(ctx, k, cols);
-        h.Add(m.Upload<ushort>(Gpu.Half(x), "x"), tokens, m.Alloc(8L * x.Length, "scratch"));
+        h.Add(m.Upload<float>(x, "x"), tokens, m.Alloc(8L * x.Length, "scratch"));
         return h;
     }
 

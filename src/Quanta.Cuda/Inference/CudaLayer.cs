@@ -2,46 +2,31 @@ using Quanta.Model;
 
 namespace Quanta.Cuda;
 
-/// <summary>Sees x [tokens, width] f16 on the device, the input of the linears at <paramref name="at"/> (GPTQ builds its Hessians from it).</summary>
-internal delegate void DeviceCapture(LinearInput at, ulong x, int tokens);
-
 /// <summary>
 /// One Llama decoder layer on the GPU: x += Wo · attention(RoPE(Wq · norm(x)), ...) over the paged KV cache, then
 /// x += WDown · (silu(WGate · norm(x)) * WUp · norm(x)); x [T, hidden] f32 is the residual stream, every matmul takes f16
-/// activations and accumulates in f32. The runner runs it for each layer of a step; the quantizer's calibration forward
-/// runs it with a capture on each linear input.
+/// activations and accumulates in f32. The runner runs it for each layer of a step.
 /// </summary>
 internal sealed class CudaLayer(Kernels k, LlamaConfig c, BlasAttention blas, ulong invFreq, int blockSize)
 {
     readonly int _hidden = c.HiddenSize, _headDim = c.EffectiveHeadDim, _ffn = c.IntermediateSize;
     readonly int _qDim = c.NumHeads * c.EffectiveHeadDim, _kvDim = c.NumKvHeads * c.EffectiveHeadDim;
 
-    /// <summary>Throws where the layer's kernels cannot take the model's heads.</summary>
-    public static void CheckShape(LlamaConfig c)
-    {
-        if (c.NumKvHeads <= 0 || c.NumHeads % c.NumKvHeads != 0)
-            throw new ModelLoadException($"config: num_attention_heads {c.NumHeads} is not a multiple of num_key_value_heads {c.NumKvHeads}");
-        if (c.EffectiveHeadDim % 8 != 0 || c.EffectiveHeadDim > 256)
-            throw new ModelLoadException($"config: head_dim {c.EffectiveHeadDim} must be a multiple of 8 and at most 256 on CUDA");
-    }
-
     /// <summary>
     /// Runs layer <paramref name="w"/> on s.X, the <paramref name="T"/> rows of the step <paramref name="m"/> indexes, writing
     /// their K/V into the layer's caches <paramref name="kc"/>, <paramref name="vc"/>; attention as <paramref name="plan"/>
-    /// says; <paramref name="mark"/> names each phase as it is queued (profiling). <paramref name="capture"/> sees each
-    /// linear input; with <paramref name="stopAfter"/> the layer ends once that input is captured.
+    /// says; <paramref name="mark"/> names each phase as it is queued (profiling).
     /// </summary>
     public void Forward(CudaScratch s, CudaScratch.Meta m, int T, int maxb, AttentionPlan plan, CudaLayerWeights w, ulong kc, ulong vc,
-                        Action<string>? mark = null, DeviceCapture? capture = null, LinearInput? stopAfter = null)
+                        Action<string>? mark = null)
     {
         float eps = c.RmsNormEps, scale = 1f / MathF.Sqrt(_headDim);
-        // Where the q/k/v projection is one layer whose kernel norms its input itself, no rmsnorm launch (nor a normed input to capture).
-        CudaLinear.InputNorm? attnNorm = capture is null && w.Qkv is [var qkv] && qkv.TakesNorm(T)
+        // Where the q/k/v projection is one layer whose kernel norms its input itself, no rmsnorm launch.
+        CudaLinear.InputNorm? attnNorm = w.Qkv is [var qkv] && qkv.TakesNorm(T)
             ? w.AttnNormHalf != 0 ? new(s.X, w.AttnNormHalf, eps, Half: true) : new(s.X, w.AttnNorm, eps)
             : null;
         if (attnNorm is null) k.RmsNorm(s.X, w.AttnNorm, s.Xn, _hidden, eps, T);
         mark?.Invoke("norm");
-        if (Captured(capture, LinearInput.Attn, s.Xn, T, stopAfter)) return;
         int ld = _qDim + 2 * _kvDim, off = 0;
         foreach (var p in w.Qkv) { p.Forward(s.Xn, s.Qkv + 4UL * (ulong)off, T, s.Linear, ld, norm: attnNorm); off += p.Out; }
         mark?.Invoke("qkv_proj");
@@ -64,13 +49,11 @@ internal sealed class CudaLayer(Kernels k, LlamaConfig c, BlasAttention blas, ul
                 blockSize, maxb, scale, plan.Splits, T, plan.Warps,
                 plan.RopeInAttention ? new Kernels.DecodeRope(s.Qkv, ld, m.Slot, invFreq, (int)c.RopeStyle) : null);
         mark?.Invoke("attention");
-        if (Captured(capture, LinearInput.O, s.Att, T, stopAfter)) return;
         // o_proj and down_proj add straight into the residual stream x (no zeroing, no separate add).
         w.O.Forward(s.Att, s.X, T, s.Linear, accumulate: true);
         mark?.Invoke("o_proj");
         k.RmsNorm(s.X, w.FfnNorm, s.Xn, _hidden, eps, T);
         mark?.Invoke("norm");
-        if (Captured(capture, LinearInput.Mlp, s.Xn, T, stopAfter)) return;
         if (w.GateUp is [{ SiluPairs: true } gateUp]) gateUp.ForwardSilu(s.Xn, s.Act, T, s.Linear, s.GateUp);
         else
         {
@@ -79,15 +62,7 @@ internal sealed class CudaLayer(Kernels k, LlamaConfig c, BlasAttention blas, ul
             k.SiluMul(s.GateUp, s.GateUp + 4UL * (ulong)_ffn, s.Act, _ffn, 2 * _ffn, T);
         }
         mark?.Invoke("gate_up_silu");
-        if (Captured(capture, LinearInput.Down, s.Act, T, stopAfter)) return;
         w.Down.Forward(s.Act, s.X, T, s.Linear, accumulate: true);
         mark?.Invoke("down_proj");
-    }
-
-    /// <summary>Shows x [tokens, width] f16 to the capture; whether the layer stops here.</summary>
-    static bool Captured(DeviceCapture? capture, LinearInput at, ulong x, int tokens, LinearInput? stopAfter)
-    {
-        capture?.Invoke(at, x, tokens);
-        return stopAfter == at;
     }
 }

@@ -38,7 +38,9 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
         _c = config;
         _hidden = _c.HiddenSize;
         _headDim = _c.EffectiveHeadDim;
-        CudaLayer.CheckShape(_c);
+        if (_c.NumKvHeads <= 0 || _c.NumHeads % _c.NumKvHeads != 0)
+            throw new ModelLoadException($"config: num_attention_heads {_c.NumHeads} is not a multiple of num_key_value_heads {_c.NumKvHeads}");
+        if (_headDim % 8 != 0 || _headDim > 256) throw new ModelLoadException($"config: head_dim {_headDim} must be a multiple of 8 and at most 256 on CUDA");
         if (kv.BlockSize <= 0 || kv.NumBlocks < 0) throw new ArgumentException($"KV cache needs block_size > 0, got {kv.BlockSize}");
         _qDim = _c.NumHeads * _headDim;
         _kvDim = _c.NumKvHeads * _headDim;
@@ -58,7 +60,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             _invFreq = _mem.Upload<double>(RotaryFrequencies.Inverse(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
             _layer = new CudaLayer(_k, _c, _blas, _invFreq, BlockSize);
             _mark = _prof is null ? null : Mark;
-            _s = new CudaScratch(_mem, _c, _headDim, _w.ScratchBytes);
+            _s = new CudaScratch(_mem, _c, _headDim, _w);
             int warm = Math.Max(1, o.MaxPrefillTokens);
             _s.Ensure(warm);
             if (kv.NumBlocks > 0) AllocateCache(kv.NumBlocks);

@@ -56,14 +56,6 @@ internal sealed unsafe class CudaModelWeights
     /// <summary>Bytes the decode step reads per token for weights (all layers + lm_head; embedding rows are negligible).</summary>
     public long DecodeReadBytes => Layers.Sum(l => l.All.Sum(x => x.DeviceBytes)) + 2L * LmHead.In * LmHead.Out;
 
-    /// <summary>f16 scratch bytes the linears need for a step of <paramref name="rows"/> rows (lm_head takes at most <see cref="CudaScratch.LogitRows"/>).</summary>
-    public long ScratchBytes(int rows)
-    {
-        long bytes = LmHead.ScratchBytes(Math.Min(rows, CudaScratch.LogitRows));
-        foreach (var l in Layers) foreach (var x in l.All) bytes = Math.Max(bytes, x.ScratchBytes(rows));
-        return bytes;
-    }
-
     /// <summary>
     /// One fused layer when the parts can share a matrix (gate/up first with alternating runs of 8, else side by
     /// side), else one per part.

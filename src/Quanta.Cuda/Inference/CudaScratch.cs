@@ -13,7 +13,7 @@ internal sealed unsafe class CudaScratch : IDisposable
 
     readonly DeviceArena _mem;
     readonly int _hidden, _qDim, _kvDim, _ffn, _vocab, _heads, _headDim;
-    readonly Func<int, long> _linearScratch;   // f16 scratch bytes the linears need for a step of T rows
+    readonly CudaModelWeights _w;
     readonly List<ulong> _bufs = [];
     int _cap, _metaCap;
     // [metaCap] i32 mapped, the batch's indices until the step's stage kernel reads them; two, used in turn, so a step
@@ -46,10 +46,9 @@ internal sealed unsafe class CudaScratch : IDisposable
     /// <summary>The <see cref="BlasTokens"/> of buffers for <paramref name="capacity"/> rows: steps of more than SplitTokens rows get the GEMM attention's scratch.</summary>
     public static int BlasTokensFor(int capacity) => capacity > SplitTokens ? Math.Min(capacity, BlasAttention.MaxTokens) : 0;
 
-    /// <param name="linearScratch">f16 scratch bytes the linears need for a step of T rows (<see cref="CudaModelWeights.ScratchBytes"/>).</param>
-    public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, Func<int, long> linearScratch)
+    public CudaScratch(DeviceArena mem, LlamaConfig c, int headDim, CudaModelWeights w)
     {
-        _mem = mem; _linearScratch = linearScratch;
+        _mem = mem; _w = w;
         _hidden = c.HiddenSize; _headDim = headDim; _heads = c.NumHeads;
         _qDim = c.NumHeads * headDim; _kvDim = c.NumKvHeads * headDim; _ffn = c.IntermediateSize; _vocab = c.VocabSize;
     }
@@ -71,7 +70,9 @@ internal sealed unsafe class CudaScratch : IDisposable
         Part = A(4L * SplitTokens * _heads * MaxSplits * (_headDim + 2), "attention partials");
         SplitsDone = A(4L * SplitTokens * _heads, "attention split counters");
         _mem.Ctx.ZeroAsync(SplitsDone, 4L * SplitTokens * _heads);
-        Linear = A(_linearScratch(T), "linear scratch");
+        long lin = _w.LmHead.ScratchBytes(n);
+        foreach (var l in _w.Layers) foreach (var x in l.All) lin = Math.Max(lin, x.ScratchBytes(T));
+        Linear = A(lin, "linear scratch");
         Kh = A(2L * T * _kvDim, "kh"); Vh = A(2L * T * _kvDim, "vh");
         BlasTokens = BlasTokensFor(T);
         long att = (long)_heads * BlasTokens * BlasTokens;

@@ -26,9 +26,6 @@ internal sealed unsafe partial class Kernels(CudaContext ctx)
         else _r.SetKernelNode(node, _r.Function("elementwise", "stage_embed"), ((uint)tokens + copy, 1, 1), Threads, 0, a, "stage_embed");
     }
 
-    /// <summary>Copies a step's indices (count i32) from mapped host memory to meta, embedding no token (the caller fills x).</summary>
-    public void Stage(ulong host, ulong meta, int count) => StageEmbed(host, meta, count, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-
     /// <summary>out = rmsnorm(x) * w. x [rows, n] f32, w [n] f32, out [rows, n] f16.</summary>
     public void RmsNorm(ulong x, ulong w, ulong output, int n, float eps, int rows)
     {

@@ -281,23 +281,3 @@ extern "C" __global__ void qs_dot_partial(const double* __restrict__ a, const do
     s = block_reduce(s, sh, 0.0, SumOp());
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
-
-// The fp64 side of the Hessian accumulation: y = (double)x over n elements, x f16 (the calibration's linear inputs).
-extern "C" __global__ void qs_half_to_f64(const half_t* __restrict__ x, double* __restrict__ y, long long n)
-{
-    PDL_START();
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
-        y[i] = (double)h2f(x[i]);
-}
-
-// a [n, n] f64 column-major with its lower triangle valid: copies it onto the upper triangle (a becomes symmetric).
-extern "C" __global__ void qs_symmetrize(double* __restrict__ a, int n)
-{
-    PDL_START();
-    long long total = (long long)n * n;
-    for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total; idx += (long long)gridDim.x * blockDim.x)
-    {
-        int i = (int)(idx % n), j = (int)(idx / n);       // element (i, j) at a[i + j*n]
-        if (i < j) a[idx] = a[j + (size_t)i * n];
-    }
-}

@@ -3,7 +3,7 @@ using Quanta.Quantization;
 
 namespace Quanta.Cuda;
 
-/// <summary>XᵀX of one linear layer's inputs on the GPU: f16 inputs (as the layer's matmul reads them) widened to fp64, summed by cuBLAS Dsyrk in fp64.</summary>
+/// <summary>XᵀX of one linear layer's inputs on the GPU: fp32 inputs widened to fp64, summed by cuBLAS Dsyrk in fp64.</summary>
 internal sealed unsafe class CudaHessian : IHessianSum, IDisposable
 {
     readonly CudaContext _ctx;
@@ -22,11 +22,11 @@ internal sealed unsafe class CudaHessian : IHessianSum, IDisposable
     /// <summary>[in, in] f64 Σ_t x_t x_tᵀ (symmetric once <see cref="Ready"/> was called).</summary>
     public ulong Sum { get; private set; }
 
-    /// <summary>Adds the rows of x [tokens, in] f16; scratch64 holds at least tokens·in doubles.</summary>
+    /// <summary>Adds the rows of x [tokens, in] f32; scratch64 holds at least tokens·in doubles.</summary>
     public void Add(ulong x, int tokens, ulong scratch64)
     {
         int n = Columns;
-        _k.HalfToF64(x, scratch64, (long)tokens * n);
+        _k.ToF64(x, scratch64, (long)tokens * n);
         double one = 1;
         Cublas.Check(Cublas.Dsyrk(_ctx.Cublas, Cublas.FillLower, Cublas.OpN, n, tokens, &one, scratch64, n, &one, Sum, n), "cublasDsyrk(XᵀX)");
         Tokens += tokens;

@@ -4,14 +4,14 @@ using Quanta.Quantization;
 namespace Quanta.Cuda;
 
 /// <summary>
-/// The CUDA backend of <see cref="ModelQuantizer"/>: calibration states (f32), one layer's weights (f16, through the
-/// runner's own layer code) and its fp64 Hessians stay on the GPU (one layer at a time); GPTQ and RTN solve in fp64 on the GPU.
+/// The CUDA backend of <see cref="ModelQuantizer"/>: calibration states, one layer's fp32 weights and its fp64 Hessians
+/// stay on the GPU (one layer at a time); GPTQ and RTN solve in fp64 on the GPU.
 /// </summary>
 public sealed class CudaQuantBackend : QuantBackend
 {
     readonly CudaContext _ctx;
     readonly QuantKernels _k;
-    readonly CudaCalibration _fwd;
+    readonly CudaLayerForward _fwd;
     readonly CudaGptq _solve;
     readonly List<CudaHessian> _hessians = [];            // of the loaded layer
 
@@ -21,7 +21,7 @@ public sealed class CudaQuantBackend : QuantBackend
         _ctx = ctx ?? CudaContext.Shared;
         _ctx.MakeCurrent();
         _k = new QuantKernels(_ctx);
-        _fwd = new CudaCalibration(_ctx, config, chunkTokens);
+        _fwd = new CudaLayerForward(_ctx, _k, config, chunkTokens);
         _solve = new CudaGptq(_ctx, _k);
     }
 

@@ -1,6 +1,6 @@
 namespace Quanta.Cuda;
 
-/// <summary>Typed launchers of quant_solve.cu (quantization), mirroring the .cu signatures.</summary>
+/// <summary>Typed launchers of quant_forward.cu and quant_solve.cu (quantization), mirroring the .cu signatures.</summary>
 internal sealed unsafe class QuantKernels(CudaContext ctx)
 {
     readonly KernelRegistry _r = ctx.Kernels;
@@ -11,18 +11,53 @@ internal sealed unsafe class QuantKernels(CudaContext ctx)
     void Go(string module, string name, (uint, uint, uint) grid, uint block, void** args)
         => _r.Launch(_r.Function(module, name), grid, block, 0, args, name);
 
-    /// <summary>y [n] f64 = x [n] f16.</summary>
-    public void HalfToF64(ulong x, ulong y, long n)
+    /// <summary>y [rows, n] = rmsnorm(x [rows, n]) * w [n], all f32.</summary>
+    public void RmsNorm(ulong x, ulong w, ulong y, int n, float eps, int rows)
+    {
+        void** a = stackalloc void*[] { &x, &w, &y, &n, &eps };
+        Go("quant_forward", "qf_rmsnorm", ((uint)rows, 1, 1), Threads, a);
+    }
+
+    /// <summary>Rotate-half RoPE in place on x [len, heads, hd] f32 at positions 0..len-1; invFreq [hd/2] f32.</summary>
+    public void Rope(ulong x, ulong invFreq, int heads, int hd, int len)
+    {
+        void** a = stackalloc void*[] { &x, &invFreq, &heads, &hd };
+        Go("quant_forward", "qf_rope", ((uint)len, (uint)heads, 1), 64, a);
+    }
+
+    /// <summary>Causal row softmax in place on s [heads, len, len] f32.</summary>
+    public void CausalSoftmax(ulong s, int len, int heads)
+    {
+        void** a = stackalloc void*[] { &s, &len };
+        Go("quant_forward", "qf_causal_softmax", ((uint)len, (uint)heads, 1), Threads, a);
+    }
+
+    /// <summary>g = silu(g) * u over n f32.</summary>
+    public void SiluMul(ulong g, ulong u, long n)
+    {
+        void** a = stackalloc void*[] { &g, &u, &n };
+        Go("quant_forward", "qf_silu_mul", (Blocks(n, Threads), 1, 1), Threads, a);
+    }
+
+    /// <summary>output = x + y over n f32 (output may alias either).</summary>
+    public void Add(ulong x, ulong y, ulong output, long n)
+    {
+        void** a = stackalloc void*[] { &x, &y, &output, &n };
+        Go("quant_forward", "qf_add", (Blocks(n, Threads), 1, 1), Threads, a);
+    }
+
+    /// <summary>y [n] f64 = x [n] f32.</summary>
+    public void ToF64(ulong x, ulong y, long n)
     {
         void** a = stackalloc void*[] { &x, &y, &n };
-        Go("quant_solve", "qs_half_to_f64", (Blocks(n, Threads), 1, 1), Threads, a);
+        Go("quant_forward", "qf_to_f64", (Blocks(n, Threads), 1, 1), Threads, a);
     }
 
     /// <summary>Copies the lower triangle of a [n, n] f64 (column-major) onto its upper triangle.</summary>
     public void Symmetrize(ulong a, int n)
     {
         void** p = stackalloc void*[] { &a, &n };
-        Go("quant_solve", "qs_symmetrize", (Blocks((long)n * n, Threads), 1, 1), Threads, p);
+        Go("quant_forward", "qf_symmetrize", (Blocks((long)n * n, Threads), 1, 1), Threads, p);
     }
 
     /// <summary>wt [cols, rows] f64 = w [rows, cols] f64 transposed.</summary>
