@@ -41,7 +41,7 @@ public class ConstrainedGenerationTests
         return results.Select(r => r.Last is GenerationFinished f ? f.Text : throw new Xunit.Sdk.XunitException($"request failed: {r.Last}")).ToArray();
     }
 
-    static void AssertValid(string schemaText, string output)
+    internal static void AssertValid(string schemaText, string output)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(output); }
