@@ -29,7 +29,7 @@ public static partial class KernelBench
         var lin = CudaLinear.Shared(mem, k, hidden, vocab, wd);
         var head = CudaLmHead.For(ctx, lin) ?? throw new ArgumentException($"hidden {hidden}: the lm_head kernel needs a multiple of 8");
         using var sampler = new CudaSampler(mem);
-        sampler.Write([new RowSampling(true, 1f, 0, 1f, 0)]);
+        sampler.Write([new RowSampling(true, 1f, 0, 1f, 0)], vocab);
         var g = sampler.FusedGreedy(0, 1, head.Blocks) ?? throw new InvalidOperationException("a greedy row expected");
         double cublas = Time(ctx, () => lin.Forward(xd, yd, 1, 0), calls);
         double cublasGreedy = Time(ctx, () => { lin.Forward(xd, yd, 1, 0); sampler.Launch(yd, vocab, 0, 1); }, calls);
