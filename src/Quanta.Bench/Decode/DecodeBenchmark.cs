@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Quanta.Bench.Kernels;
 using Quanta.Cuda;
 using Quanta.Engine;
 using Quanta.Grammar;
@@ -51,7 +52,7 @@ public static partial class DecodeBenchmark
         var choice = RowSampling.For(sampling, c.VocabSize, 0);
         int perSeq = o.BlocksPerSeq;
         var cuda = runner as CudaModelRunner;
-        double bandwidth = cuda is not null ? CudaBench.CopyBandwidth() : HostBandwidth();
+        double bandwidth = cuda is not null ? CopyBandwidth.Measure() : HostBandwidth();
         long weightBytes = cuda?.DecodeWeightBytes ?? WeightBytes(w);
         int hd = c.EffectiveHeadDim;
         long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);

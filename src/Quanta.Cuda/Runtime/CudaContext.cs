@@ -74,6 +74,19 @@ public sealed unsafe class CudaContext : IDisposable
     /// <summary>Makes this context current on the calling thread.</summary>
     public void MakeCurrent() => Cu.Check(Cu.cuCtxSetCurrent(Context), "cuCtxSetCurrent");
 
+    /// <summary>
+    /// Registers per thread and local (spilled) bytes per thread of kernel <paramref name="kernel"/> of the embedded module
+    /// <paramref name="module"/> (compiled on first use).
+    /// </summary>
+    public (int Registers, int LocalBytes) KernelResources(string module, string kernel)
+    {
+        MakeCurrent();
+        nint f = Kernels.Function(module, kernel);
+        Cu.Check(Cu.cuFuncGetAttribute(out int regs, 4, f), "cuFuncGetAttribute(NUM_REGS)");
+        Cu.Check(Cu.cuFuncGetAttribute(out int local, 3, f), "cuFuncGetAttribute(LOCAL_SIZE_BYTES)");
+        return (regs, local);
+    }
+
     public nint Cublas
     {
         get

@@ -1,6 +1,6 @@
-using Quanta.Engine;
+using Quanta.Cuda;
 
-namespace Quanta.Cuda;
+namespace Quanta.Bench.Kernels;
 
 /// <summary>One timed one-row lm_head: cuBLAS and the lm_head kernel, each alone and with the greedy choice, µs per call.</summary>
 public sealed record LmHeadTiming(int Vocab, int Hidden, double Cublas, double CublasGreedy, double Kernel, double KernelGreedy, double MaxDiff);
@@ -16,25 +16,23 @@ public static partial class KernelBench
     {
         var ctx = CudaContext.Shared;
         ctx.MakeCurrent();
-        var k = new Kernels(ctx);
         using var mem = new DeviceArena(ctx);
+        var probe = new KernelProbe(mem);
         var rng = new Random(11);
-        var w = new Half[(long)vocab * hidden];
+        var w = new Half[(long)vocab * hidden];                                 // [vocab, hidden]
         uint s = 12345;
         for (long i = 0; i < w.Length; i++) { s = s * 1664525 + 1013904223; w[i] = (Half)(((s >> 8) / (float)(1 << 24) - 0.5f) * 0.05f); }
         var x = new Half[hidden];
         for (int i = 0; i < x.Length; i++) x[i] = (Half)(rng.NextDouble() * 2 - 1);
-        ulong wd = mem.Upload<Half>(w, "lm_head"), xd = mem.Upload<Half>(x, "x"), yd = mem.Alloc(4L * vocab, "logits");
-        ulong y2 = mem.Alloc(4L * vocab, "logits (kernel)");
-        var lin = CudaLinear.Shared(mem, k, hidden, vocab, wd);
-        var head = CudaLmHead.For(ctx, lin) ?? throw new ArgumentException($"hidden {hidden}: the lm_head kernel needs a multiple of 8");
-        using var sampler = new CudaSampler(mem);
-        sampler.Write([new RowSampling(true, 1f, 0, 1f, 0)], vocab);
-        var g = sampler.FusedGreedy(0, 1, head.Blocks) ?? throw new InvalidOperationException("a greedy row expected");
-        double cublas = Time(ctx, () => lin.Forward(xd, yd, 1, 0), calls);
-        double cublasGreedy = Time(ctx, () => { lin.Forward(xd, yd, 1, 0); sampler.Launch(yd, vocab, 0, 1); }, calls);
-        double kernel = Time(ctx, () => head.Forward(xd, y2), calls);
-        double kernelGreedy = Time(ctx, () => head.Forward(xd, y2, g), calls);
+        ulong wd = mem.Upload<Half>(w, "lm_head"), xd = mem.Upload<Half>(x, "x");
+        ulong yd = mem.Alloc(4L * vocab, "logits"), y2 = mem.Alloc(4L * vocab, "logits (kernel)");  // [vocab] f32 each
+        using var head = probe.LmHead(probe.HalfLinear(hidden, vocab, wd))
+            ?? throw new ArgumentException($"hidden {hidden}: the lm_head kernel needs a multiple of 8");
+        double Time(Action call) => DeviceTimer.GraphMicroseconds(ctx, call, calls);
+        double cublas = Time(() => head.Cublas(xd, yd));
+        double cublasGreedy = Time(() => head.CublasGreedy(xd, yd));
+        double kernel = Time(() => head.Kernel(xd, y2));
+        double kernelGreedy = Time(() => head.KernelGreedy(xd, y2));
         ctx.Synchronize();
         float[] a = ctx.Download<float>(yd, vocab), b = ctx.Download<float>(y2, vocab);
         double diff = 0;
