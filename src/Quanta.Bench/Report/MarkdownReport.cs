@@ -9,15 +9,19 @@ public static class MarkdownReport
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    /// <summary>interval, throughput req/s, average and lowest per-request tokens/s, TTFT p99, completed, failed.</summary>
+    /// <summary>
+    /// interval, throughput req/s, average and lowest per-request tokens/s, TTFT p99, TPOT p99, ITL median and p99
+    /// (gaps between streamed tokens of all requests: a step that stalls the decoding requests shows as p99 far above the median),
+    /// completed, failed.
+    /// </summary>
     public static string SweepTable(IReadOnlyList<RunMetrics> runs)
     {
         var sb = new StringBuilder();
         var first = runs.Any(r => r.RequestInterval is not null) ? "interval (s)" : "arrivals";
-        sb.AppendLine($"| {first} | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | completed | failed |");
-        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine($"| {first} | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | TPOT p99 (ms) | ITL median (ms) | ITL p99 (ms) | completed | failed |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in runs)
-            sb.AppendLine(Inv, $"| {r.Label}{(r.Interrupted ? " (interrupted)" : "")} | {r.RequestThroughput:0.00} | {r.SpeedMeanTokS:0.00} | {r.SpeedMinTokS:0.00} | {r.TtftMs.P99:0.0} | {r.Completed} | {r.Failed} |");
+            sb.AppendLine(Inv, $"| {r.Label}{(r.Interrupted ? " (interrupted)" : "")} | {r.RequestThroughput:0.00} | {r.SpeedMeanTokS:0.00} | {r.SpeedMinTokS:0.00} | {r.TtftMs.P99:0.0} | {r.TpotMs.P99:0.0} | {r.ItlMs.Median:0.0} | {r.ItlMs.P99:0.0} | {r.Completed} | {r.Failed} |");
         return sb.ToString();
     }
 

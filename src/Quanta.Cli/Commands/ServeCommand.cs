@@ -24,6 +24,10 @@ internal static partial class CliCommands
         var maxInput = new Option<int?>("--max-input-tokens") { Description = "Longest prompt in tokens (default: max-total-tokens - 1)" }.AtLeast(1);
         var maxTotal = new Option<int?>("--max-total-tokens") { Description = "Prompt + new tokens per request (default: model context, capped by the KV cache)" }.AtLeast(2);
         var maxPrefill = new Option<int?>("--max-batch-prefill-tokens") { Description = "Prompt tokens per step (default: max(4096, max-input-tokens + 50))" }.AtLeast(1);
+        var maxStepTokens = new Option<int>("--max-num-batched-tokens")
+        {
+            Description = $"Most tokens a step computes while sequences decode; prompt chunks take what the decode rows leave (0 = {EngineOptions.DefaultMaxNumBatchedTokens})",
+        }.AtLeast(0);
         var maxStop = new Option<int>("--max-stop-sequences") { Description = "Most stop sequences per request", DefaultValueFactory = _ => 4 }.AtLeast(0);
         var maxBestOf = new Option<int>("--max-best-of") { Description = "Largest best_of", DefaultValueFactory = _ => 2 }.AtLeast(1);
         var maxTopN = new Option<int>("--max-top-n-tokens") { Description = "Largest top_n_tokens", DefaultValueFactory = _ => 5 }.AtLeast(0);
@@ -44,7 +48,7 @@ internal static partial class CliCommands
         var logLevel = new Option<string>("--log-level") { Description = "trace | debug | info | warn | error | off", DefaultValueFactory = _ => "info" };
         var maxClientBatch = new Option<int>("--max-client-batch-size") { Description = "Most prompts in one /v1/completions request", DefaultValueFactory = _ => 4 }.AtLeast(1);
         Option[] all = [modelId, hostname, port, maxConcurrent, quantize, trustRemoteCode, maxBatchTotal, sharded, maxInputLength,
-            maxInput, maxTotal, maxPrefill, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
+            maxInput, maxTotal, maxPrefill, maxStepTokens, maxStop, maxBestOf, maxTopN, ratio, maxWaiting, maxBatchSize, workers, dtype, device,
             apiKey, blockSize, chatTemplate, noPrefixCache, cudaFraction, payloadLimit, logFormat, logLevel, maxClientBatch, noWeb];
         foreach (var o in all) cmd.Options.Add(o);
 
@@ -59,6 +63,7 @@ internal static partial class CliCommands
                 BlockSize = pr.GetValue(blockSize),
                 MaxBatchTotalTokens = pr.GetValue(maxBatchTotal),
                 MaxBatchPrefillTokens = pr.GetValue(maxPrefill),
+                MaxNumBatchedTokens = pr.GetValue(maxStepTokens),
                 MaxBatchSize = pr.GetValue(maxBatchSize),
                 WaitingServedRatio = pr.GetValue(ratio),
                 MaxWaitingTokens = pr.GetValue(maxWaiting),
@@ -107,6 +112,8 @@ internal sealed record ServeArgs
     public int BlockSize { get; init; } = 16;
     public int? MaxBatchTotalTokens { get; init; }
     public int? MaxBatchPrefillTokens { get; init; }
+    /// <summary>0: <see cref="EngineOptions.DefaultMaxNumBatchedTokens"/>.</summary>
+    public int MaxNumBatchedTokens { get; init; }
     public int MaxBatchSize { get; init; } = 256;
     public double WaitingServedRatio { get; init; } = 0.3;
     public int MaxWaitingTokens { get; init; } = 20;
@@ -172,6 +179,7 @@ internal static class ServeSetup
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
             {
                 MaxBatchPrefillTokens = prefill,
+                MaxNumBatchedTokens = a.MaxNumBatchedTokens,
                 WaitingServedRatio = a.WaitingServedRatio,
                 MaxWaitingTokens = a.MaxWaitingTokens,
                 MaxRunningSequences = a.MaxBatchSize,
@@ -185,7 +193,8 @@ internal static class ServeSetup
             var server = await QuantaServer.StartAsync(options, served, ct);
             var (maxIn, maxTot) = server.TokenLimits;
             log.WriteLine($"model {model.Name} on {runner.DeviceName}: max_batch_total_tokens={server.MaxBatchTotalTokens} " +
-                          $"max_input_tokens={maxIn} max_total_tokens={maxTot} max_batch_prefill_tokens={prefill}");
+                          $"max_input_tokens={maxIn} max_total_tokens={maxTot} max_batch_prefill_tokens={prefill} " +
+                          $"max_num_batched_tokens={engine.Options.StepTokenBudget}");
             return server;
         }
         catch

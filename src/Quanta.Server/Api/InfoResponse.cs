@@ -16,6 +16,7 @@ internal sealed record InfoResponse(
     int MaxTotalTokens,
     int MaxBatchTotalTokens,
     int MaxBatchPrefillTokens,
+    int MaxNumBatchedTokens,
     double WaitingServedRatio,
     int MaxWaitingTokens,
     int? MaxBatchSize,
@@ -36,7 +37,7 @@ internal sealed record InfoResponse(
             s.Model.ModelId, null, o.Dtype, s.ComputeType.StartsWith("gpu") ? "cuda" : "cpu", s.Model.DeviceName, "text-generation",
             o.MaxConcurrentRequests, s.Limits.MaxBestOf, s.Limits.MaxStopSequences,
             s.Limits.MaxInputTokens, s.Limits.MaxInputTokens, s.Limits.MaxTotalTokens,
-            s.Model.Engine.MaxBatchTotalTokens, e.MaxBatchPrefillTokens, e.WaitingServedRatio, e.MaxWaitingTokens,
+            s.Model.Engine.MaxBatchTotalTokens, e.MaxBatchPrefillTokens, e.StepTokenBudget, e.WaitingServedRatio, e.MaxWaitingTokens,
             e.MaxRunningSequences, o.ValidationWorkers, o.MaxClientBatchSize, s.Model.Engine.Stats.BlockSize, s.Chat.Name,
             "quanta", QuantaServer.Version, null, null);
     }

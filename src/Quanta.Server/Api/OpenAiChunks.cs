@@ -14,12 +14,17 @@ internal sealed class Reply(OpenAiJob job, ServerState s, int promptTokens)
     public Usage Usage(int completionTokens) => new(promptTokens, completionTokens, promptTokens + completionTokens);
 
     /// <summary>One choice's chunk: the role (chat) or echoed prompt first, then text with its tokens' logprobs.</summary>
-    public object Chunk(int choice, string text, bool role, IReadOnlyList<TokenGenerated>? tokens, string? finish, int offset = 0)
+    public object Chunk(int choice, string? text, bool role, IReadOnlyList<TokenGenerated>? tokens, string? finish, int offset = 0)
         => job.Chat
             ? new ChatChunk(Id, "chat.completion.chunk", Created, s.Model.ModelId, Fingerprint,
                 [new ChatChunkChoice(choice, new ChatDelta(role ? "assistant" : null, text), tokens is null ? null : ChatLogprobs(tokens), finish)], null)
             : new CompletionResponse(Id, "text_completion", Created, s.Model.ModelId, Fingerprint,
-                [new CompletionChoice(choice, text, tokens is null ? null : CompletionLogprobs(tokens, offset), finish)], null);
+                [new CompletionChoice(choice, text ?? "", tokens is null ? null : CompletionLogprobs(tokens, offset), finish)], null);
+
+    /// <summary>A chat chunk carrying tool calls (see <see cref="Tools.ToolStream"/>).</summary>
+    public ChatChunk ToolChunk(int choice, List<Tools.ToolCallDelta> calls, IReadOnlyList<TokenGenerated>? tokens)
+        => new(Id, "chat.completion.chunk", Created, s.Model.ModelId, Fingerprint,
+            [new ChatChunkChoice(choice, new ChatDelta(null, null, calls), tokens is null ? null : ChatLogprobs(tokens), null)], null);
 
     /// <summary>stream_options.include_usage: the last chunk, with no choices.</summary>
     public object UsageChunk(int completionTokens) => job.Chat

@@ -30,7 +30,7 @@ internal static class OpenAiEndpoints
                 ? new JobPrompt(s.Model.Tokenizer.Decode(ids), ids)
                 : new JobPrompt(x.Text!, null)).ToList();
             var p = ToParameters(req, []) with { ReturnFullText = req.Echo, TopNTokens = top };
-            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: false, prompts, p, req, req.Logprobs is not null));
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: false, prompts, p, req, req.Logprobs is not null, Tools.ToolPlan.NoTools));
         }).WithMetadata(GenerationRoute.Marker);
 
         app.MapPost("/v1/chat/completions", async (HttpContext ctx) =>
@@ -41,7 +41,8 @@ internal static class OpenAiEndpoints
             if (top > 0 && !req.Logprobs) throw ApiException.Validation("`top_logprobs` needs `logprobs` set to true");
             var chat = Chat.ChatRoute.Prepare(req, s);
             var p = ToParameters(req, chat.Stops) with { TopNTokens = top };
-            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: true, [new JobPrompt(chat.Text, chat.Ids)], p, req, req.Logprobs));
+            if (chat.Tools.Grammar is { } forced) p = p with { GrammarSpec = forced };
+            await OpenAiReply.RunAsync(ctx, s, new OpenAiJob(Chat: true, [new JobPrompt(chat.Text, chat.Ids)], p, req, req.Logprobs, chat.Tools));
         }).WithMetadata(GenerationRoute.Marker);
     }
 

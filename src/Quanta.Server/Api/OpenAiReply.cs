@@ -2,6 +2,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Quanta.Engine;
+using Quanta.Server.Api.Tools;
 
 namespace Quanta.Server.Api;
 
@@ -9,7 +10,8 @@ namespace Quanta.Server.Api;
 internal sealed record JobPrompt(string Text, int[]? Ids);
 
 /// <summary>An OpenAI request after parsing: prompts, TGI parameters, n, and what to report.</summary>
-internal sealed record OpenAiJob(bool Chat, List<JobPrompt> Prompts, GenerateParameters Params, OpenAiSampling Request, bool Logprobs)
+/// <param name="Tools">what a chat request's tool fields ask for (<see cref="ToolPlan.NoTools"/> for completions).</param>
+internal sealed record OpenAiJob(bool Chat, List<JobPrompt> Prompts, GenerateParameters Params, OpenAiSampling Request, bool Logprobs, ToolPlan Tools)
 {
     public int N => Request.N ?? 1;
 }
@@ -57,11 +59,16 @@ internal static class OpenAiReply
         var usage = reply.Usage(completion);
         object body = reply.Job.Chat
             ? new ChatResponse(reply.Id, "chat.completion", reply.Created, s.Model.ModelId, reply.Fingerprint,
-                done.Select((c, i) => new ChatChoice(i, new AssistantMessage("assistant", c[0].Finished.GeneratedText),
-                    reply.ChatLogprobs(c[0].Tokens), Reason(c[0].Finished.Reason))).ToList(), usage)
+                done.Select((c, i) => ChatChoice(reply, i, c[0])).ToList(), usage)
             : new CompletionResponse(reply.Id, "text_completion", reply.Created, s.Model.ModelId, reply.Fingerprint,
                 done.Select((c, i) => Completion(reply, choices[i], i, c[0])).ToList(), usage);
         await Results.Json(body, Json.Options).ExecuteAsync(ctx);
+    }
+
+    static ChatChoice ChatChoice(Reply reply, int index, Completed c)
+    {
+        var (message, finish) = ToolAnswer.Message(reply.Job.Tools, c.Finished.GeneratedText, Reason(c.Finished.Reason));
+        return new ChatChoice(index, message, reply.ChatLogprobs(c.Tokens), finish);
     }
 
     static CompletionChoice Completion(Reply reply, ValidRequest r, int index, Completed c)
@@ -84,13 +91,16 @@ internal static class OpenAiReply
         var merged = Channel.CreateUnbounded<(int Choice, StreamItem Item)>(new() { SingleReader = true });
         var text = choices.Select(_ => new StringBuilder()).ToArray();
         var sent = new int[choices.Count];
+        // Chat with a call format to read: each choice's text passes through its tool-call detector.
+        var tools = choices.Select((_, i) => reply.Job.Tools.Parser is null ? null : new ToolStream(reply.Job.Tools, reply, i)).ToArray();
         int completion = 0;
         try
         {
             for (int i = 0; i < choices.Count; i++)
             {
                 string first = reply.Job.Chat ? "" : choices[i].ReturnFullText ? choices[i].Inputs : "";
-                if (reply.Job.Chat || first.Length > 0) await sse.WriteAsync(reply.Chunk(i, first, role: true, null, null), ct);
+                // A choice that may answer with tool calls opens with the role alone: its content stays null unless text comes.
+                if (reply.Job.Chat || first.Length > 0) await sse.WriteAsync(reply.Chunk(i, tools[i] is null ? first : null, role: true, null, null), ct);
             }
             var pumps = Task.WhenAll(choices.Select((r, i) => PumpAsync(s, r, i, merged.Writer, stop.Token)));
             _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
@@ -109,7 +119,9 @@ internal static class OpenAiReply
                     completion += f.GeneratedTokens;
                 }
                 record.GeneratedTokens = (record.GeneratedTokens ?? 0) + 1;
-                await sse.WriteAsync(reply.Chunk(i, delta, role: false, [t], f is null ? null : Reason(f.Reason), offset), ct);
+                string? finish = f is null ? null : Reason(f.Reason);
+                if (tools[i] is { } detector) await detector.WriteAsync(sse, delta, t, finish, ct);
+                else await sse.WriteAsync(reply.Chunk(i, delta, role: false, [t], finish, offset), ct);
             }
             if (reply.Job.Request.StreamOptions?.IncludeUsage == true) await sse.WriteAsync(reply.UsageChunk(completion), ct);
         }

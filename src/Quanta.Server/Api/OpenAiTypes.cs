@@ -77,17 +77,21 @@ internal sealed record ChatTokenLogprob(string Token, float? Logprob, int[] Byte
 
 internal sealed record ChatTopLogprob(string Token, float? Logprob, int[] Bytes);
 
-internal sealed record AssistantMessage(string Role, string Content);
+/// <summary>The answer: its content (null when it is only tool calls) and the calls read from it.</summary>
+internal sealed record AssistantMessage(
+    string Role, string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] List<Tools.ToolCallWire>? ToolCalls = null);
 
 internal sealed record ChatChoice(int Index, AssistantMessage Message, ChatLogprobs? Logprobs, string FinishReason);
 
 internal sealed record ChatResponse(
     string Id, string Object, long Created, string Model, string SystemFingerprint, List<ChatChoice> Choices, Usage Usage);
 
-/// <summary>A streamed delta: the role in a choice's first chunk only, the content in the others.</summary>
+/// <summary>A streamed delta: the role in a choice's first chunk only, the content or tool calls in the others.</summary>
 internal sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] List<Tools.ToolCallDelta>? ToolCalls = null);
 
 internal sealed record ChatChunkChoice(int Index, ChatDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
 

@@ -3,8 +3,27 @@ namespace Quanta.Engine;
 /// <summary>Scheduling knobs of <see cref="LlmEngine"/> (TGI's launcher flags of the same names).</summary>
 public sealed record EngineOptions
 {
+    /// <summary>
+    /// Step budget used when <see cref="MaxNumBatchedTokens"/> is 0: meant to keep a step of ~100 decode rows plus a prompt
+    /// chunk within about twice a pure decode step of a 7B int4 model (inter-token latency p99 at most twice its median),
+    /// while prompts still get hundreds of tokens a step; 256 decoders leave them half of it.
+    /// </summary>
+    public const int DefaultMaxNumBatchedTokens = 512;
+
+    /// <summary>Prompt tokens a step gives prompt chunks however many sequences decode, so every prompt makes progress.</summary>
+    public const int MinPrefillTokensPerStep = 16;
+
     /// <summary>Prompt tokens computed per step; longer prompts are prefilled in chunks.</summary>
     public int MaxBatchPrefillTokens { get; init; } = 4096;
+    /// <summary>
+    /// Most tokens a step computes while sequences decode (vLLM's max_num_batched_tokens): one per decoding sequence
+    /// first, prompt chunks take what they leave (at least <see cref="MinPrefillTokensPerStep"/>, at most
+    /// <see cref="MaxBatchPrefillTokens"/>). A step with nothing decoding takes <see cref="MaxBatchPrefillTokens"/> of prompt.
+    /// 0: <see cref="DefaultMaxNumBatchedTokens"/>.
+    /// </summary>
+    public int MaxNumBatchedTokens { get; init; }
+    /// <summary><see cref="MaxNumBatchedTokens"/> with 0 resolved to its default.</summary>
+    public int StepTokenBudget => MaxNumBatchedTokens > 0 ? MaxNumBatchedTokens : DefaultMaxNumBatchedTokens;
     /// <summary>New prefills join a running batch only when at least running * ratio of them fit.</summary>
     public double WaitingServedRatio { get; init; } = 0.3;
     /// <summary>Decode steps after which waiting requests are admitted regardless of the ratio.</summary>

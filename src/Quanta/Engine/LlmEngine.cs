@@ -34,6 +34,7 @@ public sealed partial class LlmEngine : IEngine
     public LlmEngine(IModelRunner runner, ITokenizer tokenizer, EngineOptions options)
     {
         if (options.MaxBatchPrefillTokens < 1) throw new ArgumentException($"max_batch_prefill_tokens must be at least 1, got {options.MaxBatchPrefillTokens}");
+        if (options.MaxNumBatchedTokens < 0) throw new ArgumentException($"max_num_batched_tokens must be >= 0 (0: automatic), got {options.MaxNumBatchedTokens}");
         if (options.MaxRunningSequences < 1) throw new ArgumentException($"the running batch must hold at least 1 sequence, got {options.MaxRunningSequences}");
         if (options.WaitingServedRatio < 0) throw new ArgumentException($"waiting_served_ratio must be >= 0, got {options.WaitingServedRatio}");
         Options = options;

@@ -53,6 +53,21 @@ public class BenchMetricsTests
     }
 
     [Fact]
+    public void A_stall_of_every_stream_shows_as_ITL_p99_against_its_median_in_the_sweep_table()
+    {
+        // Two requests of 101 tokens, 10 ms apart but for two 50 ms gaps each (a long step every running request waits through).
+        static double[] Gaps() => [.. Enumerable.Repeat(0.01, 98), 0.05, 0.05];
+        var reqs = new List<RequestOutcome> { Ok(10, 101, 0.1, 0.1 + Gaps().Sum(), Gaps()), Ok(10, 101, 0.1, 0.1 + Gaps().Sum(), Gaps()) };
+        var m = MetricsCalculator.Compute(new RunOutcome(new Arrival(Interval: 0.25), null, reqs, 2.0, false));
+        Assert.Equal(10, m.ItlMs.Median, 9);
+        Assert.Equal(50, m.ItlMs.P99, 9);                          // 4 of 200 gaps: above the 99th percentile's rank
+        Assert.Equal(10.8, m.TpotMs.P99, 9);                       // TPOT averages the stall away
+        var table = Quanta.Bench.Report.MarkdownReport.SweepTable([m]);
+        Assert.Contains("| TTFT p99 (ms) | TPOT p99 (ms) | ITL median (ms) | ITL p99 (ms) | completed | failed |", table);
+        Assert.Contains("| 100.0 | 10.8 | 10.0 | 50.0 | 2 | 0 |", table);
+    }
+
+    [Fact]
     public void NoCompletedRequests_GiveZeros()
     {
         var m = MetricsCalculator.Compute(new RunOutcome(Arrival.AllAtOnce, null, [Fail(FailureKind.Other)], 1.0, false));

@@ -30,7 +30,7 @@ public class BenchReportTests
             Assert.Equal(2, report.Runs.Count);
             Assert.All(report.Runs, r => Assert.Equal(20, r.Completed + r.Failed));
             var table = MarkdownReport.SweepTable(report.Runs);
-            Assert.Contains("| interval (s) | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) |", table);
+            Assert.Contains("| interval (s) | throughput (req/s) | average tokens/s | lowest tokens/s | TTFT p99 (ms) | TPOT p99 (ms) | ITL median (ms) | ITL p99 (ms) |", table);
             Assert.Contains("| 0.02 |", table);
             Assert.Contains("| 0.01 |", table);
 

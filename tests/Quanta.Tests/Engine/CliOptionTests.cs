@@ -50,6 +50,8 @@ public class CliOptionTests
     [InlineData("generate --seed -1", "--seed: '-1' is not a whole number >= 0")]
     [InlineData("serve --cuda-memory-fraction 0", "--cuda-memory-fraction must be in (0, 1], got 0")]
     [InlineData("serve --max-batch-size 0", "--max-batch-size must be at least 1, got 0")]
+    [InlineData("serve --max-num-batched-tokens -1", "--max-num-batched-tokens must be at least 0, got -1")]
+    [InlineData("serve --max-num-batched-tokens 1.5", "--max-num-batched-tokens: '1.5' is not an integer")]
     [InlineData("quantize --model-id m --output /tmp/x --bits 3", "--bits must be 4 (only 4-bit GPTQ is supported), got 3")]
     [InlineData("bench serve --dataset random --timeout -1", "--timeout must be > 0 seconds, got -1")]
     public async Task Ranges_are_checked_by_the_parser(string args, string message)

@@ -31,6 +31,35 @@ public class CpuEngineTests
     }
 
     [Fact]
+    public async Task ALongPromptChunkedAmongDecodersGivesItsSoloGreedyTokens()
+    {
+        var model = GenerateCommandTests.Stories();
+        var shortPrompts = Enumerable.Range(0, 8).Select(i => model.Tokenizer.Encode(PromptText(i), addBos: true)).ToArray();
+        var longPrompt = model.Tokenizer.Encode(string.Concat(Enumerable.Range(0, 40).Select(PromptText)), addBos: true);
+        Assert.InRange(longPrompt.Length, 150, 400);
+        using var runner = new CpuModelRunner(model, new KvCacheOptions(16, 256));
+        int[] expected;
+        int[][] expectedShort;
+        await using (var alone = new LlmEngine(runner, model.Tokenizer, new EngineOptions()))
+        {
+            expected = await Ids(alone, Req(longPrompt, 20));
+            expectedShort = await Task.WhenAll(shortPrompts.Select(p => Ids(alone, Req(p, 60))));
+        }
+
+        await using var mixed = new LlmEngine(runner, model.Tokenizer, new EngineOptions { MaxNumBatchedTokens = 40, WaitingServedRatio = 0 });
+        var streams = shortPrompts.Select(p => mixed.Submit(Req(p, 60))).ToList();
+        foreach (var s in streams) Assert.IsType<TokenGenerated>(await s.ReadAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(expected, await Ids(mixed, Req(longPrompt, 20)));   // prefilled 32 tokens a step beside the 8 decoding
+        for (int i = 0; i < streams.Count; i++)
+        {
+            var rest = new List<int>();
+            await foreach (var ev in streams[i].ReadAllAsync(TestContext.Current.CancellationToken))
+                if (ev is TokenGenerated t) rest.Add(t.Token.Id);
+            Assert.Equal(expectedShort[i][1..], rest);
+        }
+    }
+
+    [Fact]
     public async Task TooSmallCacheStillCompletesEveryRequestIdentically()
     {
         var model = GenerateCommandTests.Stories();

@@ -4,11 +4,11 @@ namespace Quanta.Tests.Engine;
 
 public class SchedulerTests
 {
-    static Sequence Seq(int id, int promptLen, int maxNew = 4) =>
+    internal static Sequence Seq(int id, int promptLen, int maxNew = 4) =>
         new(id, Enumerable.Range(0, promptLen).Select(i => 3 + (i * 7 + id) % 50).ToArray(), new SamplingParams { MaxNewTokens = maxNew });
 
     /// <summary>Plays the engine's part for one step: computes chunks, samples when the chunk ends the sequence.</summary>
-    static List<(long Id, int Chunk)> Step(Scheduler sch, BlockManager bm)
+    internal static List<(long Id, int Chunk)> Step(Scheduler sch, BlockManager bm)
     {
         var done = new List<(long, int)>();
         foreach (var s in sch.Schedule().ToList())

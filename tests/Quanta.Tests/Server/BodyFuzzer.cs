@@ -14,11 +14,14 @@ internal static class BodyFuzzer
         "decoder_input_details", "top_n_tokens", "ignore_eos", "watermark"];
     static readonly string[] OpenAiFields = ["model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "seed", "stop",
         "stream", "stream_options", "n", "frequency_penalty", "presence_penalty", "repetition_penalty", "ignore_eos", "min_tokens",
-        "echo", "logprobs", "top_logprobs"];
+        "echo", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls", "response_format"];
     static readonly string[] Numbers = ["0", "1", "2", "-1", "3", "0.5", "1e-45", "1e309", "-1e309", "1e38", "2147483648", "-2147483649",
         "18446744073709551616", "1.0000001", "4", "0.0", "-0", "3.5", "1e-5", "7"];
     static readonly string[] Words = ["\"\"", "\"a\"", "\"#\"", "\"stop\"", "\"\\u0000\"", "\"\\ud800\"", "\"💥\"", "true", "false", "null", "[]", "{}",
-        "[\"x\"]", "[1,2]", "{\"a\":1}", "{\"include_usage\":true}"];
+        "[\"x\"]", "[1,2]", "{\"a\":1}", "{\"include_usage\":true}", "\"required\"", "\"none\"", "\"auto\"",
+        "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", "{\"type\":\"function\",\"function\":{\"name\":\"f\"}}",
+        "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}}}]",
+        "{\"type\":\"json_object\"}"];
 
     public static byte[] Make(Random rng, string path) => rng.Next(10) switch
     {

@@ -121,10 +121,14 @@ public class OpenAiCompletenessTests(ServerFixture fx) : IClassFixture<ServerFix
     {
         var info = JsonExt.Parse(await S.Client.GetStringAsync("/info", Ct));
         Assert.Equal(256, info.GetProperty("max_batch_size").GetInt32());
-        await using var s = await TestServer.StartAsync(engine: new EngineOptions { MaxRunningSequences = 8, MaxBatchPrefillTokens = 600, MaxWaitingTokens = 7 });
+        Assert.Equal(EngineOptions.DefaultMaxNumBatchedTokens, info.GetProperty("max_num_batched_tokens").GetInt32());   // 0 shown resolved
+        await using var s = await TestServer.StartAsync(engine: new EngineOptions
+        {
+            MaxRunningSequences = 8, MaxBatchPrefillTokens = 600, MaxWaitingTokens = 7, MaxNumBatchedTokens = 300,
+        });
         var mine = JsonExt.Parse(await s.Client.GetStringAsync("/info", Ct));
-        Assert.Equal((8, 600, 7), (mine.GetProperty("max_batch_size").GetInt32(), mine.GetProperty("max_batch_prefill_tokens").GetInt32(),
-                                   mine.GetProperty("max_waiting_tokens").GetInt32()));
+        Assert.Equal((8, 600, 7, 300), (mine.GetProperty("max_batch_size").GetInt32(), mine.GetProperty("max_batch_prefill_tokens").GetInt32(),
+                                        mine.GetProperty("max_waiting_tokens").GetInt32(), mine.GetProperty("max_num_batched_tokens").GetInt32()));
     }
 
     static StringContent JsonContent(object body) => new(JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");

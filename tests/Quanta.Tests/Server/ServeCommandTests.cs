@@ -19,7 +19,7 @@ public class ServeCommandTests
         var pr = root.Parse("serve --model-id /models/llama --hostname 0.0.0.0 --port 5001 --max-concurrent-requests 256 --quantize gptq " +
                             "--trust-remote-code --max-batch-total-tokens 30000 --sharded false --max-input-length 1024 --validation-workers 4");
         Assert.Empty(pr.Errors);
-        var more = root.Parse("serve --max-input-tokens 100 --max-total-tokens 200 --max-batch-prefill-tokens 300 --max-stop-sequences 2 " +
+        var more = root.Parse("serve --max-input-tokens 100 --max-total-tokens 200 --max-batch-prefill-tokens 300 --max-num-batched-tokens 256 --max-stop-sequences 2 " +
                               "--max-best-of 1 --waiting-served-ratio 1.2 --max-waiting-tokens 10 --dtype float16 --device cpu " +
                               "--api-key k --block-size 32 --chat-template chatml --cuda-memory-fraction 0.5 --disable-prefix-caching --max-batch-size 8 " +
                               "--payload-limit 1000 --log-format json --log-level warn --max-client-batch-size 2");
@@ -55,7 +55,7 @@ public class ServeCommandTests
     [Fact]
     public async Task Sigterm_lets_the_in_flight_stream_finish_then_exits_zero()
     {
-        using var p = Start("serve --port 0 --device cpu --max-batch-total-tokens 4096 --log-format json");
+        using var p = Start("serve --port 0 --device cpu --max-batch-total-tokens 4096 --max-num-batched-tokens 300 --log-format json");
         string? address = null;
         var log = new StringBuilder();
         while (address is null && await p.StandardError.ReadLineAsync(Ct) is { } line)
@@ -65,6 +65,7 @@ public class ServeCommandTests
         }
         Assert.True(address is not null, log.ToString());
         Assert.Contains("max_batch_total_tokens=4096", log.ToString());
+        Assert.Contains("max_num_batched_tokens=300", log.ToString());
         using var client = new HttpClient { BaseAddress = new Uri(address) };
         var body = JsonSerializer.Serialize(new { inputs = "Once upon a time", parameters = new { max_new_tokens = 500, ignore_eos = true } });
         using var res = await client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/generate_stream")

@@ -14,10 +14,11 @@ internal sealed class TestServer : ServerClient
     public LogCapture Logs { get; private init; } = new();
 
     /// <param name="throwOnToken">The runner fails a batch holding this token id (-1: never).</param>
+    /// <param name="maxPositions">The model's context length in tokens (bytes).</param>
     public static async Task<TestServer> StartAsync(ServerOptions? options = null, int numBlocks = 256, int stepDelayMs = 0,
-                                                    EngineOptions? engine = null, int throwOnToken = -1)
+                                                    EngineOptions? engine = null, int throwOnToken = -1, int maxPositions = 512)
     {
-        var runner = new HashRunner(numBlocks, 16, stepDelayMs) { ThrowOnToken = throwOnToken };
+        var runner = new HashRunner(numBlocks, 16, stepDelayMs, maxPositions) { ThrowOnToken = throwOnToken };
         var tokenizer = new ByteTokenizer();
         var served = new ServedModel
         {

@@ -1,9 +1,13 @@
 using System.Text.Json;
+using Quanta.Server.Api.Tools;
 
 namespace Quanta.Server.Api.Chat;
 
-/// <summary>A chat request turned into prompt tokens: the ids, their text, and the template's extra stop strings.</summary>
-internal sealed record PreparedChat(int[] Ids, string Text, IReadOnlyList<string> Stops);
+/// <summary>
+/// A chat request turned into prompt tokens: the ids, their text, the template's extra stop strings, and what its
+/// tool fields ask for.
+/// </summary>
+internal sealed record PreparedChat(int[] Ids, string Text, IReadOnlyList<string> Stops, ToolPlan Tools);
 
 /// <summary>The chat-template step of <c>/v1/chat/completions</c>.</summary>
 internal static class ChatRoute
@@ -22,30 +26,17 @@ internal static class ChatRoute
         foreach (var m in req.Messages)
             if (m.ValueKind == JsonValueKind.Object && m.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String)
                 s.Validator.CheckLength(c.GetString()!);
-        var prompt = ChatPrompt.From(req, ToolsForTemplate(req));
+        var tools = ToolPlan.From(req, s.Chat);
+        var prompt = ChatPrompt.From(req, tools.TemplateTools);
         var tok = s.Model.Tokenizer;
         if (s.Chat is JinjaChatTemplate jinja)
         {
             string text = jinja.Render(prompt, tok);
             s.Validator.CheckLength(text);
-            return new PreparedChat(JinjaChatTemplate.EncodeRendered(text, tok), text, jinja.Stops);
+            return new PreparedChat(JinjaChatTemplate.EncodeRendered(text, tok), text, jinja.Stops, tools);
         }
         s.Validator.CheckLength(string.Concat(prompt.PlainMessages().Select(m => m.Content)));
         var ids = s.Chat.Encode(prompt, tok);
-        return new PreparedChat(ids, tok.Decode(ids, skipSpecial: false), s.Chat.Stops);
-    }
-
-    /// <summary>The tools the template sees: none with <c>tool_choice: "none"</c> or an empty list.</summary>
-    static JsonElement? ToolsForTemplate(ChatRequest req)
-    {
-        if (req.Tools is not { } tools || tools.ValueKind == JsonValueKind.Null) return null;
-        if (tools.ValueKind != JsonValueKind.Array) throw ApiException.Validation("`tools` must be an array of {\"type\": \"function\", \"function\": {...}}");
-        foreach (var t in tools.EnumerateArray())
-            if (t.ValueKind != JsonValueKind.Object || !t.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object
-                || !f.TryGetProperty("name", out var n) || n.ValueKind != JsonValueKind.String)
-                throw ApiException.Validation("`tools[]` must be {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": {...}}}");
-        if (tools.GetArrayLength() == 0) return null;
-        if (req.ToolChoice is { ValueKind: JsonValueKind.String } c && c.GetString() == "none") return null;
-        return tools;
+        return new PreparedChat(ids, tok.Decode(ids, skipSpecial: false), s.Chat.Stops, tools);
     }
 }
