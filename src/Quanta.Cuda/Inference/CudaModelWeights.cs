@@ -2,8 +2,11 @@ using Quanta.Model;
 
 namespace Quanta.Cuda;
 
-/// <summary>A layer's linears: q/k/v and gate/up fused where possible (outputs side by side, in that order).</summary>
-internal sealed record LayerLinears(CudaLinear[] Qkv, CudaLinear O, CudaLinear[] GateUp, CudaLinear Down)
+/// <summary>
+/// One decoder layer on the GPU: norms [hidden] f32 (AttnNormHalf: the same values in f16, or 0 where f16 cannot hold them
+/// exactly) and its linears, q/k/v and gate/up fused where possible (outputs side by side, in that order).
+/// </summary>
+internal sealed record CudaLayerWeights(ulong AttnNorm, ulong AttnNormHalf, ulong FfnNorm, CudaLinear[] Qkv, CudaLinear O, CudaLinear[] GateUp, CudaLinear Down)
 {
     public IEnumerable<CudaLinear> All => [.. Qkv, O, .. GateUp, Down];
 }
@@ -12,10 +15,8 @@ internal sealed record LayerLinears(CudaLinear[] Qkv, CudaLinear O, CudaLinear[]
 internal sealed unsafe class CudaModelWeights
 {
     public readonly ulong Embedding;              // [vocab, hidden] f16
-    public readonly ulong[] AttnNorm, FfnNorm;    // [layers] -> [hidden] f32
-    public readonly ulong[] AttnNormHalf;         // [layers] -> [hidden] f16, the same values; 0 where f16 cannot hold them exactly
     public readonly ulong FinalNorm;              // [hidden] f32
-    public readonly LayerLinears[] Layers;        // [layers]
+    public readonly CudaLayerWeights[] Layers;    // [layers]
     public readonly CudaLinear LmHead;            // [vocab, hidden]
     public readonly long Bytes;
 
@@ -27,18 +28,18 @@ internal sealed unsafe class CudaModelWeights
         Embedding = CudaLinear.UploadHalf(ctx, w.Embedding, w.Embedding.ElementCount);
         Bytes = w.Embedding.ElementCount * 2;
         var attn = w.Layers.Select(l => (l.AttnNorm.Name, Values: Values(l.AttnNorm, hidden))).ToArray();
-        AttnNorm = [.. attn.Select(a => ctx.Upload<float>(a.Values, a.Name))];
-        FfnNorm = [.. w.Layers.Select(l => Floats(ctx, l.FfnNorm, hidden))];
-        AttnNormHalf = [.. attn.Select(a => ExactHalves(ctx, a.Values, a.Name))];
         FinalNorm = Floats(ctx, w.FinalNorm, hidden);
-        Bytes += 4L * hidden * (2 * w.Layers.Length + 1) + 2L * hidden * AttnNormHalf.Count(p => p != 0);
-        Layers = new LayerLinears[w.Layers.Length];
+        Bytes += 4L * hidden * (2 * w.Layers.Length + 1);
+        Layers = new CudaLayerWeights[w.Layers.Length];
         for (int i = 0; i < w.Layers.Length; i++)
         {
             var l = w.Layers[i];
-            Layers[i] = new LayerLinears(Group(ctx, k, [l.Wq, l.Wk, l.Wv]), CudaLinear.Upload(ctx, k, l.Wo),
+            var (name, values) = attn[i];
+            ulong half = ExactHalves(ctx, values, name);
+            Layers[i] = new CudaLayerWeights(ctx.Upload<float>(values, name), half, Floats(ctx, l.FfnNorm, hidden),
+                Group(ctx, k, [l.Wq, l.Wk, l.Wv]), CudaLinear.Upload(ctx, k, l.Wo),
                 Group(ctx, k, [l.WGate, l.WUp], siluPairs: true), CudaLinear.Upload(ctx, k, l.WDown));
-            Bytes += Layers[i].All.Sum(x => x.DeviceBytes);
+            Bytes += Layers[i].All.Sum(x => x.DeviceBytes) + (half != 0 ? 2L * hidden : 0);
         }
         if (w.LmHead is DenseLinear d && d.Weight.Data == w.Embedding.Data)
             LmHead = CudaLinear.Shared(ctx, k, hidden, c.VocabSize, Embedding);
