@@ -70,7 +70,7 @@ public class LmHeadTests
         for (int round = 0; round < 3; round++)
         {
             ulong xd = mem.Upload<ushort>(Gpu.Half(Gpu.RoundHalf(Gpu.Random(_rng, hidden, 2f))), "x");
-            sampler.Upload(greedy);
+            sampler.Upload(greedy, vocab);
             var g = sampler.FusedGreedy(0, 1, head.Blocks) ?? throw new InvalidOperationException("the row is greedy");
             head.Forward(xd, y, g);
             var ids = new int[1];

@@ -18,14 +18,14 @@ public class SamplingTests
     static readonly float[] TopPs = [1f, 0.95f, 0.9f, 0.5f, 0.1f];
 
     /// <summary>Greedy rows, plain sampling and every temperature x top-k x top-p mix, with the uniforms drawn here.</summary>
-    static RowSampling[] Rows(Random rng, int n, int vocab, bool topP = true) =>
+    internal static RowSampling[] Rows(Random rng, int n, int vocab, bool topP = true) =>
     [.. Enumerable.Range(0, n).Select(i => i % 7 == 0
         ? new RowSampling(true, 1f, 0, 1f, 0)
         : new RowSampling(false, Temperatures[rng.Next(4)], TopKs[rng.Next(5)] is var k && k < vocab ? k : 0,
                           topP ? TopPs[rng.Next(5)] : 1f, rng.NextDouble()))];
 
     /// <summary>Ids on the GPU and the CPU Sampler (the reference), compared row by row.</summary>
-    static void Compare(float[] logits, RowSampling[] rows, int vocab, int allowedMismatches)
+    internal static void Compare(float[] logits, RowSampling[] rows, int vocab, int allowedMismatches)
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Quanta.Bench.Kernels;
 using Quanta.Cuda;
 using Quanta.Engine;
+using Quanta.Grammar;
 using Quanta.Model;
 
 namespace Quanta.Bench.Decode;
@@ -15,6 +16,12 @@ namespace Quanta.Bench.Decode;
 /// <param name="Sampling">how each row's token is chosen (greedy when not sampling).</param>
 public sealed record DecodeBenchOptions(int[] Batches, int Steps, int PromptTokens, int Context, bool HostLogits, bool Queue, SamplingParams Sampling)
 {
+    /// <summary>
+    /// Constrained decoding: every row's output is held to this grammar (compiled over the model's vocabulary), each
+    /// step's masks computed on the host and applied where the tokens are chosen; null = free rows.
+    /// </summary>
+    public TokenGrammar? Grammar { get; init; }
+
     /// <summary>Tokens per KV block of the runner the benchmark needs.</summary>
     public const int BlockSize = 16;
 
@@ -29,7 +36,7 @@ public sealed record DecodeBenchOptions(int[] Batches, int Steps, int PromptToke
 }
 
 /// <summary>Times decode steps per batch size and one long prefill; bytes read per step over copy bandwidth gives the roofline.</summary>
-public static class DecodeBenchmark
+public static partial class DecodeBenchmark
 {
     const int BlockSize = DecodeBenchOptions.BlockSize;
 
@@ -52,12 +59,15 @@ public static class DecodeBenchmark
         output.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
         var sampler = runner as IDeviceSampler;
         bool deviceSampling = sampler is not null && !o.HostLogits;
-        bool queue = o.Queue && deviceSampling && sampler!.CanQueue;
+        bool queue = o.Queue && deviceSampling && sampler!.CanQueue && o.Grammar is null;
         string how = choice.Greedy ? "greedily" : $"by sampling (temperature {choice.Temperature}, top-k {choice.TopK}, top-p {choice.TopP})";
         output.WriteLine(deviceSampling
             ? $"decode steps choose tokens {how} on the device, as serve does (--host-logits: copy every logits row to the host instead)"
-            : "decode steps copy every logits row to the host" + (choice.Greedy ? "" : " (no token is chosen there, so the sampling options change nothing)"));
-        if (deviceSampling)
+            : "decode steps copy every logits row to the host" + (choice.Greedy || o.Grammar is not null ? "" : " (no token is chosen there, so the sampling options change nothing)"));
+        if (o.Grammar is { } grammar)
+            output.WriteLine($"every row is constrained to {grammar.Spec.Kind} {grammar.Spec.Value}: each step's masks come from the host " +
+                (deviceSampling ? "and are applied on the device; steps are not queued ahead (a row's mask needs the token before it)" : "and tokens are chosen there"));
+        else if (deviceSampling)
             output.WriteLine(queue ? "each step is queued, its tokens fed on the device, before the one before it is collected, as serve does (--no-queue: one at a time)"
                                     : "each step is prepared after the one before it finished");
         output.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
@@ -80,7 +90,9 @@ public static class DecodeBenchmark
                 return Build(c, rng, tables, Enumerable.Repeat(ctx0 + i, b).ToArray(), 1);
             }
             var times = new List<double>();
-            if (queue) times = Queued(steps, Next, rows, sampler!, ids, lps);
+            var maskUs = new List<double>();
+            if (o.Grammar is { } g) times = Constrained(steps, Next, rows, g, deviceSampling ? sampler : null, runner, logits, ids, lps, maskUs);
+            else if (queue) times = Queued(steps, Next, rows, sampler!, ids, lps);
             else for (int i = 0; i < steps; i++)
             {
                 var step = Next(i);
@@ -94,6 +106,9 @@ public static class DecodeBenchmark
             long bytes = weightBytes + (long)b * (ctx0 + steps / 2) * kvPerToken;
             double roofMs = bytes / bandwidth * 1e3;
             output.WriteLine($"{b,5} | {ms,7:F3} | {b / ms * 1e3,8:F1} | {bytes / 1e9,12:F2} | {roofMs / ms * 100,6:F1}%");
+            if (o.Grammar is not null)
+                output.WriteLine($"  host grammar work (masks, advancing by the chosen tokens) per row and step: median {maskUs.Order().ElementAt(maskUs.Count / 2):F2} us, " +
+                                 $"mean {maskUs.Average():F2} us (the first steps build their states' masks)");
             if (cuda?.TakeProfile() is { } prof) output.WriteLine($"  profile ms over {steps} steps: {prof}");
         }
         if (promptTokens > 0)

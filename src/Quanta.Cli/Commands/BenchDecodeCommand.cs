@@ -2,7 +2,10 @@ using System.CommandLine;
 using Quanta.Bench.Decode;
 using Quanta.Cli.Commands;
 using Quanta.Engine;
+using Quanta.Grammar;
 using Quanta.IO;
+using Quanta.Model;
+using Quanta.Tokenization;
 
 namespace Quanta.Cli;
 
@@ -23,7 +26,16 @@ internal static partial class CliCommands
         var topK = new Option<int>("--top-k") { Description = "Sample from the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 }.AtLeast(0);
         var topP = new Option<float>("--top-p") { Description = "Sample from the smallest set of tokens holding this probability mass (1 = off)", DefaultValueFactory = _ => 1f }.Must(v => v is > 0 and <= 1, "in (0, 1]");
         var profile = new Option<bool>("--profile") { Description = "CUDA: print GPU milliseconds per phase of the steps (runs them without graphs, one at a time)" };
-        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile }) cmd.Options.Add(o);
+        var grammar = new Option<string?>("--grammar")
+        {
+            Description = "Constrain every row: 'json' (an array of strings, which never ends within --tokens), 'regex:PATTERN', or a JSON Schema file",
+        };
+        var tokenizer = new Option<string?>("--tokenizer")
+        {
+            Description = "With --grammar: the vocabulary's tokenizer (tokenizer.model or a folder; default the model folder's, else ../shared/tokenizers/llama2)",
+        };
+        foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile, grammar, tokenizer })
+            cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
             var bs = pr.GetValue(batches)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -32,13 +44,33 @@ internal static partial class CliCommands
             float t = pr.GetValue(temperature), p = pr.GetValue(topP);
             int k = pr.GetValue(topK);
             var sampling = new SamplingParams { DoSample = t > 0 || k > 0 || p < 1, Temperature = t > 0 ? t : 1f, TopK = k, TopP = p };
-            var o = new DecodeBenchOptions(bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling);
-            using var ck = ModelLoader.Open(pr.GetValue(modelId));
+            string model = pr.GetValue(modelId)!;
+            using var ck = ModelLoader.Open(model);
+            var o = new DecodeBenchOptions(bs, steps, promptTokens, ctx0, pr.GetValue(hostLogits), !pr.GetValue(noQueue), sampling)
+            {
+                Grammar = pr.GetValue(grammar) is { } g ? BenchGrammar(g, pr.GetValue(tokenizer), model, ck.Config) : null,
+            };
             using var runner = RunnerFactory.Create(ck.Config, ck.Weights, pr.GetValue(device)!, DecodeBenchOptions.BlockSize, o.KvTokens, Console.Out,
                 o.MaxStepTokens, cudaProfile: pr.GetValue(profile));
             DecodeBenchmark.Run(runner, ck.Weights, o, Console.Out, ct);
             return Task.FromResult(0);
         }));
         bench.Subcommands.Add(cmd);
+    }
+
+    /// <summary>The grammar of <c>--grammar</c> compiled over the model's vocabulary (the tokenizer from <c>--tokenizer</c>, the model folder or ../shared).</summary>
+    static TokenGrammar BenchGrammar(string value, string? tokenizerPath, string model, LlamaConfig config)
+    {
+        var spec = value == "json" ? new GrammarSpec(GrammarKind.Json, DecodeBenchmark.EndlessSchema)
+            : value.StartsWith("regex:", StringComparison.Ordinal) ? new GrammarSpec(GrammarKind.Regex, value["regex:".Length..])
+            : File.Exists(value) ? new GrammarSpec(GrammarKind.Json, File.ReadAllText(value))
+            : throw new ArgumentException($"--grammar {value}: not 'json', 'regex:PATTERN' or a JSON Schema file");
+        string path = tokenizerPath
+            ?? (Directory.Exists(model) && (File.Exists(Path.Combine(model, "tokenizer.json")) || File.Exists(Path.Combine(model, "tokenizer.model")))
+                ? model : "../shared/tokenizers/llama2/tokenizer.model");
+        var tok = Directory.Exists(path) ? TokenizerFactory.FromModelDirectory(path)
+                : File.Exists(path) ? TokenizerFactory.FromSentencePieceFile(path)
+                : throw new FileNotFoundException($"--tokenizer {path}: no such file or folder (--grammar needs the model's vocabulary)");
+        return new GrammarCache(new TokenVocabulary(tok, config.VocabSize, [tok.EosId])).Get(spec);
     }
 }

@@ -12,7 +12,10 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
     CudaSampler? _sampler;
     int _outstanding;   // steps queued and not collected
 
-    /// <summary>The forward of <see cref="Forward"/>, then per <see cref="CudaScratch.LogitRows"/> rows: lm_head into the logits scratch, sample_rows.</summary>
+    /// <summary>
+    /// The forward of <see cref="Forward"/>, then per <see cref="CudaScratch.LogitRows"/> rows: lm_head into the logits
+    /// scratch, mask_rows where a row has a mask, sample_rows.
+    /// </summary>
     public void ForwardSample(ForwardBatch b, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
     {
         int n = b.NumLogits;
@@ -38,8 +41,9 @@ public sealed unsafe partial class CudaModelRunner : IDeviceSampler
         // Fed tokens read the ids of the step before where its sample wrote them: the buffers must not move.
         if (feed.Length > 0 && (_outstanding == 0 || n > sm.Capacity)) throw new InvalidOperationException("a fed step needs the step before it queued, with no more rows");
         ulong prev = sm.Ids;
-        var parms = sm.Write(rows[..n]);
-        var step = Execute(b, _planner.Plan(b, _s.Capacity, sm.Sampled ? SamplerRows.Sampled : SamplerRows.Greedy), feed, prev, parms, sm);
+        var parms = sm.Write(rows[..n], V);
+        // A masked row needs its logits row (the mask is applied to it), as a sampled one does: no fused greedy choice.
+        var step = Execute(b, _planner.Plan(b, _s.Capacity, sm.FusesGreedy ? SamplerRows.Greedy : SamplerRows.Sampled), feed, prev, parms, sm);
         if (step.Head is { } head)
         {
             if (head.Ids == 0) sm.Launch(_s.Logits, V, 0, n);   // the graph wrote the logits of a sampled row

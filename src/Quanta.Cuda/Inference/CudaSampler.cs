@@ -7,6 +7,8 @@ namespace Quanta.Cuda;
 /// Chooses tokens from logits rows on the device (Kernels/sampling.cu): per-row parameters go up, ids and
 /// logprobs come down. Buffers grow to the most rows asked for at once. Two steps may be outstanding (queued, not yet
 /// collected): each uses its own page-locked buffers, in turn, and an event marks when its ids are on the host.
+/// Rows with an allowed-token mask (constrained decoding) have their words written to mapped host memory with the
+/// step's parameters; mask_rows reads them there and rules the other tokens out of the logits before the choice.
 /// </summary>
 internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
 {
@@ -28,9 +30,12 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     readonly PinnedBuffer[] _hostOut = [new(), new()];    // [cap] i32 ids then [cap] f32 logprobs, written by the kernels, per turn
     readonly nint[] _done = new nint[2];                  // per turn: recorded after its ids were written to _hostOut
     readonly int[] _outCap = new int[2];                  // per turn: the rows _hostOut was laid out for (logprobs start there)
+    readonly PinnedBuffer[] _hostMasks = [new(), new()];  // per turn: [rows] i32 mask slot (-1: free row), then [masked rows, words] u32 allowed tokens
     readonly Queue<(int Turn, int Cap)> _outstanding = new();
     int _turn, _cap;
     bool _sampled;   // some row of the last upload samples (not greedy)
+    int _masked;     // rows of the last upload with a mask
+    int _maskRows;   // rows of the last upload (in _hostMasks the masks' words start after their slots)
     ulong _parts;    // [_partsCap] greedy partials (16 bytes each) of greedy_rows or the lm_head kernel, used within one launch
     long _partsCap;
     ulong _counters; // [cap] i32 finished blocks per row of those kernels, zero between launches
@@ -51,8 +56,11 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         _logprobs = _ids + 4UL * (ulong)_cap;
     }
 
-    /// <summary>Whether some row of the last upload samples (not greedy): then no kernel fuses the greedy choice.</summary>
+    /// <summary>Whether some row of the last upload samples (not greedy).</summary>
     public bool Sampled => _sampled;
+
+    /// <summary>Whether every row of the last upload is greedy and free, so a kernel may fuse the choice (no logits row is kept to mask).</summary>
+    public bool FusesGreedy => !_sampled && _masked == 0;
 
     /// <summary>Rows the buffers hold now.</summary>
     public int Capacity => _cap;
@@ -67,7 +75,8 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     /// Writes the parameters of every row of the next step to mapped host memory, for the step's stage kernel to copy
     /// (<see cref="Upload"/>: copy them now); the chosen ids will come back through mapped host memory too.
     /// </summary>
-    public Staged Write(ReadOnlySpan<RowSampling> rows)
+    /// <param name="vocab">width of the logits rows: a row's mask has ceil(vocab / 32) words.</param>
+    public Staged Write(ReadOnlySpan<RowSampling> rows, int vocab)
     {
         if (rows.Length == 0) throw new ArgumentException("no rows to sample");
         if (_outstanding.Count >= 2) throw new InvalidOperationException("two steps are already outstanding");
@@ -86,13 +95,14 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
                                        TopP = r.Greedy ? 1f : r.TopP, Greedy = r.Greedy ? 1 : 0, U = r.U };
             _sampled |= !r.Greedy;
         }
+        WriteMasks(rows, vocab);
         return new Staged(_hostParams[_turn].Device, _params, rows.Length * sizeof(RowParams) / 4);
     }
 
     /// <summary>The parameters of every row of the next step, copied on the stream (call before the kernels that read them are queued).</summary>
-    public void Upload(ReadOnlySpan<RowSampling> rows)
+    public void Upload(ReadOnlySpan<RowSampling> rows, int vocab)
     {
-        Write(rows);
+        Write(rows, vocab);
         _ctx.UploadAsync(_params, _hostParams[_turn].Pointer, sizeof(RowParams) * (long)rows.Length);
     }
 
@@ -105,6 +115,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         ulong p = _params + (ulong)(sizeof(RowParams) * first);
         var (ids, lps, hids, hlps) = Outputs(first);
         var r = _ctx.Kernels;
+        if (_masked > 0) Mask(logits, vocab, first, rows);
         int splits = _sampled ? 1 : Math.Min(Math.Min(MaxSplits, 2 * _ctx.Multiprocessors / rows), vocab / 1024);
         if (splits >= 2)
         {
@@ -125,7 +136,7 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
     /// </summary>
     public CudaLmHead.Greedy? FusedGreedy(int first, int rows, int blocks)
     {
-        if (_sampled) return null;
+        if (!FusesGreedy) return null;
         var (ids, lps, hids, hlps) = Outputs(first);
         return new CudaLmHead.Greedy(ids, lps, Parts((long)rows * blocks), _counters + 4UL * (ulong)first, hids, hlps);
     }
@@ -187,17 +198,59 @@ internal sealed unsafe class CudaSampler(DeviceArena mem) : IDisposable
         Collect(ids, logprobs);
     }
 
+    /// <summary>
+    /// This turn's mask slots (one per row, -1 where free) and the masked rows' words, in mapped host memory. Free rows
+    /// cost a slot each; a step with no mask launches nothing more.
+    /// </summary>
+    void WriteMasks(ReadOnlySpan<RowSampling> rows, int vocab)
+    {
+        int words = (vocab + 31) / 32, masked = 0;
+        for (int i = 0; i < rows.Length; i++)
+            if (!rows[i].Mask.IsEmpty)
+            {
+                if (rows[i].Mask.Length != words) throw new ArgumentException($"row {i}: a mask of {rows[i].Mask.Length} words for a vocabulary of {vocab} ({words} words)");
+                masked++;
+            }
+        _masked = masked;
+        if (masked == 0) return;
+        var buf = _hostMasks[_turn];
+        var all = buf.Get<uint>(rows.Length + masked * words);
+        var slots = MemoryMarshal.Cast<uint, int>(all[..rows.Length]);
+        for (int i = 0, slot = 0; i < rows.Length; i++)
+        {
+            if (rows[i].Mask.IsEmpty) { slots[i] = -1; continue; }
+            rows[i].Mask.Span.CopyTo(all.Slice(rows.Length + slot * words, words));
+            slots[i] = slot++;
+        }
+        _maskRows = rows.Length;
+    }
+
+    /// <summary>Queues mask_rows over rows first.. (<paramref name="rows"/> of them, at <paramref name="logits"/>): the tokens a row's mask rules out become -infinity.</summary>
+    void Mask(ulong logits, int vocab, int first, int rows)
+    {
+        var r = _ctx.Kernels;
+        nint fn = r.Function("sampling", "mask_rows");
+        int bytes = 4 * ((vocab + 31) / 32);
+        if (bytes > 48 * 1024 && !r.AllowSharedMemory(fn, bytes)) throw new NotSupportedException($"a vocabulary of {vocab} tokens: its mask does not fit in shared memory");
+        ulong host = _hostMasks[_turn].Device, slots = host + 4UL * (ulong)first, masks = host + 4UL * (ulong)_maskRows;
+        void** a = stackalloc void*[] { &logits, &vocab, &slots, &masks };
+        r.Launch(fn, ((uint)rows, 1, 1), MaskThreads, (uint)bytes, a, "mask_rows");
+    }
+
+    const uint MaskThreads = 256;   // MASK_THREADS in sampling.cu
+
     public void Dispose()
     {
         foreach (var b in _hostParams) b.Dispose();
         foreach (var b in _hostOut) b.Dispose();
+        foreach (var b in _hostMasks) b.Dispose();
         foreach (var e in _done) if (e != 0) Native.Cu.cuEventDestroy(e);
     }
 
     /// <summary>Samples <paramref name="rows"/>.Length rows of <paramref name="logits"/> [rows, vocab] f32 in one call (tests, tools).</summary>
     public void Sample(ulong logits, int vocab, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
     {
-        Upload(rows);
+        Upload(rows, vocab);
         Launch(logits, vocab, 0, rows.Length);
         Download(ids[..rows.Length], logprobs[..rows.Length]);
     }

@@ -87,7 +87,7 @@ public sealed class LmHeadProbe : IDisposable
     internal LmHeadProbe(DeviceArena mem, CudaLinear lin, CudaLmHead head)
     {
         (_lin, _head, _sampler) = (lin, head, new CudaSampler(mem));
-        _sampler.Write([new RowSampling(true, 1f, 0, 1f, 0)]);
+        _sampler.Write([new RowSampling(true, 1f, 0, 1f, 0)], lin.Out);
         _greedy = _sampler.FusedGreedy(0, 1, head.Blocks) ?? throw new InvalidOperationException("a greedy row expected");
     }
 

@@ -11,7 +11,10 @@ internal enum HeadPlacement
     InGraphGreedy,
 }
 
-/// <summary>Which rows of the next step the sampler chooses, as the planner needs to know: none (logits only), all greedy, or some sampled.</summary>
+/// <summary>
+/// Which rows of the next step the sampler chooses, as the planner needs to know: none (logits only), all greedy and free
+/// (a kernel may fuse the choice), or some sampled or masked (the logits rows are kept for the sampler).
+/// </summary>
 internal enum SamplerRows { None, Greedy, Sampled }
 
 /// <summary>

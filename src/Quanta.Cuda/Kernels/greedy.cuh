@@ -5,7 +5,7 @@
 struct GreedyPart
 {
     unsigned long long key;   // order_key(w) << 32 | ~index of the run's first max; 0 when the run is all NaN
-    double sum;               // sum over the run of exp(w - max), in double; 0 when the run is all NaN
+    double sum;               // sum over the run of exp(w - max), in double; 0 when the run is all NaN or all -inf
 };
 
 // The block's threads over x[i0, i1): the max with its first index (NaN skipped, as fmaxf does), then the sum of
@@ -28,9 +28,10 @@ __device__ __forceinline__ GreedyPart greedy_part(const float* __restrict__ x, i
     }
     best = block_reduce(best, shk, 0ull, MaxOp());
     double s = 0;
-    if (best != 0)
+    float m = best == 0 ? NEG_INF : key_value((u32)(best >> 32));   // the max from its key: no dependent load
+    // A run all -inf (ruled out by a grammar's mask) adds nothing: exp(-inf - -inf) would be NaN.
+    if (m != NEG_INF)
     {
-        float m = key_value((u32)(best >> 32));   // the max from its key: no dependent load
         for (int i = i0 + threadIdx.x; i < i1; i += U == 1 ? blockDim.x : U * nt)
         {
             float v[U];

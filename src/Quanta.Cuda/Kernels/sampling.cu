@@ -8,6 +8,7 @@
 #include "greedy.cuh"
 
 #define SAMPLE_THREADS 1024
+#define MASK_THREADS 256
 #define TOPK_LIST 1024   // top-k candidates finished by one warp
 
 // One row's parameters, laid out as CudaSampler.RowParams (24 bytes). temperature 1, top_k 0, top_p 1 = off.
@@ -19,6 +20,27 @@ struct RowParams
     int greedy;
     double u;
 };
+
+// Constrained decoding: the tokens a row's allowed-token mask rules out become -inf in place, before sample_rows or
+// greedy_rows choose (as the CPU Sampler applies a grammar's mask before temperature, top-k and top-p), so they count in
+// neither the softmax nor the logprob. logits [rows, vocab] f32; slots [rows] i32, the row's mask in masks or -1 for a
+// free row (left alone); masks [*, ceil(vocab / 32)] u32, bit i of word i / 32 = token i allowed. slots and masks are
+// mapped host memory, read once per masked row into shared memory ([ceil(vocab / 32)] u32, dynamic). Grid rows, MASK_THREADS.
+extern "C" __global__ void __launch_bounds__(MASK_THREADS) mask_rows(float* __restrict__ logits, int vocab,
+    const int* __restrict__ slots, const u32* __restrict__ masks)
+{
+    extern __shared__ u32 allowed[];
+    PDL_START();
+    int slot = slots[blockIdx.x];
+    if (slot < 0) return;
+    int words = (vocab + 31) >> 5;
+    const u32* m = masks + (size_t)slot * words;
+    for (int w = threadIdx.x; w < words; w += blockDim.x) allowed[w] = m[w];
+    __syncthreads();
+    float* x = logits + (size_t)blockIdx.x * vocab;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+        if (!((allowed[i >> 5] >> (i & 31)) & 1u)) x[i] = NEG_INF;
+}
 
 struct Row
 {

@@ -6,7 +6,7 @@ namespace Quanta.Engine;
 /// collects and post-processes N. The host's work of a step (collecting, detokenising, streaming, building and
 /// uploading the next batch) overlaps the device's instead of leaving it idle. A sequence that ends in N wastes its
 /// row of N+1, whose result is dropped, and the run goes on without it from N+2; anything else (a waiting request, a
-/// prefill, a sampler the device lacks, no free block) ends the run of queued steps and the next step is scheduled as usual.
+/// prefill, a sampler the device lacks, a constrained row, no free block) ends the run of queued steps and the next step is scheduled as usual.
 /// </summary>
 public sealed partial class LlmEngine
 {
@@ -21,9 +21,10 @@ public sealed partial class LlmEngine
     bool TryQueue(IReadOnlyList<Sequence> seqs)
     {
         if (!_queueAhead || _deviceSampler is not { CanQueue: true } q) return false;
-        // A decode row never asks for prompt logprobs, so the device takes the step when it can sample every row.
+        // A decode row never asks for prompt logprobs, so the device takes the step when it can sample every row. A
+        // constrained row's next mask depends on the token this step chooses: its steps are not queued ahead.
         foreach (var s in seqs)
-            if (s.Chunk != 1 || !s.SamplesThisStep || !RowSampling.IsSimple(s.Params)) return false;
+            if (s.Chunk != 1 || !s.SamplesThisStep || !RowSampling.IsSimple(s.Params) || _requests[s.Id].Sampler.Grammar is not null) return false;
         int rows = BuildBatch(seqs);
         SampleRows(seqs, rows, ahead: false);
         try { q.Queue(_batch, _rowSampling.AsSpan(0, rows), []); }

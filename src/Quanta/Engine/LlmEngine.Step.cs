@@ -98,7 +98,12 @@ public sealed partial class LlmEngine
             if (r.LogitRows == 0) continue;
             var rng = r.Sampler.Rng;
             if (ahead && s.Params.DoSample) rng.NextDouble();
-            _rowSampling[rowIsIndex ? i : r.LogitRow] = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
+            var row = RowSampling.For(s.Params, _vocab, s.Params.DoSample ? rng.NextDouble() : 0);
+            // A constrained row's mask is its grammar's for the state after the last accepted token (a cached lookup once
+            // the state has been met), so a step queued ahead never holds one (TryQueue).
+            if (r.Sampler.Grammar is { } g)
+                row = ahead ? throw new InvalidOperationException("a constrained row in a step queued ahead") : row with { Mask = g.Allowed() };
+            _rowSampling[rowIsIndex ? i : r.LogitRow] = row;
         }
     }
 

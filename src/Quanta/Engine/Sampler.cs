@@ -51,10 +51,11 @@ public sealed partial class Sampler
     /// (the same token <see cref="Sample(ReadOnlySpan{float}, SamplingParams, SamplerState, out float, Span{int}, Span{float})"/>
     /// gives when the request's RNG would draw row.U).
     /// </summary>
-    /// <param name="mask">Allowed tokens (<see cref="GrammarMask"/> bits) or empty for all.</param>
-    public int Sample(ReadOnlySpan<float> logits, in RowSampling row, out float logprob, ReadOnlySpan<uint> mask = default)
+    /// <remarks>The row's <see cref="RowSampling.Mask"/> rules tokens out before the warpers, as a grammar does in the other overload.</remarks>
+    public int Sample(ReadOnlySpan<float> logits, in RowSampling row, out float logprob)
     {
         ReadOnlySpan<float> w = logits[.._vocab];
+        var mask = row.Mask.Span;
         if (!row.Greedy || !mask.IsEmpty)
         {
             var work = _work.AsSpan(0, _vocab);

@@ -17,7 +17,13 @@ public sealed class GrammarMatcher(TokenGrammar grammar, int maxNewTokens)
     public bool IsComplete => Grammar.Accepts(State);
 
     /// <summary>Allowed tokens for the next position [mask words] (see <see cref="TokenGrammar.Mask"/>).</summary>
-    public ReadOnlySpan<uint> Mask() => Grammar.Mask(State, Ended ? 1 : Math.Max(1, maxNewTokens - _generated));
+    public ReadOnlySpan<uint> Mask() => Allowed().Span;
+
+    /// <summary>
+    /// <see cref="Mask"/> as memory a device sampler can hold until its step is collected: the grammar never changes the
+    /// words of a mask it has handed out.
+    /// </summary>
+    public ReadOnlyMemory<uint> Allowed() => Grammar.Allowed(State, Ended ? 1 : Math.Max(1, maxNewTokens - _generated));
 
     /// <summary>Moves on by a generated token; a token the mask did not allow is an error (the state stays as it was).</summary>
     public void Accept(int id)

@@ -43,7 +43,10 @@ public sealed class TokenGrammar
     /// it, the output can no longer be completed within the budget (one byte per token at worst); where that would rule
     /// out every token, the budget is not applied.
     /// </summary>
-    public ReadOnlySpan<uint> Mask(int state, int budget)
+    public ReadOnlySpan<uint> Mask(int state, int budget) => Allowed(state, budget).Span;
+
+    /// <summary><see cref="Mask"/> as memory: a mask's words never change once handed out (a dropped cut mask is rebuilt, not reused).</summary>
+    public ReadOnlyMemory<uint> Allowed(int state, int budget)
     {
         var m = StateMaskOf(state);
         int limit = budget - 1;

@@ -79,4 +79,31 @@ public class DecodeBenchmarkTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    /// <summary>
+    /// Constrained mode on the CPU: every row's tokens are chosen on the host under its grammar's mask (a token the mask
+    /// rules out would throw when the row's grammar advances), and each batch reports the host's grammar work.
+    /// </summary>
+    [Fact]
+    public void ConstrainedDecodeBenchmarkChoosesAllowedTokensAndReportsTheMaskCost()
+    {
+        var dir = Write(32, false, 2);
+        try
+        {
+            using var ck = ModelLoader.Open(dir);
+            var tok = new Quanta.Tests.Engine.FakeTokenizer();
+            var grammar = new Quanta.Grammar.GrammarCache(new Quanta.Grammar.TokenVocabulary(tok, Tiny.VocabSize, [tok.EosId]))
+                .Get(new Quanta.Grammar.GrammarSpec(Quanta.Grammar.GrammarKind.Regex, "[a-f]+( [a-z]+)*"));
+            var o = new DecodeBenchOptions([1, 3], Steps: 12, PromptTokens: 0, Context: 8, HostLogits: false, Queue: true,
+                new SamplingParams { DoSample = true, TopK = 5 }) { Grammar = grammar };
+            using var runner = new CpuModelRunner(ck.Config, ck.Weights, new KvCacheOptions(DecodeBenchOptions.BlockSize, o.KvTokens / DecodeBenchOptions.BlockSize), threads: 1);
+            var output = new StringWriter();
+            DecodeBenchmark.Run(runner, ck.Weights, o, output, TestContext.Current.CancellationToken);
+            var lines = output.ToString().Split('\n', StringSplitOptions.TrimEntries);
+            Assert.Contains(lines, l => l.StartsWith("every row is constrained to Regex [a-f]+( [a-z]+)*"));
+            Assert.Contains(lines, l => l.StartsWith("3 |"));
+            Assert.Equal(2, lines.Count(l => l.StartsWith("host grammar work")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

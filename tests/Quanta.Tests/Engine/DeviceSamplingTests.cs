@@ -62,6 +62,8 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     /// <summary>Per Queue call: the step's sequences, and whether another step was still outstanding.</summary>
     public List<(int Seqs, bool Behind)> QueueCalls { get; } = [];
     public int QueuedBehind => QueueCalls.Count(c => c.Behind);
+    /// <summary>Rows with an allowed-token mask in steps queued while another was outstanding.</summary>
+    public int MaskedBehind;
     public bool CanQueue => Queues;
 
     /// <summary>Runs the step at once (fed tokens take the previous queued step's ids) and keeps its result until collected.</summary>
@@ -70,6 +72,8 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
         if (_queue.Count >= 2) throw new InvalidOperationException("a third step queued");
         if (feed.Length > 0 && feed.Length != batch.NumTokens) throw new ArgumentException("feed length");
         QueueCalls.Add((batch.NumSeqs, _queue.Count > 0));
+        if (_queue.Count > 0)
+            for (int r = 0; r < batch.NumLogits; r++) MaskedBehind += rows[r].Mask.IsEmpty ? 0 : 1;
         for (int t = 0; t < feed.Length; t++)
             if (feed[t] >= 0) { batch.TokenIds[t] = _lastIds[feed[t]]; Fed++; }
         ForwardSampleCalls++;

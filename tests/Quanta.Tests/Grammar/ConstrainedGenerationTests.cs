@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Json.Schema;
 using Quanta.Cpu;
 using Quanta.Engine;
 using Quanta.Grammar;
@@ -16,8 +15,6 @@ namespace Quanta.Tests.Grammar;
 /// </summary>
 public class ConstrainedGenerationTests
 {
-    static readonly EvaluationOptions Strict = new() { RequireFormatValidation = true, OutputFormat = OutputFormat.List };
-
     static LoadedModel? _random;
     static readonly Lock Gate = new();
 
@@ -41,23 +38,6 @@ public class ConstrainedGenerationTests
         return results.Select(r => r.Last is GenerationFinished f ? f.Text : throw new Xunit.Sdk.XunitException($"request failed: {r.Last}")).ToArray();
     }
 
-    internal static void AssertValid(string schemaText, string output)
-    {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(output); }
-        catch (JsonException e) { throw new Xunit.Sdk.XunitException($"output is not JSON ({e.Message}):\n{output}\nschema: {schemaText}"); }
-        using (doc)
-        {
-            var schema = JsonSchema.FromText(schemaText, new BuildOptions());
-            var result = schema.Evaluate(doc.RootElement, Strict);
-            if (!result.IsValid)
-            {
-                var errors = result.Details?.Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}"));
-                throw new Xunit.Sdk.XunitException($"output does not validate:\n{output}\nschema: {schemaText}\n{string.Join("\n", errors ?? [])}");
-            }
-        }
-    }
-
     static async Task SchemasValidate(LoadedModel model, int schemas, int seedsPerSchema, int maxNew, int firstSeed)
     {
         var gen = new SchemaGenerator(firstSeed);
@@ -67,7 +47,7 @@ public class ConstrainedGenerationTests
             for (int s = 0; s < seedsPerSchema; s++)
                 requests.Add((text, Params(new GrammarSpec(GrammarKind.Json, text), s == 0 ? 0 : firstSeed * 1000 + s + requests.Count, maxNew)));
         var outputs = await Generate(model, requests.Select(r => r.P).ToList(), "Once upon a time, the JSON said:");
-        for (int i = 0; i < outputs.Length; i++) AssertValid(requests[i].Schema, outputs[i]);
+        for (int i = 0; i < outputs.Length; i++) SchemaAssert.Valid(requests[i].Schema, outputs[i]);
     }
 
     [Fact]

@@ -52,14 +52,14 @@ public class ToolChoiceModelTests(StoriesServerFixture fx) : IClassFixture<Stori
                 var named = Calls(await Chat(tools, new { type = "function", function = new { name = "beta_tool" } }, seed, parallel: true));
                 var (name, args) = Assert.Single(named);
                 Assert.Equal("beta_tool", name);
-                ConstrainedGenerationTests.AssertValid(bySchema[name], args);
+                SchemaAssert.Valid(bySchema[name], args);
 
                 foreach (bool parallel in new[] { true, false })
                 {
                     var calls = Calls(await Chat(tools, "required", seed + 1, parallel));
                     Assert.NotEmpty(calls);
                     if (!parallel) Assert.Single(calls);
-                    foreach (var (n, x) in calls) ConstrainedGenerationTests.AssertValid(bySchema[n], x);
+                    foreach (var (n, x) in calls) SchemaAssert.Valid(bySchema[n], x);
                 }
             }, TestCt.Ct));
         }
@@ -79,7 +79,7 @@ public class ToolChoiceModelTests(StoriesServerFixture fx) : IClassFixture<Stori
         foreach (var choice in outputs)
             foreach (var (n, x) in Calls(choice))
             {
-                ConstrainedGenerationTests.AssertValid(bySchema[n], x);
+                SchemaAssert.Valid(bySchema[n], x);
                 names.Add(n);
             }
         Assert.Equal(2, names.Count);
