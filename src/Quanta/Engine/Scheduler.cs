@@ -3,11 +3,11 @@ namespace Quanta.Engine;
 /// <summary>
 /// Continuous batching: each step keeps every running sequence going (decodes first, unfinished chunked
 /// prefills within the prefill budget) and admits waiting sequences, gated as TGI does by
-/// waiting_served_ratio / max_waiting_tokens, while less than max_batch_prefill_tokens of admitted prompt is
-/// still to compute. While sequences decode, the prompt tokens a step computes are what the step budget
-/// (max_num_batched_tokens) leaves after one token per decoding sequence, so a long prompt arriving is spread
-/// over several steps instead of stretching one step for every running request. Out of KV blocks: the newest running sequence is preempted,
-/// its blocks freed, and it is recomputed later from its tokens.
+/// waiting_served_ratio / max_waiting_tokens, while less than max_batch_prefill_tokens of admitted prompt
+/// is still to compute. While sequences decode, the prompt tokens a step computes are what the step budget
+/// (max_num_batched_tokens) leaves after one token per decoding sequence, so a long prompt arriving is
+/// spread over several steps instead of stretching one step for every running request. Out of KV blocks:
+/// the newest running sequence is preempted, its blocks freed, and it is recomputed later from its tokens.
 /// </summary>
 public sealed class Scheduler
 {
