@@ -158,4 +158,34 @@ public class ModelTests
             }
         }
     }
+
+    /// <summary>
+    /// Decode steps of 1, 17, 100 and 300 sequences take each GPTQ path (fused kernels, the int4 GEMM in a graph of bucket 104,
+    /// dequantise + cuBLAS eagerly) three times (eager, captured, replayed) and track the CPU's logits.
+    /// </summary>
+    [Theory]
+    [InlineData("tiny-llama-gptq-g32-act")]
+    [InlineData("tiny-llama-gptq-g128")]
+    public void DecodeAtEveryGptqPathMatchesCpu(string fixture)
+    {
+        Gpu.Context();
+        var dir = TestPaths.Fixture(fixture);
+        using var cpu = new CpuTestModel(dir, numBlocks: 512);
+        using var r = Gpu.RunnerOver(cpu, 512);
+        var rng = new Random(5);
+        int v = cpu.Vocab, firstBlock = 0;
+        foreach (int n in new[] { 1, 17, 100, 300 })
+        {
+            var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([firstBlock + i], 0, [.. Enumerable.Range(0, 1 + i % 6).Select(_ => rng.Next(v))])).ToArray();
+            firstBlock += n;
+            var step = Batches.Build(16, prompts);
+            Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: prefill of {n}");
+            var held = prompts.Select(p => p.Tokens.Length).ToArray();
+            for (int k = 0; k < 3; k++)
+            {
+                step = Batches.Build(16, [.. prompts.Select((p, i) => new SeqStep(p.Blocks, held[i]++, [rng.Next(v)]))]);
+                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n}, step {k}");
+            }
+        }
+    }
 }
