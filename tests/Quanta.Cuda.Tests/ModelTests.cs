@@ -136,28 +136,7 @@ public class ModelTests
     [Theory]
     [InlineData("tiny-llama-gptq-g32-act")]
     [InlineData("tiny-llama-gptq-g128")]
-    public void PaddedDecodeGraphsMatchCpu(string fixture)
-    {
-        Gpu.Context();
-        var dir = TestPaths.Fixture(fixture);
-        using var cpu = new CpuTestModel(dir);
-        using var r = Gpu.RunnerOver(cpu, 64);
-        var rng = new Random();
-        int v = cpu.Vocab, firstBlock = 0;
-        foreach (int n in new[] { 1, 3, 11 })
-        {
-            var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([firstBlock + i], 0, [.. Enumerable.Range(0, 1 + i % 4).Select(_ => rng.Next(v))])).ToArray();
-            firstBlock += n;
-            var step = Batches.Build(16, prompts);
-            Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: prefill of {n}");
-            var held = prompts.Select(p => p.Tokens.Length).ToArray();
-            for (int k = 0; k < 4; k++)
-            {
-                step = Batches.Build(16, [.. prompts.Select((p, i) => new SeqStep(p.Blocks, held[i]++, [rng.Next(v)]))]);
-                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n} (bucket {StepPlanner.Bucket(n)}), step {k}");
-            }
-        }
-    }
+    public void PaddedDecodeGraphsMatchCpu(string fixture) => DecodeTracksCpu(fixture, [1, 3, 11], steps: 4, blocks: 64);
 
     /// <summary>
     /// Decode steps of 1, 17, 100 and 300 sequences take each GPTQ path (fused kernels, the int4 GEMM in a graph of bucket 104,
@@ -166,25 +145,28 @@ public class ModelTests
     [Theory]
     [InlineData("tiny-llama-gptq-g32-act")]
     [InlineData("tiny-llama-gptq-g128")]
-    public void DecodeAtEveryGptqPathMatchesCpu(string fixture)
+    public void DecodeAtEveryGptqPathMatchesCpu(string fixture) => DecodeTracksCpu(fixture, [1, 17, 100, 300], steps: 3, blocks: 512);
+
+    /// <summary>For each batch size: a prefill of short random prompts (one block each), then decode steps, GPU logits against the CPU's.</summary>
+    static void DecodeTracksCpu(string fixture, int[] sizes, int steps, int blocks)
     {
         Gpu.Context();
         var dir = TestPaths.Fixture(fixture);
-        using var cpu = new CpuTestModel(dir, numBlocks: 512);
-        using var r = Gpu.RunnerOver(cpu, 512);
+        using var cpu = new CpuTestModel(dir, numBlocks: blocks);
+        using var r = Gpu.RunnerOver(cpu, blocks);
         var rng = new Random(5);
         int v = cpu.Vocab, firstBlock = 0;
-        foreach (int n in new[] { 1, 17, 100, 300 })
+        foreach (int n in sizes)
         {
-            var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([firstBlock + i], 0, [.. Enumerable.Range(0, 1 + i % 6).Select(_ => rng.Next(v))])).ToArray();
+            var prompts = Enumerable.Range(0, n).Select(i => new SeqStep([firstBlock + i], 0, [.. Enumerable.Range(0, 1 + i % 4).Select(_ => rng.Next(v))])).ToArray();
             firstBlock += n;
             var step = Batches.Build(16, prompts);
             Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: prefill of {n}");
             var held = prompts.Select(p => p.Tokens.Length).ToArray();
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < steps; k++)
             {
                 step = Batches.Build(16, [.. prompts.Select((p, i) => new SeqStep(p.Blocks, held[i]++, [rng.Next(v)]))]);
-                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n}, step {k}");
+                Gpu.Close(Batches.Run(r, step), [.. Batches.Run(cpu.Runner, step).Select(x => (double)x)], 2e-2, $"{fixture}: decode of {n} (bucket {StepPlanner.Bucket(n)}), step {k}");
             }
         }
     }
