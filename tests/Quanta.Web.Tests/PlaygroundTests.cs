@@ -35,17 +35,9 @@ public sealed class PlaygroundTests(Browser b)
         await page.EvaluateAsync(PageScripts.RecordAnswerLengths);
         // stories260K writes 120 tokens in a few milliseconds on an idle machine, which can reach the page as one
         // network read; a throttled link (about 1.5 s for this answer) makes each token's arrival observable.
-        var cdp = await page.Context.NewCDPSessionAsync(page);
-        await cdp.SendAsync("Network.enable");
-        await cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
-        {
-            ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = 20_000, ["uploadThroughput"] = -1,
-        });
+        var cdp = await ThrottleAsync(page, 20_000);
         var answer = await SendAsync(page, "Once upon a time");
-        await cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
-        {
-            ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = -1, ["uploadThroughput"] = -1,
-        });
+        await ThrottleAsync(page, -1, cdp);
         string text = await answer.Locator(".text").TextContentAsync() ?? "";
         var updates = await page.EvaluateAsync<int[][]>("() => window.__updates");
         var lengths = updates.Select(u => u[0]).ToList();
@@ -71,6 +63,8 @@ public sealed class PlaygroundTests(Browser b)
         await page.GotoAsync("/");
         await SetAsync(page, "0.8", "480");
         await page.EvaluateAsync(PageScripts.StopAfterChars, 20);
+        // As in the streaming test: on a fast machine the whole answer (or its end of sequence) could arrive in one read.
+        await ThrottleAsync(page, 20_000);
         var answer = await SendAsync(page, "Once upon a time", state: "stopped");
         int tokens = int.Parse(await answer.GetAttributeAsync("data-tokens") ?? "0");
         Assert.InRange(tokens, 1, 479);
@@ -155,6 +149,21 @@ public sealed class PlaygroundTests(Browser b)
         await Expect(page.Locator(".msg.user .text")).ToHaveTextAsync("Once\nupon");
         await Expect(page.Locator(".msg.assistant")).ToHaveAttributeAsync("data-state", "done");
         await Expect(page.Locator("#prompt")).ToBeFocusedAsync();
+    }
+
+    /// <summary>Limits the page's download rate (bytes/s; -1 lifts the limit) through the DevTools protocol; returns the session.</summary>
+    static async Task<ICDPSession> ThrottleAsync(IPage page, int bytesPerSecond, ICDPSession? cdp = null)
+    {
+        if (cdp is null)
+        {
+            cdp = await page.Context.NewCDPSessionAsync(page);
+            await cdp.SendAsync("Network.enable");
+        }
+        await cdp.SendAsync("Network.emulateNetworkConditions", new Dictionary<string, object>
+        {
+            ["offline"] = false, ["latency"] = 0, ["downloadThroughput"] = bytesPerSecond, ["uploadThroughput"] = -1,
+        });
+        return cdp;
     }
 }
 
