@@ -13,6 +13,8 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     /// <summary>Per call: whether it sampled on the "device", and whether a token at position >= <see cref="MarkerPosition"/> was in it.</summary>
     public List<(bool Device, bool Marked, int Seqs)> Calls { get; } = [];
     public int MarkerPosition { get; init; } = int.MaxValue;
+    /// <summary>Milliseconds each step takes, so a test can act while a request is still generating.</summary>
+    public int StepDelayMs { get; init; }
     public FakeRunner Inner => _inner;
 
     void Record(ForwardBatch b, bool device)
@@ -45,6 +47,7 @@ internal sealed class FakeDeviceRunner(int numBlocks) : IModelRunner, IDeviceSam
     void Run(ForwardBatch batch, ReadOnlySpan<RowSampling> rows, Span<int> ids, Span<float> logprobs)
     {
         int v = FakeRunner.Vocab;
+        if (StepDelayMs > 0) Thread.Sleep(StepDelayMs);
         var logits = new float[batch.NumLogits * v];
         _inner.Forward(batch, logits);
         for (int r = 0; r < batch.NumLogits; r++)
@@ -206,7 +209,8 @@ public class DeviceSamplingTests
     public async Task CancellingDuringQueuedStepsFreesTheBlocks()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var runner = new FakeDeviceRunner(64);
+        // 1 ms a step: the 1,000-token request is still generating when its 20th token arrives, however fast the machine.
+        using var runner = new FakeDeviceRunner(64) { StepDelayMs = 1 };
         await using var e = new LlmEngine(runner, Tok, new EngineOptions { PrefixCaching = false });
         using var cts = new CancellationTokenSource();
         var events = e.Submit(new GenerationRequest { PromptIds = Prompt(2, 20), Params = new() { MaxNewTokens = 1000 }, Cancellation = cts.Token });
