@@ -8,6 +8,8 @@ using static Quanta.Tests.Server.TestCt;
 namespace Quanta.Tests.Server;
 
 /// <summary>A bounded load: 200 concurrent mixed requests, some cancelled midway; counters add up, blocks and memory come back.</summary>
+/// <remarks>Alone in its collection, run after the parallel ones: the managed-heap check reads the whole process.</remarks>
+[Collection(nameof(LoadTests))]
 public class LoadTests
 {
     [Fact]
@@ -114,3 +116,6 @@ public class LoadTests
         return (count, success, failures);
     }
 }
+
+[CollectionDefinition(nameof(LoadTests), DisableParallelization = true)]
+public sealed class LoadTestsCollection;
