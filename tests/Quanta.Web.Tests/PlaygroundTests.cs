@@ -151,7 +151,7 @@ public sealed class PlaygroundTests(Browser b)
         await Expect(page.Locator("#prompt")).ToBeFocusedAsync();
     }
 
-    /// <summary>Limits the page's download rate (bytes/s; -1 lifts the limit) through the DevTools protocol; returns the session.</summary>
+    /// <summary>Limits the page's download rate (bytes/s; -1 lifts the limit) through the DevTools protocol; returns its client for later calls.</summary>
     static async Task<ICDPSession> ThrottleAsync(IPage page, int bytesPerSecond, ICDPSession? cdp = null)
     {
         if (cdp is null)
