@@ -35,10 +35,11 @@ internal sealed unsafe partial class CudaLinear
         }
     }
 
-    /// <summary>The tiled int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ, K split as <see cref="GemmPlanner.Plan"/> says.</summary>
+    /// <summary>The tiled int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ, K split as <see cref="GemmPlanner.Plan"/> says (planned once per row count).</summary>
     void Gemm4(ulong x, ulong y, int rows, int ldy, bool accumulate)
     {
-        var plan = GemmPlanner.Plan(new GptqShape(In, Out, GroupSize), rows, _mem.Ctx.Multiprocessors, _k.GemmResidentBlocks);
+        if (!_gemmPlans.TryGetValue(rows, out var plan))
+            _gemmPlans[rows] = plan = GemmPlanner.Plan(new GptqShape(In, Out, GroupSize), rows, _mem.Ctx.Multiprocessors, _k.GemmResidentBlocks);
         if (plan.Splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, rows);
         _k.GptqGemm(x, QTiles, ScaleZero, y, rows, In, Out, GroupSize, ldy, plan, accumulate);
     }
@@ -131,6 +132,7 @@ internal sealed unsafe partial class CudaLinear
     }
 
     readonly Dictionary<(int Rows, bool Silu), GptqLaunch> _plans = [];
+    readonly Dictionary<int, GemmLaunch> _gemmPlans = [];   // by rows, MinRows..MaxRows
 
     /// <summary>cuBLAS: column-major C [out, rows] (+)= Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
     void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy, bool accumulate = false)

@@ -2,17 +2,17 @@ namespace Quanta.Cuda;
 
 /// <summary>
 /// A block shape of the tiled int4 GEMM (Kernels/gptq_gemm.cu): rows and features per block, threads, dynamic shared
-/// memory in bytes, and the kernel's name (with <c>_g</c> for the group-sums variant).
+/// memory in bytes, and the names of its kernels (each weight scaled, or group sums).
 /// </summary>
-internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes)
+internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes, string Scaled, string GroupSums)
 {
     /// <summary>
     /// The block shape the module instantiates (kept in step with its GEMM_KERNEL lines): 64 rows x 128 features, 4 warps,
     /// four stages of 4 KiB of words and 8 KiB of x.
     /// </summary>
-    public static readonly GemmTile Rows64 = new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16);
+    public static readonly GemmTile Rows64 = new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16, "gptq_gemm_64", "gptq_gemm_64_g");
 
-    public string Kernel(bool groupSums) => $"gptq_gemm_{Rows}{(groupSums ? "_g" : "")}";
+    public string Kernel(bool groupSums) => groupSums ? GroupSums : Scaled;
 }
 
 /// <summary>One launch of the GEMM: the block shape, group sums (groups of a multiple of 64), K split over Splits blocks of Per k-steps.</summary>
@@ -42,13 +42,10 @@ internal static class GemmPlanner
     /// <param name="sms">the GPU's multiprocessors.</param>
     /// <param name="resident">blocks of a kernel (by name) that fit one SM at once.</param>
     public static GemmLaunch Plan(GptqShape s, int rows, int sms, Func<string, int> resident)
-        => Plan(s, rows, GemmTile.Rows64, s.GroupSize % 64 == 0, sms, resident);
-
-    /// <summary>The K split of <see cref="Plan(GptqShape, int, int, Func{string, int})"/> for a given block shape and variant.</summary>
-    public static GemmLaunch Plan(GptqShape s, int rows, GemmTile tile, bool sums, int sms, Func<string, int> resident)
     {
         if (rows < 1) throw new ArgumentOutOfRangeException(nameof(rows));
-        if (sums && s.GroupSize % 64 != 0) throw new ArgumentException($"group sums need groups of a multiple of 64, not {s.GroupSize}");
+        var tile = GemmTile.Rows64;
+        bool sums = s.GroupSize % 64 == 0;
         int ksteps = (s.In + 63) / 64;
         long blocks = new GemmLaunch(tile, sums, 1, ksteps).Blocks(s, rows);
         long wave = (long)sms * Math.Max(1, resident(tile.Kernel(sums)));
