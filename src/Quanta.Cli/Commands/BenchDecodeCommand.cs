@@ -32,7 +32,7 @@ internal static partial class CliCommands
         };
         var tokenizer = new Option<string?>("--tokenizer")
         {
-            Description = "With --grammar: the vocabulary's tokenizer (tokenizer.model or a folder; default the model folder's, else ../shared/tokenizers/llama2)",
+            Description = "With --grammar: the vocabulary's tokenizer (tokenizer.model or a folder; default the model folder's)",
         };
         foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile, grammar, tokenizer })
             cmd.Options.Add(o);
@@ -58,7 +58,7 @@ internal static partial class CliCommands
         bench.Subcommands.Add(cmd);
     }
 
-    /// <summary>The grammar of <c>--grammar</c> compiled over the model's vocabulary (the tokenizer from <c>--tokenizer</c>, the model folder or ../shared).</summary>
+    /// <summary>The grammar of <c>--grammar</c> compiled over the model's vocabulary (the tokenizer from <c>--tokenizer</c>, else the model folder's).</summary>
     static TokenGrammar BenchGrammar(string value, string? tokenizerPath, string model, LlamaConfig config)
     {
         var spec = value == "json" ? new GrammarSpec(GrammarKind.Json, DecodeBenchmark.EndlessSchema)
@@ -67,7 +67,7 @@ internal static partial class CliCommands
             : throw new ArgumentException($"--grammar {value}: not 'json', 'regex:PATTERN' or a JSON Schema file");
         string path = tokenizerPath
             ?? (Directory.Exists(model) && (File.Exists(Path.Combine(model, "tokenizer.json")) || File.Exists(Path.Combine(model, "tokenizer.model")))
-                ? model : "../shared/tokenizers/llama2/tokenizer.model");
+                ? model : throw new ArgumentException($"--grammar needs the model's vocabulary: {model} has no tokenizer.json or tokenizer.model; name one with --tokenizer"));
         var tok = Directory.Exists(path) ? TokenizerFactory.FromModelDirectory(path)
                 : File.Exists(path) ? TokenizerFactory.FromSentencePieceFile(path)
                 : throw new FileNotFoundException($"--tokenizer {path}: no such file or folder (--grammar needs the model's vocabulary)");
