@@ -56,7 +56,7 @@ internal sealed class StepPlanner(StepShape shape)
 
     /// <summary>
     /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's
-    /// capture sizes). Padding is nearly free: the GPTQ kernels compute 8 rows per tensor-core tile, the GEMM 32 to 128 per block.
+    /// capture sizes). Padding is nearly free: the fused GPTQ kernels compute 8 rows per tensor-core tile, the GEMM 64 per block.
     /// </summary>
     public static int Bucket(int n) => n <= 0 ? throw new ArgumentOutOfRangeException(nameof(n)) : n <= 2 ? n : n <= 4 ? 4 : n <= 8 ? 8 : (n + 7) / 8 * 8;
 

@@ -77,11 +77,11 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     /// A kernel of a module given as source rather than embedded (developer kernels under dev/kernels, which the product never
     /// runs), compiled and cached as the embedded ones are; it may include the embedded headers.
     /// </summary>
-    public nint FunctionFromSource(string module, string source, string name, bool archSpecific)
+    public nint FunctionFromSource(string module, string source, string name, bool archSpecific) => _functions.GetOrAdd(("source:" + module, name), k =>
     {
-        nint m = _modules.GetOrAdd("source:" + module, _ => Load(module, source, archSpecific));
+        nint m = _modules.GetOrAdd(k.Item1, _ => Load(module, source, archSpecific));
         return GetFunction(m, Encoding.ASCII.GetBytes(name + "\0"), module, name);
-    }
+    });
 
     nint Load(string module) => Load(module, Resource(module + ".cu"), false);
 

@@ -30,11 +30,18 @@ public unsafe class WgmmaGemmTests
         return ctx;
     }
 
-    static void Launch(CudaContext ctx, GemmTile tile, ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, GemmLaunch l)
+    static readonly Lazy<string> Source = new(() => File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "dev", "kernels", "gptq_wgmma.cu")));
+
+    /// <summary>The kernel of <paramref name="tile"/>, its shared memory allowed (compiled on first use; looked up after).</summary>
+    static nint Function(CudaContext ctx, GemmTile tile)
     {
-        string src = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "dev", "kernels", "gptq_wgmma.cu"));
-        nint fn = ctx.Kernels.FunctionFromSource("gptq_wgmma", src, tile.Scaled, archSpecific: true);
+        nint fn = ctx.Kernels.FunctionFromSource("gptq_wgmma", Source.Value, tile.Scaled, archSpecific: true);
         if (!ctx.Kernels.AllowSharedMemory(fn, tile.SharedBytes)) throw new InvalidOperationException($"{tile.Scaled}: shared memory refused");
+        return fn;
+    }
+
+    static void Launch(CudaContext ctx, nint fn, GemmTile tile, ulong x, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, GemmLaunch l)
+    {
         int ldy = outF, per = l.Per, atomic = 0;
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &per, &atomic };
         uint gx = (uint)(((outF + 15) / 16 + tile.Features / 16 - 1) / (tile.Features / 16)), gy = (uint)((m + tile.Rows - 1) / tile.Rows);
@@ -64,7 +71,7 @@ public unsafe class WgmmaGemmTests
             var tile = Tile(k);
             var plan = Plan(ctx, tile, inF, outF, lin.GroupSize, rows);
             ctx.ZeroFloatsAsync(y, outF, outF, rows);
-            Launch(ctx, tile, xd, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, lin.GroupSize, plan);
+            Launch(ctx, Function(ctx, tile), tile, xd, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, lin.GroupSize, plan);
             GemmTests.RowsClose(ctx.Download<float>(y, rows * outF), want, rows, outF, 1e-2, $"{k.Name} x{plan.Splits} {outF}x{inF} g{gs} rows {rows}");
         }
     }
@@ -103,10 +110,11 @@ public unsafe class WgmmaGemmTests
                     if (kd.Rows > 2 * rows) continue;
                     var tile = Tile(kd);
                     var plan = Plan(ctx, tile, inF, outF, 128, rows);
+                    nint fn = Function(ctx, tile);
                     line += Cell($"{kd.Name[5..]}x{plan.Splits}", Time(ctx, () =>
                     {
                         if (plan.Splits > 1) ctx.ZeroFloatsAsync(y, outF, outF, rows);
-                        Launch(ctx, tile, x, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, plan);
+                        Launch(ctx, fn, tile, x, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, plan);
                     }));
                 }
                 line += Cell("deq+cublas", Time(ctx, () =>
