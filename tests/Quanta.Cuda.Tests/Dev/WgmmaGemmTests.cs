@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Quanta.Cuda.Native;
 using Quanta.Tests;
 using Quanta.Tests.Cpu;
@@ -76,7 +75,7 @@ public unsafe class WgmmaGemmTests
         }
     }
 
-    /// <summary>One 7B layer's GPTQ g128 linears, µs per launch (after warm-ups) and TFLOP/s, per rows and kernel.</summary>
+    /// <summary>One 7B layer's GPTQ g128 linears, device µs per launch and TFLOP/s, per rows and kernel.</summary>
     [Fact]
     public void TimingTable()
     {
@@ -130,14 +129,11 @@ public unsafe class WgmmaGemmTests
         }
     }
 
+    /// <summary>Device µs per call of <paramref name="a"/>: 20 calls back to back after 3 warm-ups.</summary>
     static double Time(CudaContext ctx, Action a)
     {
-        for (int i = 0; i < 3; i++) a();
-        ctx.Synchronize();
-        var sw = Stopwatch.StartNew();
         const int N = 20;
-        for (int i = 0; i < N; i++) a();
-        ctx.Synchronize();
-        return sw.Elapsed.TotalMilliseconds * 1000 / N;
+        for (int i = 0; i < 3; i++) a();
+        return DeviceTimer.Milliseconds(ctx, () => { for (int i = 0; i < N; i++) a(); }) * 1000.0 / N;
     }
 }
