@@ -25,7 +25,7 @@ internal sealed record ToolPlan(JsonElement? TemplateTools, IToolCallParser? Par
             null => "auto",
             { ValueKind: JsonValueKind.String } s when s.GetString() is "none" or "auto" or "required" => s.GetString()!,
             { ValueKind: JsonValueKind.Object } => "function",
-            _ => throw ApiException.Validation("`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}"),
+            _ => throw ApiException.Validation(ChoiceShape),
         };
         if (tools.Count == 0)
         {
@@ -33,8 +33,9 @@ internal sealed record ToolPlan(JsonElement? TemplateTools, IToolCallParser? Par
             return NoTools;
         }
         if (mode == "none") return NoTools;
-        var formatIds = ToolFormats.For(template) ?? new HermesToolParser();
-        if (mode == "auto") return new ToolPlan(req.Tools, ToolFormats.For(template), null, parallel);
+        var format = ToolFormats.For(template);
+        if (mode == "auto") return new ToolPlan(req.Tools, format, null, parallel);
+        var formatIds = format ?? new HermesToolParser();   // call ids in the template's style where it has one
 
         if (GrammarParams.FromResponseFormat(req.ResponseFormat) is not null)
             throw ApiException.Validation($"`tool_choice` {Describe(choice!.Value)} cannot be combined with `response_format`: both constrain the output");
@@ -46,6 +47,8 @@ internal sealed record ToolPlan(JsonElement? TemplateTools, IToolCallParser? Par
         var schema = tool.Parameters is { } p ? new GrammarSpec(GrammarKind.Json, p.GetRawText()) : GrammarSpec.AnyJsonObject;
         return new ToolPlan(req.Tools, new NamedCallParser(name, formatIds), schema, parallel);
     }
+
+    const string ChoiceShape = "`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}";
 
     sealed record Tool(string Name, JsonElement? Parameters);
 
@@ -76,7 +79,7 @@ internal sealed record ToolPlan(JsonElement? TemplateTools, IToolCallParser? Par
             && choice.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object
             && f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String)
             return n.GetString()!;
-        throw ApiException.Validation("`tool_choice` must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+        throw ApiException.Validation(ChoiceShape);
     }
 
     static string Describe(JsonElement choice) => choice.ValueKind == JsonValueKind.String ? $"\"{choice.GetString()}\"" : "naming a function";
