@@ -11,7 +11,7 @@ public class ToolStreamDetectorTests
         int released = 0;
         for (int n = 0; n <= output.Length; n++)
         {
-            int safe = parser.ContentLength(output[..n], released);
+            int safe = parser.ContentLength(output.AsSpan(0, n), released);
             Assert.True(safe >= released && safe <= n, $"{safe} after {released} at {n}");
             released = safe;
         }

@@ -11,7 +11,7 @@ internal sealed class NamedCallParser(string name, IToolCallParser ids) : IToolC
             ? new ToolCallParse(0, [new ParsedToolCall(name, output.Trim())])
             : null;
 
-    public int ContentLength(string text, int from) => 0;
+    public int ContentLength(ReadOnlySpan<char> text, int from) => 0;
 
     public string NewCallId() => ids.NewCallId();
 }
@@ -27,7 +27,7 @@ internal sealed class RequiredCallsParser(IToolCallParser ids) : IToolCallParser
             ? new ToolCallParse(0, calls)
             : null;
 
-    public int ContentLength(string text, int from) => 0;
+    public int ContentLength(ReadOnlySpan<char> text, int from) => 0;
 
     public string NewCallId() => ids.NewCallId();
 }

@@ -25,7 +25,7 @@ internal sealed class HermesToolParser : IToolCallParser
         return new ToolCallParse(first, calls);
     }
 
-    public int ContentLength(string text, int from) => CallJson.BeforeMarker(text, from, Open);
+    public int ContentLength(ReadOnlySpan<char> text, int from) => CallJson.BeforeMarker(text, from, Open);
 }
 
 /// <summary>
@@ -64,7 +64,7 @@ internal sealed class MistralToolParser : IToolCallParser
         return calls;
     }
 
-    public int ContentLength(string text, int from)
+    public int ContentLength(ReadOnlySpan<char> text, int from)
     {
         int marker = CallJson.BeforeMarker(text, from, Marker);
         return from == 0 && OpensArrayOfObjects(text) != false ? 0 : marker;
@@ -73,9 +73,9 @@ internal sealed class MistralToolParser : IToolCallParser
     public string NewCallId() => IToolCallParser.RandomAlnum(9);
 
     /// <summary>Whether the text opens with <c>[</c> then <c>{</c> (whitespace allowed); null while too short to tell.</summary>
-    static bool? OpensArrayOfObjects(string text)
+    static bool? OpensArrayOfObjects(ReadOnlySpan<char> text)
     {
-        var t = text.AsSpan().TrimStart();
+        var t = text.TrimStart();
         if (t.IsEmpty) return null;
         if (t[0] != '[') return false;
         var rest = t[1..].TrimStart();
@@ -114,10 +114,10 @@ internal sealed class Llama3JsonToolParser : IToolCallParser
         }
     }
 
-    public int ContentLength(string text, int from)
+    public int ContentLength(ReadOnlySpan<char> text, int from)
     {
         if (from > 0) return text.Length;
-        var t = text.AsSpan().TrimStart();
+        var t = text.TrimStart();
         bool mayBeCall = t.IsEmpty || t[0] == '{' || t.StartsWith(Tag) || Tag.AsSpan().StartsWith(t);
         return mayBeCall ? 0 : text.Length;
     }

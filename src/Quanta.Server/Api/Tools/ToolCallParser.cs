@@ -29,7 +29,7 @@ internal interface IToolCallParser
     /// The length of the prefix of <paramref name="text"/> (a partial output) that is content whatever follows;
     /// <paramref name="from"/> is a length this returned before for a shorter prefix of the same output.
     /// </summary>
-    int ContentLength(string text, int from);
+    int ContentLength(ReadOnlySpan<char> text, int from);
 
     /// <summary>A new call id, in the shape the family's template accepts back in the history.</summary>
     string NewCallId() => "call_" + RandomAlnum(24);
@@ -110,12 +110,12 @@ internal static class CallJson
     /// The length of the text before a possible start of <paramref name="marker"/> at or after
     /// <paramref name="from"/>: where it occurs whole, or where a suffix begins that is a prefix of it.
     /// </summary>
-    public static int BeforeMarker(string text, int from, string marker)
+    public static int BeforeMarker(ReadOnlySpan<char> text, int from, string marker)
     {
-        int at = text.IndexOf(marker, from, StringComparison.Ordinal);
-        if (at >= 0) return at;
+        int at = text[from..].IndexOf(marker, StringComparison.Ordinal);
+        if (at >= 0) return from + at;
         for (int k = Math.Min(marker.Length - 1, text.Length - from); k > 0; k--)
-            if (text.AsSpan(text.Length - k).SequenceEqual(marker.AsSpan(0, k))) return text.Length - k;
+            if (text[^k..].SequenceEqual(marker.AsSpan(0, k))) return text.Length - k;
         return text.Length;
     }
 }

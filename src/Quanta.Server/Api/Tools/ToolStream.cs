@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Quanta.Engine;
 
 namespace Quanta.Server.Api.Tools;
@@ -11,7 +12,7 @@ namespace Quanta.Server.Api.Tools;
 internal sealed class ToolStream(ToolPlan plan, Reply reply, int choice)
 {
     readonly IToolCallParser _parser = plan.Parser ?? throw new ArgumentException("a tool stream needs a parser", nameof(plan));
-    string _text = "";
+    readonly List<char> _text = [];   // the output so far: appended per token, not copied (the parsers read it as a span)
     int _released;
 
     /// <summary>
@@ -20,15 +21,15 @@ internal sealed class ToolStream(ToolPlan plan, Reply reply, int choice)
     /// </summary>
     public async Task WriteAsync(Sse sse, string delta, TokenGenerated token, string? finish, CancellationToken ct)
     {
-        _text += delta;
+        _text.AddRange(delta.AsSpan());
         if (finish is null)
         {
-            int safe = Math.Max(_released, _parser.ContentLength(_text, _released));
+            int safe = Math.Max(_released, _parser.ContentLength(CollectionsMarshal.AsSpan(_text), _released));
             await sse.WriteAsync(reply.Chunk(choice, Release(safe), role: false, [token], null), ct);
             return;
         }
-        var parse = _parser.Parse(_text);
-        string? content = Release(parse is null ? _text.Length : Math.Max(_released, parse.ContentEnd));
+        var parse = _parser.Parse(new string(CollectionsMarshal.AsSpan(_text)));
+        string? content = Release(parse is null ? _text.Count : Math.Max(_released, parse.ContentEnd));
         if (parse is null)
         {
             await sse.WriteAsync(reply.Chunk(choice, content, role: false, [token], finish), ct);
@@ -44,7 +45,7 @@ internal sealed class ToolStream(ToolPlan plan, Reply reply, int choice)
     string? Release(int end)
     {
         if (end <= _released) return null;
-        string s = _text[_released..end];
+        string s = new(CollectionsMarshal.AsSpan(_text)[_released..end]);
         _released = end;
         return s;
     }
