@@ -22,6 +22,8 @@ public class GemmTests
         { 1000, 1024, 32, true, false, GemmPlanner.MaxRows },   // act-order, groups of 32, the most rows the GEMM takes
         { 64, 11008, 128, false, true, 96 },     // down_proj's K: one block of features, K split many ways
         { 4096, 256, 128, false, false, 128 },   // 32 feature blocks
+        { 384, 512, 128, true, true, 200 },      // past the GEMM's rows (dequantise + cuBLAS), act-order
+        { 72, 320, 16, false, true, 300 },       // past the GEMM's rows, groups of 16
     };
 
     [Theory]
@@ -80,7 +82,7 @@ public class GemmTests
         Gpu.Close(packed, want, 3e-3, "strided gemm");
     }
 
-    static (CudaContext, DeviceArena, CudaLinear, float[]) Layer(int outF, int inF, int gs, bool actOrder, bool sym)
+    internal static (CudaContext, DeviceArena, CudaLinear, float[]) Layer(int outF, int inF, int gs, bool actOrder, bool sym)
     {
         var ctx = Gpu.Context();
         var mem = new DeviceArena(ctx);
@@ -91,14 +93,14 @@ public class GemmTests
     }
 
     /// <summary>Each row's relative error, so that a wrong block or row cannot hide in the whole product's norm.</summary>
-    static void RowsClose(float[] got, double[] want, int rows, int outF, double tol, string what)
+    internal static void RowsClose(float[] got, double[] want, int rows, int outF, double tol, string what)
     {
         for (int r = 0; r < rows; r++)
             Gpu.Close(got.AsSpan(r * outF, outF), want.AsSpan(r * outF, outF), tol, $"{what} row {r}");
     }
 
     /// <summary>x [rows, inF] · wᵀ in float64, rows in parallel.</summary>
-    static double[] Product(float[] x, float[] w, int rows, int inF, int outF)
+    internal static double[] Product(float[] x, float[] w, int rows, int inF, int outF)
     {
         var want = new double[rows * outF];
         Parallel.For(0, rows, r =>

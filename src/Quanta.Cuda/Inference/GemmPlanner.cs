@@ -4,7 +4,7 @@ namespace Quanta.Cuda;
 /// A block shape of the tiled int4 GEMM (Kernels/gptq_gemm.cu): rows and features per block, threads, dynamic shared
 /// memory in bytes, and the names of its kernels (each weight scaled, or group sums).
 /// </summary>
-internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes, string Scaled, string GroupSums)
+internal readonly record struct GemmTile(int Rows, int Features, int Threads, int SharedBytes, string Scaled, string? GroupSums)
 {
     /// <summary>
     /// The block shape the module instantiates (kept in step with its GEMM_KERNEL lines): 64 rows x 128 features, 4 warps,
@@ -12,7 +12,7 @@ internal readonly record struct GemmTile(int Rows, int Features, int Threads, in
     /// </summary>
     public static readonly GemmTile Rows64 = new(64, 128, 128, 4 * (8 * 32 + 64 * 8) * 16, "gptq_gemm_64", "gptq_gemm_64_g");
 
-    public string Kernel(bool groupSums) => groupSums ? GroupSums : Scaled;
+    public string Kernel(bool groupSums) => groupSums && GroupSums is { } g ? g : Scaled;
 }
 
 /// <summary>One launch of the GEMM: the block shape, group sums (groups of a multiple of 64), K split over Splits blocks of Per k-steps.</summary>
@@ -42,10 +42,13 @@ internal static class GemmPlanner
     /// <param name="sms">the GPU's multiprocessors.</param>
     /// <param name="resident">blocks of a kernel (by name) that fit one SM at once.</param>
     public static GemmLaunch Plan(GptqShape s, int rows, int sms, Func<string, int> resident)
+        => Plan(s, rows, sms, resident, GemmTile.Rows64);
+
+    /// <summary>The same plan for blocks of <paramref name="tile"/> (developer kernels time their own block shapes).</summary>
+    public static GemmLaunch Plan(GptqShape s, int rows, int sms, Func<string, int> resident, GemmTile tile)
     {
         if (rows < 1) throw new ArgumentOutOfRangeException(nameof(rows));
-        var tile = GemmTile.Rows64;
-        bool sums = s.GroupSize % 64 == 0;
+        bool sums = s.GroupSize % 64 == 0 && tile.GroupSums is not null;
         int ksteps = (s.In + 63) / 64;
         long blocks = new GemmLaunch(tile, sums, 1, ksteps).Blocks(s, rows);
         long wave = (long)sms * Math.Max(1, resident(tile.Kernel(sums)));

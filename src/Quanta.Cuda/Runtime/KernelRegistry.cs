@@ -66,24 +66,38 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     static string[] Headers => [.. Assembly.GetExecutingAssembly().GetManifestResourceNames()
         .Where(n => n.StartsWith(Prefix) && n.EndsWith(".cuh")).Select(n => n[Prefix.Length..]).Order()];
 
-    /// <summary>NVRTC options: the GPU's arch, C++17, then any of QUANTA_NVRTC_OPTIONS (space-separated; e.g. -lineinfo, -DNAME=V).</summary>
-    string[] Options => [$"--gpu-architecture=sm_{ctx.Arch}", "-std=c++17",
+    /// <summary>
+    /// NVRTC options: the GPU's arch (with <paramref name="archSpecific"/>, its arch-specific target such as sm_90a, whose
+    /// code runs on that compute capability only), C++17, then any of QUANTA_NVRTC_OPTIONS (space-separated; e.g. -lineinfo).
+    /// </summary>
+    string[] Options(bool archSpecific = false) => [$"--gpu-architecture=sm_{ctx.Arch}{(archSpecific ? "a" : "")}", "-std=c++17",
         .. (Environment.GetEnvironmentVariable("QUANTA_NVRTC_OPTIONS") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)];
 
-    nint Load(string module)
+    /// <summary>
+    /// A kernel of a module given as source rather than embedded (developer kernels under dev/kernels, which the product never
+    /// runs), compiled and cached as the embedded ones are; it may include the embedded headers.
+    /// </summary>
+    public nint FunctionFromSource(string module, string source, string name, bool archSpecific)
     {
-        string src = Resource(module + ".cu");
+        nint m = _modules.GetOrAdd("source:" + module, _ => Load(module, source, archSpecific));
+        return GetFunction(m, Encoding.ASCII.GetBytes(name + "\0"), module, name);
+    }
+
+    nint Load(string module) => Load(module, Resource(module + ".cu"), false);
+
+    nint Load(string module, string src, bool archSpecific)
+    {
         var headers = Headers;
         Nvrtc.Check(Nvrtc.nvrtcVersion(out int vmaj, out int vmin), "nvrtcVersion");
         var key = new StringBuilder().Append(src);
         foreach (var h in headers) key.Append('\0').Append(h).Append('\0').Append(Resource(h));
-        key.Append('\0').AppendJoin(' ', Options).Append($"\0nvrtc {vmaj}.{vmin}");
+        key.Append('\0').AppendJoin(' ', Options(archSpecific)).Append($"\0nvrtc {vmaj}.{vmin}");
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToString())))[..24];
         var cachePath = Path.Combine(CacheDir, $"{module}-sm{ctx.Arch}-{hash}.cubin");
         byte[]? cubin = File.Exists(cachePath) ? File.ReadAllBytes(cachePath) : null;
         if (cubin is null)
         {
-            cubin = Compile(module, src, headers);
+            cubin = Compile(module, src, headers, archSpecific);
             try
             {
                 Directory.CreateDirectory(CacheDir);
@@ -100,7 +114,7 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     }
 
     /// <summary>Compiles one module; a compile error carries NVRTC's log.</summary>
-    public byte[] Compile(string module, string src, string[] headers)
+    public byte[] Compile(string module, string src, string[] headers, bool archSpecific = false)
     {
         var ptrs = new List<nint>();
         byte* Str(string s) { var p = Marshal.StringToCoTaskMemUTF8(s); ptrs.Add(p); return (byte*)p; }
@@ -112,7 +126,7 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
             Nvrtc.Check(Nvrtc.nvrtcCreateProgram(out var prog, Str(src), Str(module + ".cu"), headers.Length, hsrc, hname), "nvrtcCreateProgram");
             try
             {
-                var opts = Options;
+                var opts = Options(archSpecific);
                 byte** o = stackalloc byte*[opts.Length];
                 for (int i = 0; i < opts.Length; i++) o[i] = Str(opts[i]);
                 int r = Nvrtc.nvrtcCompileProgram(prog, opts.Length, o);

@@ -4,11 +4,12 @@ namespace Quanta.Engine;
 public sealed record EngineOptions
 {
     /// <summary>
-    /// Step budget used when <see cref="MaxNumBatchedTokens"/> is 0: meant to keep a step of ~100 decode rows plus a prompt
-    /// chunk within about twice a pure decode step of a 7B int4 model (inter-token latency p99 at most twice its median),
-    /// while prompts still get hundreds of tokens a step; 256 decoders leave them half of it.
+    /// Step budget used when <see cref="MaxNumBatchedTokens"/> is 0: the default <see cref="MaxBatchPrefillTokens"/>, so
+    /// prompts are not chunked beyond it. On the CUDA backend a step past 128 rows pays a fixed cost (its GPTQ linears run
+    /// through a dequantised copy, docs/gemm.md), so smaller chunks cost more such steps; docs/scheduling.md has the
+    /// serving measurements behind this default.
     /// </summary>
-    public const int DefaultMaxNumBatchedTokens = 512;
+    public const int DefaultMaxNumBatchedTokens = 4096;
 
     /// <summary>Prompt tokens a step gives prompt chunks however many sequences decode, so every prompt makes progress.</summary>
     public const int MinPrefillTokensPerStep = 16;

@@ -73,7 +73,7 @@ public class StepBudgetTests
         var bm = new BlockManager(512, 16);
         var sch = new Scheduler(bm, new EngineOptions { WaitingServedRatio = 0 });
         Decoders(sch, bm, 12);
-        sch.Add(Seq(100, 2000));
+        sch.Add(Seq(100, 4090));
         Assert.Equal((100L, EngineOptions.DefaultMaxNumBatchedTokens - 12), Step(sch, bm)[^1]);
 
         var capped = new Scheduler(bm = new BlockManager(512, 16), new EngineOptions { MaxNumBatchedTokens = 64, MaxBatchPrefillTokens = 20, WaitingServedRatio = 0 });
