@@ -45,5 +45,6 @@ internal static class Gpu
     }
 
     /// <summary>A CUDA runner over the CPU test model's weights (block size 16), for comparing the two in one process.</summary>
-    public static CudaModelRunner RunnerOver(CpuTestModel cpu, int blocks) => new(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, blocks));
+    public static CudaModelRunner RunnerOver(CpuTestModel cpu, int blocks, CudaRunnerOptions? options = null)
+        => new(cpu.Checkpoint.Config, cpu.Checkpoint.Weights, new KvCacheOptions(16, blocks), options);
 }

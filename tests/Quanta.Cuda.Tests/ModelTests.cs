@@ -147,13 +147,21 @@ public class ModelTests
     [InlineData("tiny-llama-gptq-g128")]
     public void DecodeAtEveryGptqPathMatchesCpu(string fixture) => DecodeTracksCpu(fixture, [1, 17, 100, 300], steps: 3, blocks: 512);
 
+    /// <summary>
+    /// With the decode graphs captured at load (as serve does, on a batch of other tokens, positions and blocks), the first
+    /// decode step of each size replays its graph and still tracks the CPU's logits.
+    /// </summary>
+    [Fact]
+    public void DecodeThroughGraphsCapturedAtLoadMatchesCpu()
+        => DecodeTracksCpu("tiny-llama-gptq-g128", [2, 17, 100], steps: 2, blocks: 512, new CudaRunnerOptions(MaxPrefillTokens: 512, WarmGraphs: true));
+
     /// <summary>For each batch size: a prefill of short random prompts (one block each), then decode steps, GPU logits against the CPU's.</summary>
-    static void DecodeTracksCpu(string fixture, int[] sizes, int steps, int blocks)
+    static void DecodeTracksCpu(string fixture, int[] sizes, int steps, int blocks, CudaRunnerOptions? options = null)
     {
         Gpu.Context();
         var dir = TestPaths.Fixture(fixture);
         using var cpu = new CpuTestModel(dir, numBlocks: blocks);
-        using var r = Gpu.RunnerOver(cpu, blocks);
+        using var r = Gpu.RunnerOver(cpu, blocks, options);
         var rng = new Random(5);
         int v = cpu.Vocab, firstBlock = 0;
         foreach (int n in sizes)

@@ -14,13 +14,16 @@ internal static class RunnerFactory
     /// <param name="cudaProfile">CUDA: book GPU time per phase of each step (bench decode --profile).</param>
     /// <param name="demand">CPU: the most sequences held at once and tokens each (null = one sequence of the model's context).</param>
     /// <remarks>QUANTA_CUDA_GRAPHS=0 turns the CUDA runner's decode graphs off.</remarks>
+    /// <param name="warmGraphs">CUDA: capture the decode graphs of every batch size at load (serve).</param>
     public static IModelRunner Create(LoadedModel model, string device, int blockSize, int? maxBatchTotalTokens, TextWriter log,
-        int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false, KvDemand? demand = null)
-        => Create(model.Config, model.Weights, device, blockSize, maxBatchTotalTokens, log, maxPrefillTokens, cudaMemoryFraction, cudaProfile, demand);
+        int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false, KvDemand? demand = null, bool warmGraphs = false)
+        => Create(model.Config, model.Weights, device, blockSize, maxBatchTotalTokens, log, maxPrefillTokens, cudaMemoryFraction, cudaProfile, demand,
+            warmGraphs);
 
     /// <summary>The same over config and weights alone (no tokenizer), for benchmarks.</summary>
     public static IModelRunner Create(LlamaConfig config, LlamaWeights weights, string device, int blockSize, int? maxBatchTotalTokens,
-        TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false, KvDemand? demand = null)
+        TextWriter log, int? maxPrefillTokens = null, double cudaMemoryFraction = 0.9, bool cudaProfile = false, KvDemand? demand = null,
+        bool warmGraphs = false)
     {
         if (blockSize <= 0) throw new ArgumentException($"block size must be positive, not {blockSize}");
         if (cudaMemoryFraction is <= 0 or > 1) throw new ArgumentException($"--cuda-memory-fraction must be in (0, 1], not {cudaMemoryFraction}");
@@ -29,7 +32,7 @@ internal static class RunnerFactory
             int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
             int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
             var options = new CudaRunnerOptions(prefill, cudaMemoryFraction, log,
-                Graphs: Environment.GetEnvironmentVariable("QUANTA_CUDA_GRAPHS") != "0", Profile: cudaProfile);
+                Graphs: Environment.GetEnvironmentVariable("QUANTA_CUDA_GRAPHS") != "0", Profile: cudaProfile, WarmGraphs: warmGraphs);
             return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks), options);
         }
         var d = demand ?? new KvDemand(1, config.MaxPositionEmbeddings);

@@ -173,7 +173,8 @@ internal static class ServeSetup
             if (a.Quantize == "gptq" && model.Config.Quantization is null)
                 log.WriteLine($"warning: --quantize gptq but {model.Path} is not a GPTQ checkpoint; serving its weights as stored");
             runner = RunnerFactory.Create(model, a.Device, a.BlockSize, a.MaxBatchTotalTokens, log,
-                                          a.MaxBatchPrefillTokens, a.CudaMemoryFraction, demand: KvDemand(a, model.Config.MaxPositionEmbeddings));
+                                          a.MaxBatchPrefillTokens, a.CudaMemoryFraction, demand: KvDemand(a, model.Config.MaxPositionEmbeddings),
+                                          warmGraphs: true);
             var (_, input) = a.Server.ResolveTokens(model.Config.MaxPositionEmbeddings, runner.NumBlocks * runner.BlockSize);
             int prefill = a.MaxBatchPrefillTokens ?? Math.Max(4096, input + 50);
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions

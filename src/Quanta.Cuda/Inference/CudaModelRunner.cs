@@ -77,6 +77,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 if (blocks < 1) throw new InsufficientMemoryException($"CUDA: no memory left for the KV cache after weights ({_w.Bytes / 1048576.0:F0} MiB) and activations for {warm} prefill tokens: {free / 1048576.0:F0} MiB free of {total / 1048576.0:F0} MiB");
                 AllocateCache((int)Math.Min(blocks, int.MaxValue / BlockSize));
             }
+            if (o.WarmGraphs && o.Graphs && !o.Profile && NumBlocks > 0) WarmDecodeGraphs(StepPlanner.GraphRows, o.Log);
             var (freeAfter, totalAfter) = _ctx.MemoryInfo();
             DeviceMemory = new DeviceMemoryUse(totalAfter - freeAfter, totalAfter);
             o.Log?.WriteLine($"cuda: {_ctx.Name}, weights {_w.Bytes / 1048576.0:F0} MiB, KV cache {NumBlocks} blocks x {BlockSize} = max_batch_total_tokens {(long)NumBlocks * BlockSize}");

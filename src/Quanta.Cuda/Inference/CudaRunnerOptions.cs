@@ -9,5 +9,6 @@ namespace Quanta.Cuda;
 /// books GPU time per phase of each step (<see cref="CudaModelRunner.TakeProfile"/>); steps then run without graphs and
 /// are not queued ahead (`quanta bench decode --profile`).
 /// </param>
+/// <param name="WarmGraphs">capture the decode graphs of every batch bucket at load (`quanta serve`), not on first use.</param>
 public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double MemoryFraction = 0.9, TextWriter? Log = null,
-                                       bool Graphs = true, bool Profile = false);
+                                       bool Graphs = true, bool Profile = false, bool WarmGraphs = false);
