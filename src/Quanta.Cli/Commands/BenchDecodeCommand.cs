@@ -1,11 +1,11 @@
 using System.CommandLine;
+using Quanta.Bench.Dataset;
 using Quanta.Bench.Decode;
 using Quanta.Cli.Commands;
 using Quanta.Engine;
 using Quanta.Grammar;
 using Quanta.IO;
 using Quanta.Model;
-using Quanta.Tokenization;
 
 namespace Quanta.Cli;
 
@@ -32,7 +32,7 @@ internal static partial class CliCommands
         };
         var tokenizer = new Option<string?>("--tokenizer")
         {
-            Description = "With --grammar: the vocabulary's tokenizer (tokenizer.model or a folder; default the model folder's)",
+            Description = "With --grammar: the vocabulary's tokenizer, as bench serve's --tokenizer (default: the model's)",
         };
         foreach (var o in new Option[] { modelId, batches, tokens, prompt, context, device, hostLogits, noQueue, temperature, topK, topP, profile, grammar, tokenizer })
             cmd.Options.Add(o);
@@ -58,19 +58,14 @@ internal static partial class CliCommands
         bench.Subcommands.Add(cmd);
     }
 
-    /// <summary>The grammar of <c>--grammar</c> compiled over the model's vocabulary (the tokenizer from <c>--tokenizer</c>, else the model folder's).</summary>
+    /// <summary>The grammar of <c>--grammar</c> compiled over the model's vocabulary (the tokenizer from <c>--tokenizer</c>, else the model's).</summary>
     static TokenGrammar BenchGrammar(string value, string? tokenizerPath, string model, LlamaConfig config)
     {
         var spec = value == "json" ? new GrammarSpec(GrammarKind.Json, DecodeBenchmark.EndlessSchema)
             : value.StartsWith("regex:", StringComparison.Ordinal) ? new GrammarSpec(GrammarKind.Regex, value["regex:".Length..])
             : File.Exists(value) ? new GrammarSpec(GrammarKind.Json, File.ReadAllText(value))
             : throw new ArgumentException($"--grammar {value}: not 'json', 'regex:PATTERN' or a JSON Schema file");
-        string path = tokenizerPath
-            ?? (Directory.Exists(model) && (File.Exists(Path.Combine(model, "tokenizer.json")) || File.Exists(Path.Combine(model, "tokenizer.model")))
-                ? model : throw new ArgumentException($"--grammar needs the model's vocabulary: {model} has no tokenizer.json or tokenizer.model; name one with --tokenizer"));
-        var tok = Directory.Exists(path) ? TokenizerFactory.FromModelDirectory(path)
-                : File.Exists(path) ? TokenizerFactory.FromSentencePieceFile(path)
-                : throw new FileNotFoundException($"--tokenizer {path}: no such file or folder (--grammar needs the model's vocabulary)");
+        var tok = LocalTokenCounter.Open(tokenizerPath ?? model);
         return new GrammarCache(new TokenVocabulary(tok, config.VocabSize, [tok.EosId])).Get(spec);
     }
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Quanta.Bench;
+using Quanta.Bench.Dataset;
 using Quanta.Cli.Commands;
-using Quanta.Tokenization;
 
 namespace Quanta.Cli;
 
@@ -11,7 +11,7 @@ internal static class BenchGrammarCommand
     public static Command Create()
     {
         var cmd = new Command("grammar", "Constrained decoding on the CPU: schema compilation time and the mask cost per row and step");
-        var tokenizer = new Option<string>("--tokenizer") { Description = "SentencePiece tokenizer.model or a model folder", DefaultValueFactory = _ => "../shared/tokenizers/llama2/tokenizer.model" };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "The vocabulary: tokenizer.json, tokenizer.model, a model folder or a checkpoint", Required = true };
         var schema = new Option<string?>("--schema") { Description = "JSON Schema file (default: a built-in 20-property object)" };
         var rows = new Option<int>("--rows") { Description = "Outputs generated side by side", DefaultValueFactory = _ => 32 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens per output", DefaultValueFactory = _ => 256 };
@@ -19,10 +19,7 @@ internal static class BenchGrammarCommand
         foreach (var o in new Option[] { tokenizer, schema, rows, maxTokens, seed }) cmd.Options.Add(o);
         cmd.SetAction((ParseResult pr, CancellationToken ct) => CommandGuard.Run(() =>
         {
-            string path = pr.GetValue(tokenizer)!;
-            var tok = Directory.Exists(path) ? TokenizerFactory.FromModelDirectory(path)
-                    : File.Exists(path) ? TokenizerFactory.FromSentencePieceFile(path)
-                    : throw new FileNotFoundException($"--tokenizer {path}: no such file or folder");
+            var tok = LocalTokenCounter.Open(pr.GetValue(tokenizer)!);
             string? schemaText = pr.GetValue(schema) is { } f ? File.ReadAllText(f) : null;
             if (pr.GetValue(rows) < 1 || pr.GetValue(maxTokens) < 1) throw new ArgumentException("--rows and --max-tokens must be positive");
             var r = GrammarBenchmark.Run(tok, tok.VocabSize, new GrammarBenchOptions

@@ -26,7 +26,7 @@ internal static partial class CliCommands
         var maxPrefill = new Option<int?>("--max-batch-prefill-tokens") { Description = "Prompt tokens per step (default: max(4096, max-input-tokens + 50))" }.AtLeast(1);
         var maxStepTokens = new Option<int>("--max-num-batched-tokens")
         {
-            Description = $"Most tokens a step computes while sequences decode; prompt chunks take what the decode rows leave (0 = {EngineOptions.DefaultMaxNumBatchedTokens})",
+            Description = $"Most tokens a step computes while sequences decode; prompt chunks take what the decode rows leave (0 = no bound beyond --max-batch-prefill-tokens)",
         }.AtLeast(0);
         var maxStop = new Option<int>("--max-stop-sequences") { Description = "Most stop sequences per request", DefaultValueFactory = _ => 4 }.AtLeast(0);
         var maxBestOf = new Option<int>("--max-best-of") { Description = "Largest best_of", DefaultValueFactory = _ => 2 }.AtLeast(1);
@@ -112,7 +112,7 @@ internal sealed record ServeArgs
     public int BlockSize { get; init; } = 16;
     public int? MaxBatchTotalTokens { get; init; }
     public int? MaxBatchPrefillTokens { get; init; }
-    /// <summary>0: <see cref="EngineOptions.DefaultMaxNumBatchedTokens"/>.</summary>
+    /// <summary>0: no bound beyond the prefill budget (<see cref="EngineOptions.StepTokenBudget"/>).</summary>
     public int MaxNumBatchedTokens { get; init; }
     public int MaxBatchSize { get; init; } = 256;
     public double WaitingServedRatio { get; init; } = 0.3;
@@ -176,7 +176,7 @@ internal static class ServeSetup
                                           a.MaxBatchPrefillTokens, a.CudaMemoryFraction, demand: KvDemand(a, model.Config.MaxPositionEmbeddings),
                                           warmGraphs: true);
             var (_, input) = a.Server.ResolveTokens(model.Config.MaxPositionEmbeddings, runner.NumBlocks * runner.BlockSize);
-            int prefill = a.MaxBatchPrefillTokens ?? Math.Max(4096, input + 50);
+            int prefill = a.MaxBatchPrefillTokens ?? Math.Max(EngineOptions.DefaultMaxBatchPrefillTokens, input + 50);
             engine = new LlmEngine(runner, model.Tokenizer, new EngineOptions
             {
                 MaxBatchPrefillTokens = prefill,

@@ -68,13 +68,18 @@ public class StepBudgetTests
     }
 
     [Fact]
-    public void ZeroMeansTheDefaultBudgetAndThePrefillBudgetStillCaps()
+    public void ZeroBoundsNothingBeyondThePrefillBudgetAndThePrefillBudgetStillCaps()
     {
         var bm = new BlockManager(512, 16);
         var sch = new Scheduler(bm, new EngineOptions { WaitingServedRatio = 0 });
         Decoders(sch, bm, 12);
-        sch.Add(Seq(100, 4090));
-        Assert.Equal((100L, EngineOptions.DefaultMaxNumBatchedTokens - 12), Step(sch, bm)[^1]);
+        sch.Add(Seq(100, 5000));
+        Assert.Equal((100L, EngineOptions.DefaultMaxBatchPrefillTokens), Step(sch, bm)[^1]);   // decode rows take none of it
+
+        var own = new Scheduler(bm = new BlockManager(512, 16), new EngineOptions { MaxBatchPrefillTokens = 100, WaitingServedRatio = 0 });
+        Decoders(own, bm, 12);
+        own.Add(Seq(100, 150));
+        Assert.Equal((100L, 100), Step(own, bm)[^1]);
 
         var capped = new Scheduler(bm = new BlockManager(512, 16), new EngineOptions { MaxNumBatchedTokens = 64, MaxBatchPrefillTokens = 20, WaitingServedRatio = 0 });
         Decoders(capped, bm, 2);

@@ -121,7 +121,7 @@ public class OpenAiCompletenessTests(ServerFixture fx) : IClassFixture<ServerFix
     {
         var info = JsonExt.Parse(await S.Client.GetStringAsync("/info", Ct));
         Assert.Equal(256, info.GetProperty("max_batch_size").GetInt32());
-        Assert.Equal(EngineOptions.DefaultMaxNumBatchedTokens, info.GetProperty("max_num_batched_tokens").GetInt32());   // 0 shown resolved
+        Assert.Equal(EngineOptions.DefaultMaxBatchPrefillTokens + 256, info.GetProperty("max_num_batched_tokens").GetInt32());   // 0 shown resolved
         await using var s = await TestServer.StartAsync(engine: new EngineOptions
         {
             MaxRunningSequences = 8, MaxBatchPrefillTokens = 600, MaxWaitingTokens = 7, MaxNumBatchedTokens = 300,
