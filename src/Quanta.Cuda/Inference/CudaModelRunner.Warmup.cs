@@ -23,11 +23,15 @@ public sealed unsafe partial class CudaModelRunner
             var b = ForwardBatch.Of(BlockSize, seqs);
             var plan = _planner.Plan(b, _s.Capacity, SamplerRows.Sampled);
             if (!plan.Graph) break;
+            // Each step waits for the one before, as the engine's loop does (it collects a step before writing the one after
+            // next): a step's indices sit in one of two mapped host buffers until its stage kernel reads them, and a larger
+            // bucket may reallocate that buffer.
             Execute(b, plan);   // eager: what a shape's first step does
+            _ctx.Synchronize();
             Execute(b, plan);   // captured
+            _ctx.Synchronize();
             buckets++;
         }
-        _ctx.Synchronize();
         log?.WriteLine($"cuda: decode graphs of {buckets} batch sizes (2 to {graphRows} rows) captured in {sw.Elapsed.TotalMilliseconds:F0} ms");
     }
 }
