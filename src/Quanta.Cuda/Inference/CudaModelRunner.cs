@@ -24,7 +24,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
     readonly DecodeGraphs _graphs;
     readonly BlasAttention _blas;
     readonly StepPlanner _planner;
-    readonly CudaLayer _layer;        // every layer's computation, over _w.Layers[l]
+    readonly F16Layer _layer;         // every layer's computation, over _w.Layers[l]
     readonly Action<string>? _mark;   // Mark while profiling, else null
 
     public CudaModelRunner(LoadedModel model, KvCacheOptions kv, CudaRunnerOptions? options = null)
@@ -58,7 +58,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             _lmHead = CudaLmHead.For(_ctx, _w.LmHead);
             _planner = new StepPlanner(new StepShape(o.Graphs && !o.Profile, _w.AllQuantized, _lmHead is not null, _c.NumHeads, _headDim, _ctx.Multiprocessors));
             _invFreq = _mem.Upload<double>(RotaryFrequencies.Inverse(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
-            _layer = new CudaLayer(_k, _c, _blas, _invFreq, BlockSize);
+            _layer = new F16Layer(_k, _c, _blas, _invFreq, BlockSize);
             _mark = _prof is null ? null : Mark;
             _s = new CudaScratch(_mem, _c, _headDim, _w);
             int warm = Math.Max(1, o.MaxPrefillTokens);
