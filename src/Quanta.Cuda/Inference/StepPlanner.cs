@@ -28,9 +28,10 @@ internal sealed class StepPlanner(StepShape shape)
         for (int t = 0; t < b.NumTokens; t++) maxCtx = Math.Max(maxCtx, b.Positions[t] + 1);
         int splits = T <= CudaScratch.SplitTokens ? AttentionSplits(shape.Multiprocessors, T, shape.Heads, maxCtx) : 1;
         int maxb = graph ? (b.MaxBlocksPerSeq + 63) / 64 * 64 : b.MaxBlocksPerSeq;
-        // Prompts from position 0 that fit the GEMM attention's buffers take it.
+        // Prompts from position 0 that fit the GEMM attention's buffers take it. Not in a decode graph: one-token prompts
+        // would capture it under the key later decode steps of that bucket replay, and paged attention serves them as well.
         int blasTokens = CudaScratch.BlasTokensFor(Math.Max(scratchTokens, T));
-        bool fresh = T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
+        bool fresh = !graph && T > CudaScratch.SplitTokens && BlasAttention.MaxTokens > 0;
         for (int q = 0; q < b.NumSeqs && fresh; q++)
             fresh = b.QueryLen(q) <= blasTokens && (b.QueryLen(q) == 0 || b.Positions[b.QueryStart[q]] == 0);
         // Tiles of up to 64 queries pay off for prompt chunks; a wide decode step (a query or a few per sequence) stays paged.

@@ -98,6 +98,21 @@ public class StepPlannerTests
         Assert.Equal(33, longer.Attention.NumTiles);
     }
 
+    /// <summary>
+    /// One-token prompts fill a decode graph's key (bucket, blocks, splits, rows) as later decode steps of that bucket do, so
+    /// they take the same paged attention; past the graph rows they take the GEMM attention.
+    /// </summary>
+    [Fact]
+    public void OneTokenPromptsInAGraphTakePagedAttention()
+    {
+        var first = Plan(Decode(100, 0));
+        Assert.True(first.Graph);
+        Assert.Equal(104, first.Tokens);
+        Assert.Null(first.Attention.PromptStarts);
+        Assert.Equal(Plan(Decode(100, 3)).Attention, first.Attention);
+        Assert.NotNull(Plan(Decode(200, 0)).Attention.PromptStarts);
+    }
+
     [Fact]
     public void DecodesPastTheGraphRowsRunEagerly()
     {
