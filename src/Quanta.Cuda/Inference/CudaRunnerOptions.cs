@@ -1,3 +1,5 @@
+using Quanta.Engine;
+
 namespace Quanta.Cuda;
 
 /// <summary>How the CUDA runner sizes its activations and KV cache and runs its steps; built once by the caller and passed in.</summary>
@@ -9,5 +11,5 @@ namespace Quanta.Cuda;
 /// books GPU time per phase of each step (<see cref="CudaModelRunner.TakeProfile"/>); steps then run without graphs and
 /// are not queued ahead (`quanta bench decode --profile`).
 /// </param>
-public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double MemoryFraction = 0.9, TextWriter? Log = null,
+public sealed record CudaRunnerOptions(int MaxPrefillTokens = EngineOptions.DefaultMaxBatchPrefillTokens, double MemoryFraction = 0.9, TextWriter? Log = null,
                                        bool Graphs = true, bool Profile = false);
