@@ -30,7 +30,7 @@ internal static class RunnerFactory
         if (DeviceChoice.UseCuda(device, log.WriteLine, "backend"))
         {
             int blocks = maxBatchTotalTokens is { } t ? (t + blockSize - 1) / blockSize : 0;
-            int prefill = maxPrefillTokens ?? Math.Min(4096, maxBatchTotalTokens ?? 4096);
+            int prefill = maxPrefillTokens ?? Math.Min(EngineOptions.DefaultMaxBatchPrefillTokens, maxBatchTotalTokens ?? EngineOptions.DefaultMaxBatchPrefillTokens);
             var options = new CudaRunnerOptions(prefill, cudaMemoryFraction, log,
                 Graphs: Environment.GetEnvironmentVariable("QUANTA_CUDA_GRAPHS") != "0", Profile: cudaProfile, WarmGraphs: warmGraphs);
             return new CudaModelRunner(config, weights, new KvCacheOptions(blockSize, blocks), options);

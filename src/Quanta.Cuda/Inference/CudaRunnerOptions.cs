@@ -1,3 +1,5 @@
+using Quanta.Engine;
+
 namespace Quanta.Cuda;
 
 /// <summary>How the CUDA runner sizes its activations and KV cache and runs its steps; built once by the caller and passed in.</summary>
@@ -10,5 +12,5 @@ namespace Quanta.Cuda;
 /// are not queued ahead (`quanta bench decode --profile`).
 /// </param>
 /// <param name="WarmGraphs">capture the decode graphs of every batch bucket at load (`quanta serve`), not on first use.</param>
-public sealed record CudaRunnerOptions(int MaxPrefillTokens = 4096, double MemoryFraction = 0.9, TextWriter? Log = null,
+public sealed record CudaRunnerOptions(int MaxPrefillTokens = EngineOptions.DefaultMaxBatchPrefillTokens, double MemoryFraction = 0.9, TextWriter? Log = null,
                                        bool Graphs = true, bool Profile = false, bool WarmGraphs = false);
