@@ -5,8 +5,8 @@ using Quanta.Tests.Cpu;
 namespace Quanta.Cuda.Tests;
 
 /// <summary>
-/// The tiled int4 GEMM (gptq_gemm.cu) against a float64 product of the dequantised weights from <see cref="GemmPlanner.MinRows"/>
-/// to <see cref="GemmPlanner.MaxRows"/> rows: rows that are not a multiple of the tile, K not a multiple of the 64-input step, act-order, per-channel, symmetric and asymmetric
+/// The int4 GEMMs (gptq_gemm.cu; on Hopper gptq_wgmma.cu from <see cref="GemmPlanner.MinWgmmaRows"/>) against a float64 product
+/// of the dequantised weights from <see cref="GemmPlanner.MinRows"/> rows to past the most the GEMM takes (where dequantise + cuBLAS runs): rows that are not a multiple of the tile, K not a multiple of the 64-input step, act-order, per-channel, symmetric and asymmetric
 /// zero points, groups of 16 to 192 (scaled per weight or summed per group), split K, accumulation into y.
 /// </summary>
 public class GemmTests
@@ -22,8 +22,13 @@ public class GemmTests
         { 1000, 1024, 32, true, false, GemmPlanner.MaxRows },   // act-order, groups of 32, the most rows the GEMM takes
         { 64, 11008, 128, false, true, 96 },     // down_proj's K: one block of features, K split many ways
         { 4096, 256, 128, false, false, 128 },   // 32 feature blocks
-        { 384, 512, 128, true, true, 200 },      // past the GEMM's rows (dequantise + cuBLAS), act-order
+        { 384, 512, 128, true, true, 200 },      // act-order: the 256-row wgmma block (dequantise + cuBLAS elsewhere)
         { 72, 320, 16, false, true, 300 },       // past the GEMM's rows, groups of 16
+        { 200, 320, 64, false, false, 65 },      // the fewest rows a wgmma block takes, in % 64 != 0 (zeros past in)
+        { 264, 336, 16, true, false, 129 },      // act-order, groups of 16, the fewest rows of the 256-row block
+        { 128, 4096, -1, false, false, 160 },    // per channel, split K, asymmetric
+        { 520, 576, 192, true, true, GemmPlanner.MaxWgmmaRows },   // act-order, groups of 3 k-steps, the most rows a wgmma GEMM takes
+        { 64, 11008, 128, false, true, 257 },    // one row past the wgmma GEMM: dequantise + cuBLAS
     };
 
     [Theory]
@@ -46,6 +51,8 @@ public class GemmTests
     [Theory]
     [InlineData(512, 264, 40)]
     [InlineData(11008, 128, 96)]
+    [InlineData(512, 264, 200)]
+    [InlineData(4096, 520, 128)]
     public void AccumulateAddsIntoY(int inF, int outF, int rows)
     {
         var (ctx, mem, lin, w) = Layer(outF, inF, 128, false, true);
@@ -61,16 +68,18 @@ public class GemmTests
     }
 
     /// <summary>y with a row stride wider than out (columns past out untouched), as the fused q/k/v output is read.</summary>
-    [Fact]
-    public void StridedOutputLeavesOtherColumns()
+    [Theory]
+    [InlineData(48)]
+    [InlineData(100)]   // the wgmma block on Hopper
+    public void StridedOutputLeavesOtherColumns(int rows)
     {
-        const int outF = 144, inF = 256, rows = 48, ldy = 160;
+        const int outF = 144, inF = 256, ldy = 160;
         var (ctx, mem, lin, w) = Layer(outF, inF, 64, false, false);
         using var _ = mem;
         var x = Gpu.RoundHalf(Gpu.Random(new Random(3), rows * inF));
         var sentinel = Enumerable.Repeat(7f, rows * ldy).ToArray();
         ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Upload<float>(sentinel, "y");
-        lin.Forward(xd, y, rows, mem.Alloc(256, "scratch"), ldy);
+        lin.Forward(xd, y, rows, mem.Alloc(Math.Max(256, lin.ScratchBytes(rows)), "scratch"), ldy);
         var got = ctx.Download<float>(y, rows * ldy);
         var want = Product(x, w, rows, inF, outF);
         var packed = new float[rows * outF];

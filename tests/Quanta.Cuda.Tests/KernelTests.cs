@@ -162,18 +162,19 @@ public class KernelTests
             }
     }
 
+    /// <summary>A gather to a wider row (zeros where the map says -1), as the int4 GEMM's slot order pads the last k-step.</summary>
     [Fact]
-    public void PermuteColsGathers()
+    public void GatherColsGathersAndPads()
     {
         var ctx = Gpu.Context();
         using var mem = new DeviceArena(ctx);
-        int n = 300, rows = 3;
-        var x = Gpu.Half(Gpu.Random(_rng, n * rows));
-        var perm = Enumerable.Range(0, n).OrderBy(_ => _rng.Next()).ToArray();
-        ulong y = mem.Alloc(2L * n * rows, "y");
-        new Kernels(ctx).PermuteCols(mem.Upload<ushort>(x, "x"), mem.Upload<int>(perm, "perm"), y, n, rows);
-        var got = ctx.Download<ushort>(y, n * rows);
+        int nin = 300, nout = 320, rows = 3;
+        var x = Gpu.Half(Gpu.Random(_rng, nin * rows));
+        var map = Enumerable.Range(0, nin).OrderBy(_ => _rng.Next()).Concat(Enumerable.Repeat(-1, nout - nin)).OrderBy(_ => _rng.Next()).ToArray();
+        ulong y = mem.Alloc(2L * nout * rows, "y");
+        new Kernels(ctx).GatherCols(mem.Upload<ushort>(x, "x"), mem.Upload<int>(map, "map"), y, nout, nin, rows);
+        var got = ctx.Download<ushort>(y, nout * rows);
         for (int r = 0; r < rows; r++)
-            for (int i = 0; i < n; i++) Assert.Equal(x[r * n + perm[i]], got[r * n + i]);
+            for (int i = 0; i < nout; i++) Assert.Equal(map[i] < 0 ? (ushort)0 : x[r * nin + map[i]], got[r * nout + i]);
     }
 }

@@ -139,13 +139,14 @@ public class ModelTests
     public void PaddedDecodeGraphsMatchCpu(string fixture) => DecodeTracksCpu(fixture, [1, 3, 11], steps: 4, blocks: 64);
 
     /// <summary>
-    /// Decode steps of 1, 17, 100 and 300 sequences take each GPTQ path (fused kernels, the int4 GEMM in a graph of bucket 104,
-    /// dequantise + cuBLAS eagerly) three times (eager, captured, replayed) and track the CPU's logits.
+    /// Decode steps of 1, 17, 100, 200 and 300 sequences take each GPTQ path (fused kernels; the int4 GEMM in a graph of bucket
+    /// 104, on Hopper the 128-row wgmma block; on Hopper the 256-row wgmma block in a graph of bucket 200, elsewhere dequantise +
+    /// cuBLAS eagerly; dequantise + cuBLAS eagerly) three times (eager, captured, replayed) and track the CPU's logits.
     /// </summary>
     [Theory]
     [InlineData("tiny-llama-gptq-g32-act")]
     [InlineData("tiny-llama-gptq-g128")]
-    public void DecodeAtEveryGptqPathMatchesCpu(string fixture) => DecodeTracksCpu(fixture, [1, 17, 100, 300], steps: 3, blocks: 512);
+    public void DecodeAtEveryGptqPathMatchesCpu(string fixture) => DecodeTracksCpu(fixture, [1, 17, 100, 200, 300], steps: 3, blocks: 1024);
 
     /// <summary>
     /// With the decode graphs captured at load (as serve does, on a batch of other tokens, positions and blocks), the first
@@ -153,7 +154,7 @@ public class ModelTests
     /// </summary>
     [Fact]
     public void DecodeThroughGraphsCapturedAtLoadMatchesCpu()
-        => DecodeTracksCpu("tiny-llama-gptq-g128", [2, 17, 100], steps: 2, blocks: 512, new CudaRunnerOptions(MaxPrefillTokens: 512, WarmGraphs: true));
+        => DecodeTracksCpu("tiny-llama-gptq-g128", [2, 17, 100, 200], steps: 2, blocks: 512, new CudaRunnerOptions(MaxPrefillTokens: 512, WarmGraphs: true));
 
     /// <summary>For each batch size: a prefill of short random prompts (one block each), then decode steps, GPU logits against the CPU's.</summary>
     static void DecodeTracksCpu(string fixture, int[] sizes, int steps, int blocks, CudaRunnerOptions? options = null)

@@ -4,9 +4,20 @@ namespace Quanta.Cuda;
 
 internal sealed unsafe partial class CudaLinear
 {
-    /// <summary>Bytes of f16 scratch this layer needs for <paramref name="rows"/> rows (permuted x, dequantised W).</summary>
+    /// <summary>
+    /// Bytes of f16 scratch this layer needs for up to <paramref name="rows"/> rows: x in slot order (the wgmma GEMM), or
+    /// permuted x (act-order) and the dequantised W (past the GEMM's rows).
+    /// </summary>
     public long ScratchBytes(int rows)
-        => (Perm != 0 ? 2L * rows * In : 0) + (IsQuantized && rows > GemmPlanner.MaxRows ? 2L * In * Out : 0);
+    {
+        if (!IsQuantized) return 0;
+        long slots = SlotMap != 0 && rows >= GemmPlanner.MinWgmmaRows ? 2L * Math.Min(rows, GemmPlanner.MaxWgmmaRows) * Ldx : 0;
+        long other = (Perm != 0 ? 2L * rows * In : 0) + (rows > MaxGemmRows ? 2L * In * Out : 0);
+        return Math.Max(slots, other);
+    }
+
+    /// <summary>The most rows the int4 GEMM takes on this GPU (more dequantise W for cuBLAS).</summary>
+    int MaxGemmRows => GemmPlanner.MaxRowsFor(SlotMap != 0);
 
     /// <summary>
     /// y [rows, ldy] f32 (columns 0..out; ldy 0 = out) = x [rows, in] f16 · Wᵀ, or with <paramref name="accumulate"/>
@@ -24,9 +35,9 @@ internal sealed unsafe partial class CudaLinear
             return;
         }
         if (!IsQuantized) { Gemm(Dense, In, x, y, rows, ldy, accumulate); return; }
+        if (rows >= GemmPlanner.MinRows && rows <= MaxGemmRows) { Gemm4(x, y, rows, ldy, accumulate, scratch); return; }
         x = Permuted(x, rows, ref scratch);
         if (rows < GemmPlanner.MinRows) Passes(x, y, rows, ldy, accumulate);
-        else if (rows <= GemmPlanner.MaxRows) Gemm4(x, y, rows, ldy, accumulate);
         else
         {
             // Past MaxRows cuBLAS's f16 GEMM over a dequantised copy outruns the int4 GEMM (prompts, the widest decodes).
@@ -35,13 +46,19 @@ internal sealed unsafe partial class CudaLinear
         }
     }
 
-    /// <summary>The tiled int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ, K split as <see cref="GemmPlanner.Plan"/> says (planned once per row count).</summary>
-    void Gemm4(ulong x, ulong y, int rows, int ldy, bool accumulate)
+    /// <summary>
+    /// The int4 GEMM: y [rows, ldy] f32 (+)= x · Wᵀ in the block and K split <see cref="GemmPlanner.Plan"/> gives (planned once
+    /// per row count); a wgmma block reads x gathered into slot order in scratch, the mma.sync block x as it is (or permuted).
+    /// </summary>
+    void Gemm4(ulong x, ulong y, int rows, int ldy, bool accumulate, ulong scratch)
     {
         if (!_gemmPlans.TryGetValue(rows, out var plan))
-            _gemmPlans[rows] = plan = GemmPlanner.Plan(new GptqShape(In, Out, GroupSize), rows, _mem.Ctx.Multiprocessors, _k.GemmResidentBlocks);
+            _gemmPlans[rows] = plan = GemmPlanner.Plan(new GptqShape(In, Out, GroupSize), rows, _mem.Ctx.Multiprocessors, _k.GemmResidentBlocks, SlotMap != 0);
+        if (plan.Tile.Wgmma) _k.GatherCols(x, SlotMap, scratch, Ldx, In, rows);
+        else x = Permuted(x, rows, ref scratch);
         if (plan.Splits > 1 && !accumulate) _mem.Ctx.ZeroFloatsAsync(y, Out, ldy, rows);
-        _k.GptqGemm(x, QTiles, ScaleZero, y, rows, In, Out, GroupSize, ldy, plan, accumulate);
+        if (plan.Tile.Wgmma) _k.GptqWgmma(scratch, QTiles, ScaleZero, y, rows, In, Out, GroupSize, ldy, plan, accumulate);
+        else _k.GptqGemm(x, QTiles, ScaleZero, y, rows, In, Out, GroupSize, ldy, plan, accumulate);
     }
 
     /// <summary>
@@ -80,7 +97,7 @@ internal sealed unsafe partial class CudaLinear
     ulong Permuted(ulong x, int rows, ref ulong scratch)
     {
         if (Perm == 0) return x;
-        _k.PermuteCols(x, Perm, scratch, In, rows);
+        _k.GatherCols(x, Perm, scratch, In, In, rows);
         ulong p = scratch;
         scratch += (ulong)(2L * rows * In);
         return p;
@@ -132,7 +149,7 @@ internal sealed unsafe partial class CudaLinear
     }
 
     readonly Dictionary<(int Rows, bool Silu), GptqLaunch> _plans = [];
-    readonly Dictionary<int, GemmLaunch> _gemmPlans = [];   // by rows, MinRows..MaxRows
+    readonly Dictionary<int, GemmLaunch> _gemmPlans = [];   // by rows, MinRows..MaxGemmRows
 
     /// <summary>cuBLAS: column-major C [out, rows] (+)= Aᵀ · B [in, rows], with A = W row-major [out, in] f16 and B = x row-major [rows, in].</summary>
     void Gemm(ulong a, int lda, ulong x, ulong y, int rows, int ldy, bool accumulate = false)

@@ -5,8 +5,9 @@ namespace Quanta.Cuda;
 
 /// <summary>
 /// One linear layer on the GPU, y [T, out] f32 = x [T, in] f16 · Wᵀ. GPTQ 4-bit stays 4-bit, repacked at load
-/// into a tiled layout (see Kernels/gptq.cu): a tensor-core dequantise-and-multiply kernel for up to 64 rows (planned
-/// by <see cref="GptqPlanner"/>), dequantise-to-fp16 + cuBLAS above that; act-order by a load-time row permutation (and
+/// into a tiled layout (see Kernels/gptq.cuh): fused tensor-core dequantise-and-multiply kernels for up to 32 rows (planned
+/// by <see cref="GptqPlanner"/>), the int4 GEMM to 128 rows (256 with wgmma, <see cref="GemmPlanner"/>), dequantise-to-fp16
+/// + cuBLAS above that; act-order by a load-time row permutation (and
 /// the activations permuted per step). Dense weights are fp16 through cuBLAS.
 /// </summary>
 internal sealed unsafe partial class CudaLinear
@@ -17,6 +18,7 @@ internal sealed unsafe partial class CudaLinear
     public readonly ulong QTiles;    // [ceil(out/16), ceil(in/64), 32] uint4 tiled int4 (GPTQ, rows in group order) | 0
     public readonly ulong ScaleZero; // [groups, ceil(out/16)*16] u32 half2(scale, 1024 + zero + 1) | 0
     public readonly ulong Perm;      // [in] i32 act-order permutation | 0
+    public readonly ulong SlotMap;   // [64 * ceil(in/64)] i32 x's columns in the wgmma GEMM's slot order, act-order folded in (sm_90) | 0
     public readonly ulong Dense;     // [out, in] f16 | 0
     public bool IsQuantized => QTiles != 0;
     /// <summary>A fused gate/up layer whose output columns alternate 8 gate, 8 up (see <see cref="ForwardSilu"/>).</summary>
@@ -34,11 +36,15 @@ internal sealed unsafe partial class CudaLinear
         DeviceBytes = 2L * inF * outF;
     }
 
-    CudaLinear(DeviceArena mem, Kernels k, int inF, int outF, ulong qt, long qtBytes, ulong sz, long szBytes, ulong perm, int gs) : this(mem, k, inF, outF)
+    CudaLinear(DeviceArena mem, Kernels k, int inF, int outF, ulong qt, long qtBytes, ulong sz, long szBytes, ulong perm, ulong slots, int gs)
+        : this(mem, k, inF, outF)
     {
-        QTiles = qt; ScaleZero = sz; Perm = perm; GroupSize = gs;
-        DeviceBytes = qtBytes + szBytes + (perm != 0 ? 4L * inF : 0);
+        QTiles = qt; ScaleZero = sz; Perm = perm; SlotMap = slots; GroupSize = gs;
+        DeviceBytes = qtBytes + szBytes + (perm != 0 ? 4L * inF : 0) + (slots != 0 ? 4L * Ldx : 0);
     }
+
+    /// <summary>The row stride of x in slot order: in rounded up to whole k-steps of 64.</summary>
+    int Ldx => (In + 63) / 64 * 64;
 
     internal CudaLinear WithSiluPairs(bool on) { SiluPairs = on; return this; }
 
@@ -85,7 +91,8 @@ internal sealed unsafe partial class CudaLinear
         ctx.Ctx.Synchronize();
         ctx.Free(qw); ctx.Free(qz); ctx.Free(sc);
         ulong pp = identity ? 0 : ctx.Upload<int>(perm, g.Name + ".perm");
-        return new CudaLinear(ctx, k, inF, outF, qt, qtBytes, sz, szBytes, pp, gs);
+        ulong slots = k.Wgmma ? ctx.Upload<int>(GemmPlanner.SlotOrder(inF, identity ? null : perm), g.Name + ".slot order") : 0;
+        return new CudaLinear(ctx, k, inF, outF, qt, qtBytes, sz, szBytes, pp, slots, gs);
     }
 
     /// <summary>Stable argsort of g_idx: the input rows in group order.</summary>

@@ -56,7 +56,8 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
             _ctx.Kernels.LoadAll();
             _w = new CudaModelWeights(_mem, _k, _c, weights);
             _lmHead = CudaLmHead.For(_ctx, _w.LmHead);
-            _planner = new StepPlanner(new StepShape(o.Graphs && !o.Profile, _w.AllQuantized, _lmHead is not null, _c.NumHeads, _headDim, _ctx.Multiprocessors));
+            _planner = new StepPlanner(new StepShape(o.Graphs && !o.Profile, _w.AllQuantized, _lmHead is not null, _c.NumHeads, _headDim, _ctx.Multiprocessors,
+                GemmPlanner.MaxRowsFor(_k.Wgmma)));
             _invFreq = _mem.Upload<double>(RotaryFrequencies.Inverse(_c.RopeTheta, _headDim, _c.RopeScaling), "rope inv_freq");
             _layer = new F16Layer(_k, _c, _blas, _invFreq, BlockSize);
             _mark = _prof is null ? null : Mark;
@@ -77,7 +78,7 @@ public sealed unsafe partial class CudaModelRunner : IModelRunner
                 if (blocks < 1) throw new InsufficientMemoryException($"CUDA: no memory left for the KV cache after weights ({_w.Bytes / 1048576.0:F0} MiB) and activations for {warm} prefill tokens: {free / 1048576.0:F0} MiB free of {total / 1048576.0:F0} MiB");
                 AllocateCache((int)Math.Min(blocks, int.MaxValue / BlockSize));
             }
-            if (o.WarmGraphs && o.Graphs && !o.Profile && NumBlocks > 0) WarmDecodeGraphs(StepPlanner.GraphRows, o.Log);
+            if (o.WarmGraphs && o.Graphs && !o.Profile && NumBlocks > 0) WarmDecodeGraphs(_planner.GraphRows, o.Log);
             var (freeAfter, totalAfter) = _ctx.MemoryInfo();
             DeviceMemory = new DeviceMemoryUse(totalAfter - freeAfter, totalAfter);
             o.Log?.WriteLine($"cuda: {_ctx.Name}, weights {_w.Bytes / 1048576.0:F0} MiB, KV cache {NumBlocks} blocks x {BlockSize} = max_batch_total_tokens {(long)NumBlocks * BlockSize}");

@@ -6,7 +6,11 @@ namespace Quanta.Cuda;
 /// <param name="Graphs">decode steps may run as CUDA graphs (options, and not while profiling).</param>
 /// <param name="AllQuantized">every layer linear is GPTQ (graphs hold only the fused kernels' launches).</param>
 /// <param name="HeadKernel">an f16 lm_head the one-row kernel takes (see <see cref="CudaLmHead.For"/>).</param>
-internal readonly record struct StepShape(bool Graphs, bool AllQuantized, bool HeadKernel, int Heads, int HeadDim, int Multiprocessors);
+/// <param name="GraphRows">
+/// most rows of a decode graph: the int4 kernels' launches are captured, cuBLAS's (past <see cref="GemmPlanner.MaxRowsFor"/>) are not.
+/// </param>
+internal readonly record struct StepShape(bool Graphs, bool AllQuantized, bool HeadKernel, int Heads, int HeadDim, int Multiprocessors,
+                                          int GraphRows = GemmPlanner.MaxRows);
 
 /// <summary>
 /// Plans a CUDA step from its batch alone: rows and bucket, graph or eager, attention kind and splits, where the logits rows
@@ -21,7 +25,7 @@ internal sealed class StepPlanner(StepShape shape)
         int n = b.NumLogits, maxQuery = 0;
         for (int q = 0; q < b.NumSeqs; q++) maxQuery = Math.Max(maxQuery, b.QueryLen(q));
         bool decode = maxQuery == 1 && b.NumTokens == b.NumSeqs;
-        bool graph = shape.Graphs && decode && b.NumTokens <= GraphRows && shape.AllQuantized;
+        bool graph = shape.Graphs && decode && b.NumTokens <= shape.GraphRows && shape.AllQuantized;
         int T = b.NumTokens;
         if (graph) T = Bucket(T);
         int maxCtx = 0;
@@ -50,10 +54,8 @@ internal sealed class StepPlanner(StepShape shape)
         return new StepPlan(T, decode, graph, maxb, tiles, attention, inXn, gather, head);
     }
 
-    /// <summary>
-    /// Most rows of a decode graph: the GPTQ kernels' launches are captured, cuBLAS's (past <see cref="GemmPlanner.MaxRows"/>) are not.
-    /// </summary>
-    public const int GraphRows = GemmPlanner.MaxRows;
+    /// <summary>Most rows of a decode graph (<see cref="StepShape.GraphRows"/>).</summary>
+    public int GraphRows => shape.GraphRows;
 
     /// <summary>
     /// The padded size of a decode step of <paramref name="n"/> sequences: 1, 2, 4, 8, then multiples of 8 (as vLLM's

@@ -48,20 +48,42 @@ internal sealed unsafe partial class Kernels
     {
         int per = l.Per, atomic = accumulate ? 1 : 0;
         void** a = stackalloc void*[] { &x, &qt, &sz, &y, &m, &inF, &outF, &gs, &ldy, &per, &atomic };
+        if (l.Tile.Wgmma) throw new InvalidOperationException($"{l.Tile.Scaled} takes x in slot order: launch it through GptqWgmma");
+        LaunchGemm(l, outF, m, a);
+    }
+
+    /// <summary>
+    /// y [m, ldy] f32 (columns 0..out) = x · dequant(W) by the wgmma GEMM (gptq_wgmma.cu, sm_90), x given in slot order as
+    /// xs [m, ldx] f16 (ldx = 64 * ceil(in / 64), gathered by <see cref="GemmPlanner.SlotOrder"/>); l.Splits blocks along K add
+    /// into y atomically (zero y first for a plain product); with <paramref name="accumulate"/> and one split, y += the product.
+    /// </summary>
+    public void GptqWgmma(ulong xs, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, GemmLaunch l, bool accumulate)
+    {
+        if (!l.Tile.Wgmma || !Wgmma) throw new InvalidOperationException($"{l.Tile.Scaled} is not a wgmma block on this GPU (compute capability {_r.Arch})");
+        int ldx = (inF + 63) / 64 * 64, per = l.Per, atomic = accumulate ? 1 : 0;
+        void** a = stackalloc void*[] { &xs, &qt, &sz, &y, &m, &ldx, &inF, &outF, &gs, &ldy, &per, &atomic };
+        LaunchGemm(l, outF, m, a);
+    }
+
+    void LaunchGemm(GemmLaunch l, int outF, int m, void** a)
+    {
         string name = l.Tile.Kernel(l.GroupSums);
-        nint fn = _r.Function("gptq_gemm", name);
+        nint fn = _r.Function(l.Tile.Module, name);
         if (!_r.AllowSharedMemory(fn, l.Tile.SharedBytes)) throw new InvalidOperationException($"{name}: {l.Tile.SharedBytes} bytes of shared memory refused");
         uint gx = (uint)((outF + l.Tile.Features - 1) / l.Tile.Features), gy = (uint)((m + l.Tile.Rows - 1) / l.Tile.Rows);
         _r.Launch(fn, (gx, gy, (uint)l.Splits), (uint)l.Tile.Threads, (uint)l.Tile.SharedBytes, a, name);
     }
 
-    /// <summary>Blocks of a GEMM kernel (by name) that fit one SM at once, with its dynamic shared memory (cached).</summary>
+    /// <summary>Whether this GPU runs the wgmma GEMM (compute capability 9.0, whose sm_90a code the module is compiled for).</summary>
+    public bool Wgmma => _r.Arch == 90;
+
+    /// <summary>Blocks of a GEMM kernel (by name, one of <see cref="GemmTile.All"/>) that fit one SM at once, with its dynamic shared memory (cached).</summary>
     public int GemmResidentBlocks(string name)
     {
         if (_resident.TryGetValue(name, out int n)) return n;
-        var tile = GemmTile.Rows64;
-        if (name != tile.Kernel(false) && name != tile.Kernel(true)) throw new ArgumentException($"no GEMM kernel {name}");
-        nint fn = _r.Function("gptq_gemm", name);
+        var tile = GemmTile.All.FirstOrDefault(t => t.Scaled == name || t.GroupSums == name);
+        if (tile.Scaled is null) throw new ArgumentException($"no GEMM kernel {name}");
+        nint fn = _r.Function(tile.Module, name);
         _r.AllowSharedMemory(fn, tile.SharedBytes);
         Native.Cu.Check(Native.Cu.cuOccupancyMaxActiveBlocksPerMultiprocessor(out n, fn, tile.Threads, (nuint)tile.SharedBytes),
             $"cuOccupancyMaxActiveBlocksPerMultiprocessor({name})");

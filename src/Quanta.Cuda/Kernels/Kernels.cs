@@ -63,10 +63,10 @@ internal sealed unsafe partial class Kernels(CudaContext ctx)
         Go("elementwise", "causal_softmax", ((uint)len, (uint)heads, 1), Threads, a);
     }
 
-    /// <summary>y[r, i] = x[r, perm[i]]; x, y [rows, n] f16.</summary>
-    public void PermuteCols(ulong x, ulong perm, ulong y, int n, int rows)
+    /// <summary>y[r, i] = x[r, map[i]], 0 where map[i] &lt; 0; x [rows, nin] f16, y [rows, nout] f16, map [nout] i32.</summary>
+    public void GatherCols(ulong x, ulong map, ulong y, int nout, int nin, int rows)
     {
-        void** a = stackalloc void*[] { &x, &perm, &y, &n };
-        Go("elementwise", "permute_cols", (Blocks(n, Threads), (uint)rows, 1), Threads, a);
+        void** a = stackalloc void*[] { &x, &map, &y, &nout, &nin };
+        Go("elementwise", "gather_cols", (Blocks(nout, Threads), (uint)rows, 1), Threads, a);
     }
 }

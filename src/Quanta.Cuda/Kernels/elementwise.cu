@@ -164,12 +164,17 @@ extern "C" __global__ void rope_kv(const float* __restrict__ q, const float* __r
     }
 }
 
-// y[r, i] = x[r, perm[i]]     x, y: [rows, n] f16; perm: [n] i32 (act-order activation permutation)
-extern "C" __global__ void permute_cols(const half_t* __restrict__ x, const int* __restrict__ perm, half_t* __restrict__ y, int n)
+// y[r, i] = x[r, map[i]], or 0 where map[i] < 0     x: [rows, nin] f16; y: [rows, nout] f16; map: [nout] i32 (act-order's
+// permutation, the int4 GEMM's slot order, or both in one gather)
+extern "C" __global__ void gather_cols(const half_t* __restrict__ x, const int* __restrict__ map, half_t* __restrict__ y, int nout, int nin)
 {
     PDL_START();
     long r = blockIdx.y;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) y[r * n + i] = x[r * n + perm[i]];
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < nout; i += gridDim.x * blockDim.x)
+    {
+        int c = map[i];
+        y[r * nout + i] = c >= 0 ? x[r * nin + c] : (half_t)0;
+    }
 }
 
 // Causal softmax of one sequence's scores, one block per (row i, head h): P[h, i, j] = softmax_j<=i(S[h, i, :]), 0 for j > i.

@@ -5,21 +5,21 @@ using Quanta.Tests.Cpu;
 namespace Quanta.Cuda.Tests.Dev;
 
 /// <summary>
-/// The developer int4 GEMM on Hopper's wgmma (dev/kernels/gptq_wgmma.cu; the product runs gptq_gemm.cu, see docs/gemm.md):
-/// checked against a float64 product on every Hopper GPU run so that it does not rot, and timed against the product's
-/// GEMM and dequantise + cuBLAS when DEV_GEMM_TIMING names a file for the table.
+/// The developer wgmma GEMMs that copy x into slot order in 4-byte pairs (dev/kernels/gptq_wgmma.cu; the product gathers x
+/// into slot order first and copies it in 16-byte pieces, gptq_wgmma.cu, see docs/gemm.md): checked against a float64
+/// product on every Hopper GPU run so that they do not rot, and timed against the product's GEMMs and dequantise + cuBLAS
+/// when DEV_GEMM_TIMING names a file for the table.
 /// </summary>
 public unsafe class WgmmaGemmTests
 {
-    /// <summary>Rows x features per block, threads, stages and whether its copy of x is the timing-only one (wrong products).</summary>
-    static readonly (string Name, int Rows, int WarpGroups, int Stages, bool TimingOnly)[] Kernels =
+    /// <summary>Rows x features per block (in warpgroups of 64 features), and stages.</summary>
+    static readonly (string Name, int Rows, int WarpGroups, int Stages)[] Kernels =
     [
-        ("gptq_wgmma_64", 64, 2, 6, false), ("gptq_wgmma_128", 128, 2, 5, false), ("gptq_wgmma_256", 256, 2, 5, false),
-        ("gptq_wgmma_64w", 64, 4, 6, false), ("gptq_wgmma_128w", 128, 4, 4, false),
-        ("gptq_wgmma_128_x16", 128, 2, 5, true), ("gptq_wgmma_256_x16", 256, 2, 5, true),
+        ("wgmma_pairs_64", 64, 2, 6), ("wgmma_pairs_128", 128, 2, 5), ("wgmma_pairs_256", 256, 2, 5),
+        ("wgmma_pairs_64w", 64, 4, 6), ("wgmma_pairs_128w", 128, 4, 4),
     ];
 
-    static GemmTile Tile((string Name, int Rows, int WarpGroups, int Stages, bool) k)
+    static GemmTile Tile((string Name, int Rows, int WarpGroups, int Stages) k)
         => new(k.Rows, 64 * k.WarpGroups, 128 * k.WarpGroups, k.Stages * (k.Rows * 128 + 4 * k.WarpGroups * 512) + 1024, k.Name, null);
 
     static CudaContext Hopper()
@@ -65,7 +65,7 @@ public unsafe class WgmmaGemmTests
         var x = Gpu.RoundHalf(Gpu.Random(new Random(rows), rows * inF));
         ulong xd = mem.Upload<ushort>(Gpu.Half(x), "x"), y = mem.Alloc(4L * rows * outF, "y");
         var want = GemmTests.Product(x, w, rows, inF, outF);
-        foreach (var k in Kernels.Where(k => !k.TimingOnly))
+        foreach (var k in Kernels)
         {
             var tile = Tile(k);
             var plan = Plan(ctx, tile, inF, outF, lin.GroupSize, rows);
@@ -75,7 +75,7 @@ public unsafe class WgmmaGemmTests
         }
     }
 
-    /// <summary>One 7B layer's GPTQ g128 linears, device µs per launch and TFLOP/s, per rows and kernel.</summary>
+    /// <summary>One 7B layer's GPTQ g128 linears, device µs per launch and TFLOP/s, per rows and kernel: the product's blocks and these.</summary>
     [Fact]
     public void TimingTable()
     {
@@ -87,7 +87,7 @@ public unsafe class WgmmaGemmTests
         using var o = new StreamWriter(path) { AutoFlush = true };
         (string Name, int In, int Out)[] shapes = [("qkv", 4096, 12288), ("o", 4096, 4096), ("gate_up", 4096, 22016), ("down", 11008, 4096)];
         int[] rowsList = [64, 128, 256, 512, 2048];
-        ulong x = mem.Alloc(2L * 2048 * 11008, "x"), y = mem.Alloc(4L * 2048 * 22016, "y"), wd = mem.Alloc(2L * 4096 * 22016, "wd");
+        ulong x = mem.Alloc(2L * 2048 * 11008, "x"), xs = mem.Alloc(2L * 2048 * 11008, "x in slot order"), y = mem.Alloc(4L * 2048 * 22016, "y"), wd = mem.Alloc(2L * 4096 * 22016, "wd");
         ctx.ZeroAsync(x, 2L * 2048 * 11008);
         foreach (var (name, inF, outF) in shapes)
         {
@@ -98,19 +98,30 @@ public unsafe class WgmmaGemmTests
             {
                 string Cell(string what, double us) => $" | {what} {us,7:F1} us {flopsPerRow * rows / us / 1e6,4:F0} TF";
                 var line = $"{name,-8} rows {rows,5}";
-                var prod = GemmPlanner.Plan(new GptqShape(inF, outF, 128), rows, ctx.Multiprocessors, k.GemmResidentBlocks);
+                var prod = GemmPlanner.Plan(new GptqShape(inF, outF, 128), rows, ctx.Multiprocessors, k.GemmResidentBlocks, wgmma: false);
                 line += Cell($"gemm_64x{prod.Splits}", Time(ctx, () =>
                 {
                     if (prod.Splits > 1) ctx.ZeroFloatsAsync(y, outF, outF, rows);
                     k.GptqGemm(x, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, outF, prod, false);
                 }));
+                // The product's wgmma blocks, each with the gather of x into slot order (which they need) counted in.
+                foreach (var wt in GemmTile.All.Where(t => t.Wgmma && t.Rows <= 2 * rows))
+                {
+                    var wp = GemmPlanner.Plan(new GptqShape(inF, outF, 128), rows, ctx.Multiprocessors, k.GemmResidentBlocks, wt);
+                    line += Cell($"{wt.Scaled[5..]}x{wp.Splits}", Time(ctx, () =>
+                    {
+                        k.GatherCols(x, lin.SlotMap, xs, (inF + 63) / 64 * 64, inF, rows);
+                        if (wp.Splits > 1) ctx.ZeroFloatsAsync(y, outF, outF, rows);
+                        k.GptqWgmma(xs, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, outF, wp, false);
+                    }));
+                }
                 foreach (var kd in Kernels)
                 {
                     if (kd.Rows > 2 * rows) continue;
                     var tile = Tile(kd);
                     var plan = Plan(ctx, tile, inF, outF, 128, rows);
                     nint fn = Function(ctx, tile);
-                    line += Cell($"{kd.Name[5..]}x{plan.Splits}", Time(ctx, () =>
+                    line += Cell($"{kd.Name[6..]}x{plan.Splits}", Time(ctx, () =>
                     {
                         if (plan.Splits > 1) ctx.ZeroFloatsAsync(y, outF, outF, rows);
                         Launch(ctx, fn, tile, x, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, plan);

@@ -122,6 +122,19 @@ public class StepPlannerTests
         Assert.Equal(129, p.Tokens);
     }
 
+    /// <summary>With wgmma the int4 GEMM takes 256 rows, and so do decode graphs (buckets of 8 up to there).</summary>
+    [Fact]
+    public void WgmmaGraphsReach256Rows()
+    {
+        var wide = Shape with { GraphRows = GemmPlanner.MaxRowsFor(wgmma: true) };
+        var p = Plan(Decode(250, 40), wide);
+        Assert.True(p.Graph);
+        Assert.Equal(256, p.Tokens);
+        Assert.Null(p.Attention.PromptStarts);
+        Assert.False(Plan(Decode(257, 40), wide).Graph);
+        Assert.Equal(256, new StepPlanner(wide).GraphRows);
+    }
+
     [Fact]
     public void DecodeBucketsArePowersOfTwoThenMultiplesOfEight()
     {
