@@ -23,7 +23,7 @@ internal static partial class CliCommands
         var maxInputLength = new Option<int?>("--max-input-length") { Description = "Legacy name of --max-input-tokens" }.AtLeast(1);
         var maxInput = new Option<int?>("--max-input-tokens") { Description = "Longest prompt in tokens (default: max-total-tokens - 1)" }.AtLeast(1);
         var maxTotal = new Option<int?>("--max-total-tokens") { Description = "Prompt + new tokens per request (default: model context, capped by the KV cache)" }.AtLeast(2);
-        var maxPrefill = new Option<int?>("--max-batch-prefill-tokens") { Description = "Prompt tokens per step (default: max(4096, max-input-tokens + 50))" }.AtLeast(1);
+        var maxPrefill = new Option<int?>("--max-batch-prefill-tokens") { Description = $"Prompt tokens per step (default: max({EngineOptions.DefaultMaxBatchPrefillTokens}, max-input-tokens + 50))" }.AtLeast(1);
         var maxStepTokens = new Option<int>("--max-num-batched-tokens")
         {
             Description = $"Most tokens a step computes while sequences decode; prompt chunks take what the decode rows leave (0 = no bound beyond --max-batch-prefill-tokens)",

@@ -15,9 +15,9 @@ public sealed record EngineOptions
     /// Most tokens a step computes while sequences decode (vLLM's max_num_batched_tokens): one per decoding sequence
     /// first, prompt chunks take what they leave (at least <see cref="MinPrefillTokensPerStep"/>, at most
     /// <see cref="MaxBatchPrefillTokens"/>). A step with nothing decoding takes <see cref="MaxBatchPrefillTokens"/> of prompt.
-    /// 0: no bound beyond the prefill budget (<see cref="StepTokenBudget"/>). On the CUDA backend a step past 128 rows pays
-    /// a fixed cost (its GPTQ linears run through a dequantised copy, docs/gemm.md), so smaller chunks cost more such steps;
-    /// docs/scheduling.md has the serving measurements behind this default.
+    /// 0: no bound beyond the prefill budget (<see cref="StepTokenBudget"/>). On the CUDA backend a step past the int4 GEMM's
+    /// rows (256 on Hopper, 128 elsewhere) pays a fixed cost (its GPTQ linears run through a dequantised copy, docs/gemm.md),
+    /// so smaller chunks cost more such steps; docs/scheduling.md has the serving measurements behind this default.
     /// </summary>
     public int MaxNumBatchedTokens { get; init; }
     /// <summary>
