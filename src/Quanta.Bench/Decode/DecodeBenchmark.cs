@@ -53,7 +53,7 @@ public static partial class DecodeBenchmark
         int perSeq = o.BlocksPerSeq;
         var cuda = runner as CudaModelRunner;
         double bandwidth = cuda is not null ? CopyBandwidth.Measure() : HostBandwidth();
-        long weightBytes = cuda?.DecodeWeightBytes ?? WeightBytes(w);
+        long weightBytes = cuda?.DecodeWeightBytes ?? StepCost.Of(c, w, 0).WeightBytes;
         int hd = c.EffectiveHeadDim;
         long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);
         output.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
@@ -70,6 +70,7 @@ public static partial class DecodeBenchmark
         else if (deviceSampling)
             output.WriteLine(queue ? "each step is queued, its tokens fed on the device, before the one before it is collected, as serve does (--no-queue: one at a time)"
                                     : "each step is prepared after the one before it finished");
+        var cost = cuda is not null ? StepCost.Of(c, w, kvPerToken) : null;
         output.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
         var rng = new Random(1);
@@ -109,7 +110,11 @@ public static partial class DecodeBenchmark
             if (o.Grammar is not null)
                 output.WriteLine($"  host grammar work (masks, advancing by the chosen tokens) per row and step: median {maskUs.Order().ElementAt(maskUs.Count / 2):F2} us, " +
                                  $"mean {maskUs.Average():F2} us (the first steps build their states' masks)");
-            if (cuda?.TakeProfile() is { } prof) output.WriteLine($"  profile ms over {steps} steps: {prof}");
+            if (cuda?.TakeProfile() is { } prof)
+            {
+                long attended = (long)b * (ctx0 + (steps + 1) / 2);
+                Profile(output, $"{steps} steps of {b} rows", prof, steps, cost!.Step(b, attended, attended, b));
+            }
         }
         if (promptTokens > 0)
         {
@@ -125,7 +130,8 @@ public static partial class DecodeBenchmark
             }
             double ms = t.Order().ElementAt(1);
             output.WriteLine($"prefill {promptTokens} tokens: {ms:F1} ms, {promptTokens / ms * 1e3:F0} tok/s");
-            if (cuda?.TakeProfile() is { } prof) output.WriteLine($"  profile ms over 4 prefills: {prof}");
+            if (cuda?.TakeProfile() is { } prof)
+                Profile(output, $"4 prefills of {promptTokens} tokens", prof, 4, cost!.Step(promptTokens, (long)promptTokens * (promptTokens + 1) / 2, promptTokens, 1));
         }
     }
 
@@ -153,15 +159,11 @@ public static partial class DecodeBenchmark
     static ForwardBatch Build(LlamaConfig c, Random rng, int[][] tables, int[] start, int n)
         => ForwardBatch.Of(BlockSize, [.. tables.Select((t, s) => new SeqTokens(t, start[s], [.. Enumerable.Range(0, n).Select(_ => rng.Next(c.VocabSize))]))]);
 
-    static long WeightBytes(LlamaWeights w)
+    /// <summary>A profile's GPU time per phase over <paramref name="steps"/> alike, with each phase's rate of its least work.</summary>
+    static void Profile(TextWriter output, string what, IReadOnlyDictionary<string, double> ms, int steps, IReadOnlyDictionary<string, PhaseCost> perStep)
     {
-        static long L(LinearWeights l) => l switch
-        {
-            GptqLinear g => g.QWeight.ByteLength + g.QZeros.ByteLength + g.Scales.ByteLength,
-            DenseLinear d => d.Weight.ByteLength,
-            _ => 0,
-        };
-        return w.Layers.Sum(l => L(l.Wq) + L(l.Wk) + L(l.Wv) + L(l.Wo) + L(l.WGate) + L(l.WUp) + L(l.WDown)) + L(w.LmHead);
+        output.WriteLine($"  profile over {what}: GPU time per phase; TFLOP/s and GB/s of the least work each phase needs (StepCost)");
+        foreach (var line in StepCost.Lines(ms, steps, perStep)) output.WriteLine("    " + line);
     }
 
     /// <summary>Host memory copy bandwidth (read + write) of one 256 MiB copy, best of 5.</summary>

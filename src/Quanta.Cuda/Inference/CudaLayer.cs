@@ -44,25 +44,25 @@ internal static class CudaLayer
     public static void Forward<TOps>(TOps ops, LinearInput? stopAfter = null) where TOps : ICudaLayerOps
     {
         ops.AttnNorm();
-        ops.Mark("norm");
+        ops.Mark(ProfilePhase.Norm);
         if (Captured(ref ops, LinearInput.Attn, stopAfter)) return;
         ops.Qkv();
-        ops.Mark("qkv_proj");
+        ops.Mark(ProfilePhase.Qkv);
         ops.RopeKv();
-        ops.Mark("rope_kv");
+        ops.Mark(ProfilePhase.RopeKv);
         ops.Attention();
-        ops.Mark("attention");
+        ops.Mark(ProfilePhase.Attention);
         if (Captured(ref ops, LinearInput.O, stopAfter)) return;
         ops.OProj();
-        ops.Mark("o_proj");
+        ops.Mark(ProfilePhase.O);
         ops.FfnNorm();
-        ops.Mark("norm");
+        ops.Mark(ProfilePhase.Norm);
         if (Captured(ref ops, LinearInput.Mlp, stopAfter)) return;
         ops.GateUpSilu();
-        ops.Mark("gate_up_silu");
+        ops.Mark(ProfilePhase.GateUpSilu);
         if (Captured(ref ops, LinearInput.Down, stopAfter)) return;
         ops.DownProj();
-        ops.Mark("down_proj");
+        ops.Mark(ProfilePhase.Down);
     }
 
     /// <summary>Shows the input at <paramref name="at"/> to the capture; whether the layer stops here.</summary>

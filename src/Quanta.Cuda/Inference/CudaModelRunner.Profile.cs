@@ -1,5 +1,28 @@
 namespace Quanta.Cuda;
 
+/// <summary>The phases a profiled step books its GPU time to (<see cref="CudaModelRunner.TakeProfile"/>).</summary>
+public static class ProfilePhase
+{
+    /// <summary>RMSNorm before q/k/v and before gate/up (inside the fused GEMVs at few rows).</summary>
+    public const string Norm = "norm";
+    /// <summary>The q, k, v projections.</summary>
+    public const string Qkv = "qkv_proj";
+    /// <summary>Rotary embedding of q and k, and K/V written to the cache.</summary>
+    public const string RopeKv = "rope_kv";
+    /// <summary>Attention over the paged KV cache (or the prompt's own K/V).</summary>
+    public const string Attention = "attention";
+    /// <summary>The output projection, added into the residual stream.</summary>
+    public const string O = "o_proj";
+    /// <summary>The gate and up projections and silu(gate) * up.</summary>
+    public const string GateUpSilu = "gate_up_silu";
+    /// <summary>The down projection, added into the residual stream.</summary>
+    public const string Down = "down_proj";
+    /// <summary>The logits.</summary>
+    public const string LmHead = "lm_head";
+    /// <summary>Everything else: staging the step's indices, the embedding, the final norm, the logit rows' gather.</summary>
+    public const string Other = "other";
+}
+
 public sealed unsafe partial class CudaModelRunner
 {
     readonly Dictionary<string, double>? _prof;       // GPU ms per phase (CudaRunnerOptions.Profile), else null
@@ -33,11 +56,14 @@ public sealed unsafe partial class CudaModelRunner
         _profUsed = 0;
     }
 
-    /// <summary>GPU milliseconds per phase since the last call (with <see cref="CudaRunnerOptions.Profile"/>; null otherwise), then resets.</summary>
-    public string? TakeProfile()
+    /// <summary>
+    /// GPU milliseconds per phase (<see cref="ProfilePhase"/>) since the last call (with <see cref="CudaRunnerOptions.Profile"/>;
+    /// null otherwise), then resets.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? TakeProfile()
     {
         if (_prof is null) return null;
-        var r = string.Join(", ", _prof.OrderByDescending(p => p.Value).Select(p => $"{p.Key} {p.Value:F2}"));
+        var r = new Dictionary<string, double>(_prof);
         _prof.Clear();
         return r;
     }

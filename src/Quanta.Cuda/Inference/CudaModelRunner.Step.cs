@@ -52,7 +52,7 @@ public sealed unsafe partial class CudaModelRunner
         ulong x = step.LogitsInXn ? _s.Xn : _s.Final;
         if (_lmHead is { } h && h.Takes(rows)) h.Forward(x, _s.Logits, greedy);
         else _w.LmHead.Forward(x, _s.Logits, rows, _s.Linear);
-        Mark("lm_head");
+        Mark(ProfilePhase.LmHead);
         return rows;
     }
 
@@ -65,17 +65,17 @@ public sealed unsafe partial class CudaModelRunner
         var s = _s;
         for (int l = 0; l < _w.Layers.Length; l++)
         {
-            Mark("other");
+            Mark(ProfilePhase.Other);
             ulong kc = _kCache + (ulong)(l * _layerStride * 2), vc = _vCache + (ulong)(l * _layerStride * 2);
             _layer.Forward(s, m, T, maxb, plan, _w.Layers[l], kc, vc, _mark);
         }
         _k.RmsNorm(s.X, _w.FinalNorm, s.Xn, _hidden, _c.RmsNormEps, T);
         if (logitRows > 0) _k.GatherRows(s.Xn, m.LogitIdx, s.Final, _hidden, logitRows);
-        Mark("other");
+        Mark(ProfilePhase.Other);
         if (head is { } g)
         {
             _lmHead!.Forward(s.Xn, s.Logits, g);
-            Mark("lm_head");
+            Mark(ProfilePhase.LmHead);
         }
     }
 }
