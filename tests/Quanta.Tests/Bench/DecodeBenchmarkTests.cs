@@ -10,7 +10,7 @@ namespace Quanta.Tests.Bench;
 /// <summary>The synthetic-model writer and the decode benchmark on a tiny model, on the CPU.</summary>
 public class DecodeBenchmarkTests
 {
-    static readonly LlamaConfig Tiny = new()
+    internal static readonly LlamaConfig Tiny = new()
     {
         HiddenSize = 64, IntermediateSize = 128, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, VocabSize = 96, MaxPositionEmbeddings = 256,
     };

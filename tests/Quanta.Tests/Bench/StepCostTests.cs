@@ -75,7 +75,7 @@ public class StepCostTests
     [Fact]
     public void WeightBytesOfACheckpointAreItsLinearsAsStored()
     {
-        var c = new LlamaConfig { HiddenSize = 64, IntermediateSize = 128, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, VocabSize = 96, MaxPositionEmbeddings = 256 };
+        var c = DecodeBenchmarkTests.Tiny;
         var dir = Path.Combine(Path.GetTempPath(), "quanta-cost-" + Guid.NewGuid().ToString("N"));
         new SynthModel(c, 32, false, 1).Write(dir, null, TestContext.Current.CancellationToken);
         try
