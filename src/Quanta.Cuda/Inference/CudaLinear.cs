@@ -43,8 +43,8 @@ internal sealed unsafe partial class CudaLinear
         DeviceBytes = qtBytes + szBytes + (perm != 0 ? 4L * inF : 0) + (slots != 0 ? 4L * Ldx : 0);
     }
 
-    /// <summary>The row stride of x in slot order: in rounded up to whole k-steps of 64.</summary>
-    int Ldx => (In + 63) / 64 * 64;
+    /// <summary>The row stride of x in slot order (<see cref="GemmPlanner.SlotStride"/>).</summary>
+    int Ldx => GemmPlanner.SlotStride(In);
 
     internal CudaLinear WithSiluPairs(bool on) { SiluPairs = on; return this; }
 

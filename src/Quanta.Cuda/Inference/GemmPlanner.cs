@@ -98,6 +98,9 @@ internal static class GemmPlanner
         return new GemmLaunch(tile, sums, best, (ksteps + best - 1) / best);
     }
 
+    /// <summary>The row length of x in slot order, which the gather writes and the wgmma GEMM reads: in rounded up to whole k-steps of 64.</summary>
+    public static int SlotStride(int inF) => (inF + 63) / 64 * 64;
+
     /// <summary>
     /// The gather that puts x in the wgmma GEMM's slot order: map [64 * ceil(in / 64)], position p of k-step p / 64 holding
     /// input (p / 64) * 64 + 16 t + 4 j + 2 hi + e for its sub-step j = p % 64 / 16 and slot s = p % 16 = 8 hi + 2 t + e
@@ -106,7 +109,7 @@ internal static class GemmPlanner
     /// </summary>
     public static int[] SlotOrder(int inF, int[]? perm)
     {
-        var map = new int[(inF + 63) / 64 * 64];
+        var map = new int[SlotStride(inF)];
         for (int p = 0; p < map.Length; p++)
         {
             int j = p % 64 / 16, s = p % 16, hi = s / 8, t = s % 8 / 2, e = s % 2;

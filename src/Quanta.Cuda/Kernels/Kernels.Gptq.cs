@@ -60,7 +60,7 @@ internal sealed unsafe partial class Kernels
     public void GptqWgmma(ulong xs, ulong qt, ulong sz, ulong y, int m, int inF, int outF, int gs, int ldy, GemmLaunch l, bool accumulate)
     {
         if (!l.Tile.Wgmma || !Wgmma) throw new InvalidOperationException($"{l.Tile.Scaled} is not a wgmma block on this GPU (compute capability {_r.Arch})");
-        int ldx = (inF + 63) / 64 * 64, per = l.Per, atomic = accumulate ? 1 : 0;
+        int ldx = GemmPlanner.SlotStride(inF), per = l.Per, atomic = accumulate ? 1 : 0;
         void** a = stackalloc void*[] { &xs, &qt, &sz, &y, &m, &ldx, &inF, &outF, &gs, &ldy, &per, &atomic };
         LaunchGemm(l, outF, m, a);
     }
@@ -75,7 +75,7 @@ internal sealed unsafe partial class Kernels
     }
 
     /// <summary>Whether this GPU runs the wgmma GEMM (compute capability 9.0, whose sm_90a code the module is compiled for).</summary>
-    public bool Wgmma => _r.Arch == 90;
+    public bool Wgmma => _r.Sm90a;
 
     /// <summary>Blocks of a GEMM kernel (by name, one of <see cref="GemmTile.All"/>) that fit one SM at once, with its dynamic shared memory (cached).</summary>
     public int GemmResidentBlocks(string name)

@@ -86,13 +86,16 @@ internal sealed unsafe class KernelRegistry(CudaContext ctx)
     /// <summary>The GPU's compute capability as NVRTC names it (90 for sm_90).</summary>
     public int Arch => ctx.Arch;
 
+    /// <summary>Whether this GPU runs sm_90a code (compute capability 9.0), for which <see cref="Sm90aModules"/> are compiled.</summary>
+    public bool Sm90a => ctx.Arch == 90;
+
     /// <summary>
     /// Embedded modules compiled for the arch-specific target on compute capability 9.0 (sm_90a: wgmma), their kernels empty
     /// elsewhere; the planners take them on that GPU only (<see cref="Kernels.Wgmma"/>).
     /// </summary>
     static readonly string[] Sm90aModules = ["gptq_wgmma"];
 
-    nint Load(string module) => Load(module, Resource(module + ".cu"), ctx.Arch == 90 && Sm90aModules.Contains(module));
+    nint Load(string module) => Load(module, Resource(module + ".cu"), Sm90a && Sm90aModules.Contains(module));
 
     nint Load(string module, string src, bool archSpecific)
     {

@@ -110,7 +110,7 @@ public unsafe class WgmmaGemmTests
                     var wp = GemmPlanner.Plan(new GptqShape(inF, outF, 128), rows, ctx.Multiprocessors, k.GemmResidentBlocks, wt);
                     line += Cell($"{wt.Scaled[5..]}x{wp.Splits}", Time(ctx, () =>
                     {
-                        k.GatherCols(x, lin.SlotMap, xs, (inF + 63) / 64 * 64, inF, rows);
+                        k.GatherCols(x, lin.SlotMap, xs, GemmPlanner.SlotStride(inF), inF, rows);
                         if (wp.Splits > 1) ctx.ZeroFloatsAsync(y, outF, outF, rows);
                         k.GptqWgmma(xs, lin.QTiles, lin.ScaleZero, y, rows, inF, outF, 128, outF, wp, false);
                     }));

@@ -62,6 +62,7 @@ public class GemmPlannerTests
     {
         var map = GemmPlanner.SlotOrder(inF, null);
         Assert.Equal((inF + 63) / 64 * 64, map.Length);
+        Assert.Equal(map.Length, GemmPlanner.SlotStride(inF));
         Assert.Equal(Enumerable.Range(0, inF), map.Where(c => c >= 0).Order());
         Assert.Equal(map.Length - inF, map.Count(c => c < 0));
         for (int st = 0; st < map.Length / 64; st++)
