@@ -53,9 +53,10 @@ public static partial class DecodeBenchmark
         int perSeq = o.BlocksPerSeq;
         var cuda = runner as CudaModelRunner;
         double bandwidth = cuda is not null ? CopyBandwidth.Measure() : HostBandwidth();
-        long weightBytes = cuda?.DecodeWeightBytes ?? StepCost.Of(c, w, 0).WeightBytes;
         int hd = c.EffectiveHeadDim;
         long kvPerToken = cuda?.KvBytesPerToken ?? 2L * c.NumLayers * c.NumKvHeads * hd * sizeof(float);
+        var cost = StepCost.Of(c, w, kvPerToken);
+        long weightBytes = cuda?.DecodeWeightBytes ?? cost.WeightBytes;
         output.WriteLine($"device: {runner.DeviceName}; copy bandwidth {bandwidth / 1e9:F0} GB/s (read + write); weights read per step {weightBytes / 1e9:F2} GB");
         var sampler = runner as IDeviceSampler;
         bool deviceSampling = sampler is not null && !o.HostLogits;
@@ -70,7 +71,6 @@ public static partial class DecodeBenchmark
         else if (deviceSampling)
             output.WriteLine(queue ? "each step is queued, its tokens fed on the device, before the one before it is collected, as serve does (--no-queue: one at a time)"
                                     : "each step is prepared after the one before it finished");
-        var cost = cuda is not null ? StepCost.Of(c, w, kvPerToken) : null;
         output.WriteLine("batch | ms/step | tok/s | GB read/step | roofline");
         var logits = new float[batches.Max() * c.VocabSize];
         var rng = new Random(1);
@@ -113,7 +113,7 @@ public static partial class DecodeBenchmark
             if (cuda?.TakeProfile() is { } prof)
             {
                 long attended = (long)b * (ctx0 + (steps + 1) / 2);
-                Profile(output, $"{steps} steps of {b} rows", prof, steps, cost!.Step(b, attended, attended, b));
+                Profile(output, $"{steps} steps of {b} rows", prof, steps, cost.Step(b, attended, attended, b));
             }
         }
         if (promptTokens > 0)
@@ -131,7 +131,7 @@ public static partial class DecodeBenchmark
             double ms = t.Order().ElementAt(1);
             output.WriteLine($"prefill {promptTokens} tokens: {ms:F1} ms, {promptTokens / ms * 1e3:F0} tok/s");
             if (cuda?.TakeProfile() is { } prof)
-                Profile(output, $"4 prefills of {promptTokens} tokens", prof, 4, cost!.Step(promptTokens, (long)promptTokens * (promptTokens + 1) / 2, promptTokens, 1));
+                Profile(output, $"4 prefills of {promptTokens} tokens", prof, 4, cost.Step(promptTokens, (long)promptTokens * (promptTokens + 1) / 2, promptTokens, 1));
         }
     }
 

@@ -23,11 +23,9 @@ public sealed record StepCost(LlamaConfig Config, long Qkv, long O, long GateUp,
 {
     /// <summary>The costs of <paramref name="w"/> as stored (GPTQ: packed weights, zeros and scales; dense: their elements).</summary>
     public static StepCost Of(LlamaConfig c, LlamaWeights w, long kvBytesPerToken)
-    {
-        static long L(LinearWeights l) => StoredBytes(l);
-        return new StepCost(c, w.Layers.Sum(l => L(l.Wq) + L(l.Wk) + L(l.Wv)), w.Layers.Sum(l => L(l.Wo)),
-            w.Layers.Sum(l => L(l.WGate) + L(l.WUp)), w.Layers.Sum(l => L(l.WDown)), L(w.LmHead), kvBytesPerToken / c.NumLayers);
-    }
+        => new(c, w.Layers.Sum(l => StoredBytes(l.Wq) + StoredBytes(l.Wk) + StoredBytes(l.Wv)), w.Layers.Sum(l => StoredBytes(l.Wo)),
+            w.Layers.Sum(l => StoredBytes(l.WGate) + StoredBytes(l.WUp)), w.Layers.Sum(l => StoredBytes(l.WDown)), StoredBytes(w.LmHead),
+            kvBytesPerToken / c.NumLayers);
 
     /// <summary>Bytes of a linear layer's weights as stored (GPTQ: packed weights, zeros and scales).</summary>
     public static long StoredBytes(LinearWeights l) => l switch
